@@ -1,0 +1,369 @@
+"""Core records every app shares: staff, patients, stations, handoffs and their events."""
+
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
+
+
+class User(AbstractUser):
+    """A member of staff. Roles are Django groups (see backoffice.roles)."""
+
+    title = models.CharField(max_length=80, blank=True, help_text="Shown beside the name, e.g. 'Medical assistant'.")
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def display_name(self) -> str:
+        return str(self)
+
+
+class Credential(models.Model):
+    """A professional credential held by a staff member (CMA, RMA, RN, ...)."""
+
+    class Kind(models.TextChoices):
+        CMA = "CMA", "Certified Medical Assistant (CMA)"
+        RMA = "RMA", "Registered Medical Assistant (RMA)"
+        CCMA = "CCMA", "Certified Clinical Medical Assistant (CCMA)"
+        CPT = "CPT", "Certified Phlebotomy Technician (CPT)"
+        LPN = "LPN", "Licensed Practical Nurse (LPN)"
+        RN = "RN", "Registered Nurse (RN)"
+        MLT = "MLT", "Medical Laboratory Technician (MLT)"
+        MLS = "MLS", "Medical Laboratory Scientist (MLS)"
+        MD = "MD", "Physician (MD)"
+        DO = "DO", "Physician (DO)"
+        NP = "NP", "Nurse Practitioner (NP)"
+        PA = "PA", "Physician Assistant (PA)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credentials")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    number = models.CharField(max_length=40)
+    issued_on = models.DateField(null=True, blank=True)
+    expires_on = models.DateField()
+
+    class Meta:
+        ordering = ["user", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "number"], name="credential_kind_number_unique"),
+            models.CheckConstraint(
+                condition=Q(issued_on__isnull=True) | Q(expires_on__gt=models.F("issued_on")),
+                name="credential_expires_after_issue",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}"
+
+    def is_current(self, on: date | None = None) -> bool:
+        return self.expires_on >= (on or timezone.localdate())
+
+
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        OTHER = "X", "Other"
+        UNKNOWN = "U", "Unknown"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    mrn = models.CharField("MRN", max_length=20, unique=True, help_text="Medical record number, as on the wristband.")
+    family_name = models.CharField(max_length=80)
+    given_name = models.CharField(max_length=80)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    preferred_language = models.CharField(max_length=40, default="English")
+    interpreter_needed = models.BooleanField(default=False)
+    allergies = models.TextField(blank=True, help_text="One allergy per line, with the reaction where known.")
+    no_known_allergies = models.BooleanField(
+        "No known allergies (NKA)",
+        default=False,
+        help_text="Tick only when the patient was asked and has none; leave blank allergies unticked if not asked.",
+    )
+    phone = models.CharField(max_length=30, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.CharField(max_length=200, blank=True)
+    emergency_contact = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        indexes = [models.Index(fields=["family_name", "given_name"], name="patient_name_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~(Q(no_known_allergies=True) & ~Q(allergies="")),
+                name="patient_nka_means_no_allergies",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def allergy_list(self) -> list[str]:
+        return [line.strip() for line in self.allergies.splitlines() if line.strip()]
+
+    def age_on(self, on: date) -> int:
+        dob = self.date_of_birth
+        return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
+
+    @property
+    def age(self) -> int:
+        return self.age_on(timezone.localdate())
+
+
+class Equipment(models.Model):
+    """A kind of equipment a station can have and a procedure can require."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "equipment"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Station(models.Model):
+    """A procedure room, phlebotomy chair or lab bench in the back office."""
+
+    class Kind(models.TextChoices):
+        PROCEDURE_ROOM = "procedure_room", "Procedure room"
+        PHLEBOTOMY = "phlebotomy", "Phlebotomy station"
+        LAB_BENCH = "lab_bench", "Lab bench"
+        TREATMENT_BAY = "treatment_bay", "Treatment bay"
+
+    code = models.SlugField(max_length=20, unique=True, help_text="Short code used in URLs and on door signs.")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    state = models.CharField(max_length=20, choices=StationState.choices, default=StationState.READY, editable=False)
+    equipment = models.ManyToManyField(Equipment, blank=True, related_name="stations")
+    is_active = models.BooleanField(default=True)
+    state_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StationEvent(models.Model):
+    """An append-only record of a station's state change (occupied, turnover, ready)."""
+
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    from_state = models.CharField(max_length=20, choices=StationState.choices)
+    to_state = models.CharField(max_length=20, choices=StationState.choices)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.station}: {self.from_state} → {self.to_state}"
+
+
+class ExamRoom(models.Model):
+    """A front-of-clinic exam room a handoff comes from."""
+
+    name = models.CharField(max_length=40, unique=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HandoffQuerySet(models.QuerySet["Handoff"]):
+    def open(self) -> "HandoffQuerySet":
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def for_lists(self) -> "HandoffQuerySet":
+        return self.select_related("patient", "ordering_clinician", "claimed_by", "station", "exam_room")
+
+
+class Handoff(models.Model):
+    """A patient handed from the exam room to the back office, with what was ordered."""
+
+    class Mobility(models.TextChoices):
+        INDEPENDENT = "independent", "Walks independently"
+        ASSISTED = "assisted", "Walks with assistance"
+        WALKER = "walker", "Cane or walker"
+        WHEELCHAIR = "wheelchair", "Wheelchair"
+        STRETCHER = "stretcher", "Stretcher"
+
+    class Isolation(models.TextChoices):
+        NONE = "none", "None"
+        CONTACT = "contact", "Contact precautions"
+        DROPLET = "droplet", "Droplet precautions"
+        AIRBORNE = "airborne", "Airborne precautions"
+        CONTACT_ENTERIC = "enteric", "Contact-enteric precautions"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="handoffs")
+    ordering_clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    exam_room = models.ForeignKey(ExamRoom, on_delete=models.PROTECT, related_name="+")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.ROUTINE)
+    clinical_note = models.TextField(blank=True, max_length=2000)
+
+    interpreter_needed = models.BooleanField(default=False)
+    interpreter_language = models.CharField(max_length=40, blank=True)
+    companion = models.CharField(
+        "Escort or companion", max_length=120, blank=True, help_text="Who came with the patient, e.g. 'Daughter (Ana)'."
+    )
+    aide_needed = models.BooleanField("Needs an aide", default=False)
+    mobility = models.CharField(max_length=20, choices=Mobility.choices, default=Mobility.INDEPENDENT)
+    isolation = models.CharField(max_length=20, choices=Isolation.choices, default=Isolation.NONE)
+
+    status = models.CharField(max_length=20, choices=HandoffStatus.choices, default=HandoffStatus.WAITING, editable=False)
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="handoffs")
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    identity_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    identity_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    identity_method = models.CharField(max_length=20, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancel_reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = HandoffQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["priority", "created_at"]
+        indexes = [
+            # The queue and the boards read only open work; history never enters this index.
+            models.Index(
+                fields=["priority", "created_at"],
+                name="handoff_open_queue_idx",
+                condition=Q(status__in=OPEN_STATUSES),
+            ),
+            models.Index(fields=["patient", "-created_at"], name="handoff_patient_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in HandoffStatus]), name="handoff_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[*IDENTIFIED_STATUSES, HandoffStatus.CLAIMED, HandoffStatus.COMPLETED])
+                | Q(claimed_by__isnull=False),
+                name="handoff_claimed_has_claimer",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.IN_PROGRESS, HandoffStatus.COMPLETED])
+                | Q(identity_verified_at__isnull=False),
+                name="handoff_work_needs_identity",
+            ),
+            models.CheckConstraint(
+                condition=~Q(interpreter_needed=True) | ~Q(interpreter_language=""),
+                name="handoff_interpreter_has_language",
+            ),
+            # One patient can occupy a station at a time.
+            models.UniqueConstraint(
+                fields=["station"],
+                condition=Q(status__in=OPEN_STATUSES) & Q(station__isnull=False),
+                name="handoff_one_open_per_station",
+            ),
+        ]
+        permissions = [
+            ("claim_handoff", "Can claim a handoff and work it"),
+            ("cancel_handoff", "Can cancel a handoff"),
+            ("view_board", "Can view the supervisor board"),
+            ("manage_station", "Can turn over stations"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_priority_display()} handoff for {self.patient.full_name}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_stat(self) -> bool:
+        return self.priority == Priority.STAT
+
+    @property
+    def waiting_since(self) -> "timezone.datetime":
+        return self.created_at
+
+    def waiting_minutes(self, now: "timezone.datetime | None" = None) -> int:
+        end = self.closed_at or now or timezone.now()
+        return max(0, int((end - self.created_at).total_seconds() // 60))
+
+    def is_overdue(self, now: "timezone.datetime | None" = None) -> bool:
+        if not self.is_open:
+            return False
+        limit = settings.QUEUE_OVERDUE_MINUTES_STAT if self.is_stat else settings.QUEUE_OVERDUE_MINUTES_ROUTINE
+        return self.waiting_minutes(now) >= limit
+
+    @property
+    def need_badges(self) -> list[tuple[str, str]]:
+        """Short labels for the patient's needs, with a style, for the queue and banner."""
+        badges: list[tuple[str, str]] = []
+        if self.isolation != self.Isolation.NONE:
+            badges.append((self.get_isolation_display(), "isolation"))
+        if self.interpreter_needed:
+            badges.append((f"Interpreter: {self.interpreter_language}", "interpreter"))
+        if self.mobility != self.Mobility.INDEPENDENT:
+            badges.append((self.get_mobility_display(), "mobility"))
+        if self.aide_needed:
+            badges.append(("Needs aide", "aide"))
+        if self.companion:
+            badges.append((f"With {self.companion}", "companion"))
+        return badges
+
+
+class HandoffEvent(models.Model):
+    """An append-only record of something done to a handoff: who, when, from, to, why."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        CLAIMED = "claimed", "Claimed"
+        RELEASED = "released", "Released to the queue"
+        STATION_ASSIGNED = "station_assigned", "Station assigned"
+        IDENTITY_VERIFIED = "identity_verified", "Identity verified"
+        IDENTITY_MISMATCH = "identity_mismatch", "Identity check failed"
+        STARTED = "started", "Work started"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=30, choices=Action.choices)
+    from_status = models.CharField(max_length=20, choices=HandoffStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=HandoffStatus.choices, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["handoff", "at"], name="handoffevent_handoff_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,1 @@
+"""Specimen collection, accession numbers and chain of custody (built in a later issue)."""
