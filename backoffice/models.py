@@ -234,7 +234,9 @@ class Handoff(models.Model):
     mobility = models.CharField(max_length=20, choices=Mobility.choices, default=Mobility.INDEPENDENT)
     isolation = models.CharField(max_length=20, choices=Isolation.choices, default=Isolation.NONE)
 
-    status = models.CharField(max_length=20, choices=HandoffStatus.choices, default=HandoffStatus.WAITING, editable=False)
+    status = models.CharField(
+        max_length=20, choices=HandoffStatus.choices, default=HandoffStatus.WAITING, editable=False
+    )
     station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="handoffs")
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
@@ -275,7 +277,9 @@ class Handoff(models.Model):
                 name="handoff_claimed_has_claimer",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=[HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.IN_PROGRESS, HandoffStatus.COMPLETED])
+                condition=~Q(
+                    status__in=[HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.IN_PROGRESS, HandoffStatus.COMPLETED]
+                )
                 | Q(identity_verified_at__isnull=False),
                 name="handoff_work_needs_identity",
             ),

@@ -47,9 +47,7 @@ def sync_roles(apps: Any = None, **kwargs: Any) -> None:
     # post_migrate reaches this app before later apps have their permissions; make them all now.
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0)
-    by_name = {
-        f"{p.content_type.app_label}.{p.codename}": p for p in Permission.objects.select_related("content_type")
-    }
+    by_name = {f"{p.content_type.app_label}.{p.codename}": p for p in Permission.objects.select_related("content_type")}
     for role in ROLES:
         group, _ = Group.objects.get_or_create(name=role)
         if role == ROLE_ADMIN:

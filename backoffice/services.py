@@ -70,7 +70,9 @@ def _event(handoff: Handoff, *, by: User, action: str, from_status: str = "", no
     )
 
 
-def _move(handoff: Handoff, target: str, *, by: User, action: str, note: str = "", fields: tuple[str, ...] = ()) -> None:
+def _move(
+    handoff: Handoff, target: str, *, by: User, action: str, note: str = "", fields: tuple[str, ...] = ()
+) -> None:
     current = handoff.status
     check_move(HANDOFF_MOVES, current, target, label="handoff")
     handoff.status = target
@@ -133,7 +135,9 @@ def handoff_claim(*, handoff: Handoff, by: User) -> Handoff:
             if locked.claimed_by_id == by.pk and locked.is_open:
                 return _copy_back(handoff, locked)
             if locked.claimed_by is not None and locked.is_open:
-                raise AlreadyClaimed(f"Already claimed by {locked.claimed_by} at {timezone.localtime(locked.claimed_at):%H:%M}.")
+                raise AlreadyClaimed(
+                    f"Already claimed by {locked.claimed_by} at {timezone.localtime(locked.claimed_at):%H:%M}."
+                )
         locked.claimed_by = by
         locked.claimed_at = timezone.now()
         _move(locked, HandoffStatus.CLAIMED, by=by, action=Action.CLAIMED, fields=("claimed_by", "claimed_at"))
@@ -143,7 +147,9 @@ def handoff_claim(*, handoff: Handoff, by: User) -> Handoff:
 def _require_owner(handoff: Handoff, by: User) -> None:
     """Only the claimer works a handoff; a supervisor may step in."""
     if handoff.claimed_by_id != by.pk and not by.has_perm("backoffice.view_board"):
-        raise PermissionRefused(f"This patient is claimed by {handoff.claimed_by}; only they or a supervisor can do that.")
+        raise PermissionRefused(
+            f"This patient is claimed by {handoff.claimed_by}; only they or a supervisor can do that."
+        )
 
 
 def handoff_release(*, handoff: Handoff, by: User, reason: str = "") -> Handoff:
@@ -182,7 +188,9 @@ def handoff_assign_station(*, handoff: Handoff, station: Station, by: User) -> H
         if not new_station.is_active:
             raise TransitionNotAllowed(f"{new_station} is out of service.")
         if new_station.state != StationState.READY:
-            raise TransitionNotAllowed(f"{new_station} is {new_station.get_state_display().lower()}; pick a ready station.")
+            raise TransitionNotAllowed(
+                f"{new_station} is {new_station.get_state_display().lower()}; pick a ready station."
+            )
         _free_station(locked, by=by)
         _station_move(new_station, StationState.OCCUPIED, by=by, note=f"Patient {locked.patient.mrn}")
         locked.station = new_station
@@ -309,7 +317,14 @@ def handoff_cancel(*, handoff: Handoff, by: User, reason: str) -> Handoff:
         _free_station(locked, by=by)
         locked.closed_at = timezone.now()
         locked.cancel_reason = reason[:200]
-        _move(locked, HandoffStatus.CANCELLED, by=by, action=Action.CANCELLED, note=reason, fields=("closed_at", "cancel_reason"))
+        _move(
+            locked,
+            HandoffStatus.CANCELLED,
+            by=by,
+            action=Action.CANCELLED,
+            note=reason,
+            fields=("closed_at", "cancel_reason"),
+        )
     return _copy_back(handoff, locked)
 
 

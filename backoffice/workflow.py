@@ -34,9 +34,7 @@ class StationState(models.TextChoices):
 
 HANDOFF_MOVES: dict[str, frozenset[str]] = {
     HandoffStatus.WAITING: frozenset({HandoffStatus.CLAIMED, HandoffStatus.CANCELLED}),
-    HandoffStatus.CLAIMED: frozenset(
-        {HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.WAITING, HandoffStatus.CANCELLED}
-    ),
+    HandoffStatus.CLAIMED: frozenset({HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.WAITING, HandoffStatus.CANCELLED}),
     HandoffStatus.IDENTITY_VERIFIED: frozenset({HandoffStatus.IN_PROGRESS, HandoffStatus.CANCELLED}),
     HandoffStatus.IN_PROGRESS: frozenset({HandoffStatus.COMPLETED, HandoffStatus.CANCELLED}),
     HandoffStatus.COMPLETED: frozenset(),

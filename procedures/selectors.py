@@ -8,9 +8,11 @@ from procedures.models import ProcedureOrder, ProcedureType
 
 
 def open_procedure_count(handoff: Handoff) -> int:
-    return ProcedureOrder.objects.filter(handoff=handoff).exclude(
-        status__in=[ProcedureOrder.Status.COMPLETED, ProcedureOrder.Status.NOT_DONE]
-    ).count()
+    return (
+        ProcedureOrder.objects.filter(handoff=handoff)
+        .exclude(status__in=[ProcedureOrder.Status.COMPLETED, ProcedureOrder.Status.NOT_DONE])
+        .count()
+    )
 
 
 def procedure_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[ProcedureOrder]]:

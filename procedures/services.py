@@ -9,7 +9,9 @@ from backoffice.workflow import OPEN_STATUSES, TransitionNotAllowed
 from procedures.models import ProcedureOrder, ProcedureType
 
 
-def procedure_orders_add(*, handoff: Handoff, procedure_types: Sequence[ProcedureType], by: User) -> list[ProcedureOrder]:
+def procedure_orders_add(
+    *, handoff: Handoff, procedure_types: Sequence[ProcedureType], by: User
+) -> list[ProcedureOrder]:
     """Order catalog procedures on an open handoff."""
     if handoff.status not in OPEN_STATUSES:
         raise TransitionNotAllowed("Procedures can only be ordered on an open handoff.")

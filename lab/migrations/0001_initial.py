@@ -7,44 +7,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('backoffice', '0001_initial'),
+        ("backoffice", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TestDefinition',
+            name="TestDefinition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('loinc_code', models.CharField(max_length=12, unique=True, verbose_name='LOINC code')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('short_name', models.CharField(max_length=30)),
-                ('performed', models.CharField(choices=[('in_house', 'In-house'), ('send_out', 'Send-out')], max_length=10)),
-                ('specimen_type', models.CharField(choices=[('capillary_blood', 'Capillary blood (fingerstick)'), ('venous_whole_blood', 'Venous whole blood (EDTA)'), ('serum', 'Serum (SST)'), ('plasma_citrate', 'Citrated plasma'), ('urine', 'Urine'), ('throat_swab', 'Throat swab'), ('np_swab', 'Nasopharyngeal swab'), ('nasal_swab', 'Anterior nasal swab')], max_length=30)),
-                ('is_active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("loinc_code", models.CharField(max_length=12, unique=True, verbose_name="LOINC code")),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("short_name", models.CharField(max_length=30)),
+                (
+                    "performed",
+                    models.CharField(choices=[("in_house", "In-house"), ("send_out", "Send-out")], max_length=10),
+                ),
+                (
+                    "specimen_type",
+                    models.CharField(
+                        choices=[
+                            ("capillary_blood", "Capillary blood (fingerstick)"),
+                            ("venous_whole_blood", "Venous whole blood (EDTA)"),
+                            ("serum", "Serum (SST)"),
+                            ("plasma_citrate", "Citrated plasma"),
+                            ("urine", "Urine"),
+                            ("throat_swab", "Throat swab"),
+                            ("np_swab", "Nasopharyngeal swab"),
+                            ("nasal_swab", "Anterior nasal swab"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='TestOrder',
+            name="TestOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('ordered', 'Ordered'), ('collected', 'Collected'), ('in_progress', 'In progress'), ('sent_out', 'Sent out'), ('resulted', 'Resulted'), ('cancelled', 'Cancelled')], default='ordered', editable=False, max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('handoff', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='test_orders', to='backoffice.handoff')),
-                ('test', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='lab.testdefinition')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("ordered", "Ordered"),
+                            ("collected", "Collected"),
+                            ("in_progress", "In progress"),
+                            ("sent_out", "Sent out"),
+                            ("resulted", "Resulted"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="ordered",
+                        editable=False,
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "handoff",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="test_orders", to="backoffice.handoff"
+                    ),
+                ),
+                (
+                    "test",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="orders", to="lab.testdefinition"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['handoff', 'id'],
-                'indexes': [models.Index(condition=models.Q(('status__in', ['resulted', 'cancelled']), _negated=True), fields=['handoff'], name='testorder_open_idx')],
-                'constraints': [models.UniqueConstraint(fields=('handoff', 'test'), name='testorder_once_per_handoff')],
+                "ordering": ["handoff", "id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status__in", ["resulted", "cancelled"]), _negated=True),
+                        fields=["handoff"],
+                        name="testorder_open_idx",
+                    )
+                ],
+                "constraints": [models.UniqueConstraint(fields=("handoff", "test"), name="testorder_once_per_handoff")],
             },
         ),
     ]

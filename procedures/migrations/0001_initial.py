@@ -7,46 +7,111 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('backoffice', '0001_initial'),
+        ("backoffice", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProcedureType',
+            name="ProcedureType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=10, unique=True, verbose_name='CPT/HCPCS code')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('category', models.CharField(choices=[('injection', 'Injection and immunization'), ('specimen', 'Specimen collection'), ('wound', 'Wound care'), ('diagnostic', 'Diagnostic test'), ('treatment', 'Treatment'), ('assessment', 'Assessment')], max_length=20)),
-                ('default_minutes', models.PositiveSmallIntegerField(default=15)),
-                ('supervision_required_if_not_competent', models.BooleanField(default=True, help_text='Staff not yet signed off as competent need a supervisor for this procedure.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('required_equipment', models.ManyToManyField(blank=True, related_name='procedure_types', to='backoffice.equipment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=10, unique=True, verbose_name="CPT/HCPCS code")),
+                ("name", models.CharField(max_length=120, unique=True)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("injection", "Injection and immunization"),
+                            ("specimen", "Specimen collection"),
+                            ("wound", "Wound care"),
+                            ("diagnostic", "Diagnostic test"),
+                            ("treatment", "Treatment"),
+                            ("assessment", "Assessment"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("default_minutes", models.PositiveSmallIntegerField(default=15)),
+                (
+                    "supervision_required_if_not_competent",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Staff not yet signed off as competent need a supervisor for this procedure.",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "required_equipment",
+                    models.ManyToManyField(blank=True, related_name="procedure_types", to="backoffice.equipment"),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ProcedureOrder',
+            name="ProcedureOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('ordered', 'Ordered'), ('in_progress', 'In progress'), ('performed', 'Performed'), ('awaiting_cosign', 'Awaiting co-sign'), ('completed', 'Completed'), ('not_done', 'Not done')], default='ordered', editable=False, max_length=20)),
-                ('instructions', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('handoff', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='procedure_orders', to='backoffice.handoff')),
-                ('procedure_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='procedures.proceduretype')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("ordered", "Ordered"),
+                            ("in_progress", "In progress"),
+                            ("performed", "Performed"),
+                            ("awaiting_cosign", "Awaiting co-sign"),
+                            ("completed", "Completed"),
+                            ("not_done", "Not done"),
+                        ],
+                        default="ordered",
+                        editable=False,
+                        max_length=20,
+                    ),
+                ),
+                ("instructions", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "handoff",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="procedure_orders",
+                        to="backoffice.handoff",
+                    ),
+                ),
+                (
+                    "procedure_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="procedures.proceduretype",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['handoff', 'id'],
-                'indexes': [models.Index(condition=models.Q(('status__in', ['completed', 'not_done']), _negated=True), fields=['handoff'], name='procedureorder_open_idx')],
-                'constraints': [models.UniqueConstraint(fields=('handoff', 'procedure_type'), name='procedureorder_once_per_handoff')],
+                "ordering": ["handoff", "id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status__in", ["completed", "not_done"]), _negated=True),
+                        fields=["handoff"],
+                        name="procedureorder_open_idx",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("handoff", "procedure_type"), name="procedureorder_once_per_handoff"
+                    )
+                ],
             },
         ),
     ]

@@ -1,0 +1,62 @@
+# The two commands: `make run` (app with demo data on http://127.0.0.1:8000) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+PY_CANDIDATES := python3.14 python3.13 python3.12 python3 python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Find an interpreter >= 3.12 (pyenv honours .python-version for `python3`).
+PYTHON := $(shell for p in $(PY_CANDIDATES); do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
+
+.PHONY: help setup run test lint fmt typecheck check browser-deps clean-db
+
+help:
+	@echo "make run   - set up, migrate, load demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make test  - set up and run the whole suite (unit, integration, browser) on Postgres"
+	@echo "make lint / fmt / typecheck - ruff check, ruff format, mypy"
+
+$(BIN)/python:
+	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.12 is required; install python3.12 or newer (or pyenv) and retry." >&2; exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -c 'import django, pytest_django, playwright' || { echo "dependency install failed" >&2; exit 1; }
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu) and retry." >&2; exit 1; \
+	  fi; }
+
+test: setup browser-deps
+	DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck:
+	$(BIN)/mypy
+
+check: lint typecheck test

@@ -1,0 +1,67 @@
+"""Role fixtures make permission tests one line each."""
+
+import pytest
+
+from backoffice import roles
+from backoffice.models import User
+from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory, UserFactory
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def medical_assistant(db: None) -> User:
+    return UserFactory(username="ma", first_name="Maria", last_name="Alvarez", role=roles.ROLE_MEDICAL_ASSISTANT)
+
+
+@pytest.fixture
+def other_ma(db: None) -> User:
+    return UserFactory(username="ma2", first_name="Jordan", last_name="Lee", role=roles.ROLE_MEDICAL_ASSISTANT)
+
+
+@pytest.fixture
+def supervisor(db: None) -> User:
+    return UserFactory(username="sup", first_name="Sam", last_name="Okafor", role=roles.ROLE_SUPERVISOR)
+
+
+@pytest.fixture
+def clinician(db: None) -> User:
+    return UserFactory(username="doc", first_name="Priya", last_name="Shah", role=roles.ROLE_CLINICIAN)
+
+
+@pytest.fixture
+def lab_tech(db: None) -> User:
+    return UserFactory(username="lab", first_name="Lee", last_name="Chen", role=roles.ROLE_LAB_TECH)
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return UserFactory(username="admin", is_staff=True, is_superuser=False, role=roles.ROLE_ADMIN)
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """Logged in, but holding no role."""
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def patient(db: None):  # type: ignore[no-untyped-def]
+    return PatientFactory(
+        mrn="M100001", given_name="Rosa", family_name="Martínez", allergies="Penicillin — hives\nLatex"
+    )
+
+
+@pytest.fixture
+def station(db: None):  # type: ignore[no-untyped-def]
+    return StationFactory(code="proc-1", name="Procedure room 1")
+
+
+@pytest.fixture
+def exam_room(db: None):  # type: ignore[no-untyped-def]
+    return ExamRoomFactory(name="Exam 3")
+
+
+@pytest.fixture
+def handoff(clinician: User, patient, exam_room):  # type: ignore[no-untyped-def]
+    return HandoffFactory(patient=patient, ordering_clinician=clinician, created_by=clinician, exam_room=exam_room)
