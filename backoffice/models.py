@@ -320,6 +320,11 @@ class Handoff(models.Model):
         end = self.closed_at or now or timezone.now()
         return max(0, int((end - self.created_at).total_seconds() // 60))
 
+    @property
+    def waiting_label(self) -> str:
+        minutes = self.waiting_minutes()
+        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
     def is_overdue(self, now: "timezone.datetime | None" = None) -> bool:
         if not self.is_open:
             return False

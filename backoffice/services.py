@@ -84,6 +84,13 @@ def _move(
 def _copy_back(target: Handoff, source: Handoff) -> Handoff:
     """Refresh the caller's instance so it sees what was written under the lock."""
     target.__dict__.update({k: v for k, v in source.__dict__.items() if not k.startswith("_")})
+    # __dict__.update bypasses the FK descriptors, so a relation the caller had loaded (claimed_by,
+    # station) would still answer with the old row; drop each cached relation whose id changed.
+    for field in target._meta.concrete_fields:
+        if field.is_relation and field.is_cached(target):
+            cached = field.get_cached_value(target)
+            if getattr(cached, "pk", None) != getattr(target, field.attname):
+                field.delete_cached_value(target)
     return target
 
 
@@ -130,7 +137,9 @@ def handoff_claim(*, handoff: Handoff, by: User) -> Handoff:
     """Take a waiting handoff; exactly one of several racing claimers wins."""
     _require(by, "backoffice.claim_handoff", "claim patients")
     with transaction.atomic():
-        locked = Handoff.objects.select_for_update(of=("self",)).select_related("claimed_by").get(pk=handoff.pk)
+        # No select_related here: a loser that waited on the lock gets the winner's row re-checked by
+        # Postgres, but the joined claimer stays the NULL it saw first. Load the claimer after locking.
+        locked = _lock(handoff)
         if locked.status != HandoffStatus.WAITING:
             if locked.claimed_by_id == by.pk and locked.is_open:
                 return _copy_back(handoff, locked)
@@ -146,6 +155,11 @@ def handoff_claim(*, handoff: Handoff, by: User) -> Handoff:
 
 def _require_owner(handoff: Handoff, by: User) -> None:
     """Only the claimer works a handoff; a supervisor may step in."""
+    if handoff.claimed_by_id is None:
+        # Nobody to name: without this the refusal below read "claimed by None".
+        raise TransitionNotAllowed(
+            "Claim the patient first." if handoff.is_open else f"This handoff is {handoff.get_status_display().lower()}."
+        )
     if handoff.claimed_by_id != by.pk and not by.has_perm("backoffice.view_board"):
         raise PermissionRefused(
             f"This patient is claimed by {handoff.claimed_by}; only they or a supervisor can do that."
@@ -175,7 +189,7 @@ def handoff_release(*, handoff: Handoff, by: User, reason: str = "") -> Handoff:
 
 
 def handoff_assign_station(*, handoff: Handoff, station: Station, by: User) -> Handoff:
-    """Bring the patient to a ready station; the previous one, if any, goes back to ready."""
+    """Bring the patient to a ready station; the previous one, if any, needs turnover."""
     _require(by, "backoffice.claim_handoff", "assign stations")
     with transaction.atomic():
         locked = _lock(handoff)
@@ -247,7 +261,8 @@ def handoff_verify_identity(
             if date_of_birth != patient.date_of_birth:
                 mismatched.append("date of birth")
             if mismatched:
-                failure = f"The {' and '.join(mismatched)} given do not match this patient."
+                verb = "do" if len(mismatched) > 1 else "does"
+                failure = f"The {' and '.join(mismatched)} given {verb} not match this patient."
         if failure:
             # Recorded, not rolled back: repeated mismatches are a safety signal for supervisors.
             _event(locked, by=by, action=Action.IDENTITY_MISMATCH, from_status=locked.status, note=failure)

@@ -1,0 +1,455 @@
+"""Django admin for the core: staff, credentials, patients, stations, handoffs and their audit trail.
+
+Admin is for catalogs and staff. Workflow state (a handoff's status, a station's state) is never
+edited here: those fields are read-only and change only through backoffice.services, which the
+station action below calls like any view would. Event rows are append-only and shown read-only.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from backoffice import services
+from backoffice.models import (
+    Credential,
+    Equipment,
+    ExamRoom,
+    Handoff,
+    HandoffEvent,
+    Patient,
+    Station,
+    StationEvent,
+    User,
+)
+from backoffice.workflow import StationState, TransitionNotAllowed
+
+# A credential this close to its expiry date is shown, and filterable, as due for renewal.
+CREDENTIAL_WARNING_DAYS = 30
+
+
+def acting_user(request: HttpRequest) -> User:
+    """The staff member behind an admin request, typed for the services."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """A model shown in admin but never written there: audit rows, and records owned by services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Staff -------------------------------------------------------------------------------------
+
+
+class CredentialInline(admin.TabularInline):
+    model = Credential
+    extra = 0
+    fields = ("kind", "number", "issued_on", "expires_on")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "title", "email")}),
+        ("Roles and access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
+        ("Personal info", {"classes": ("wide",), "fields": ("first_name", "last_name", "title", "email")}),
+        ("Roles", {"classes": ("wide",), "fields": ("groups",)}),
+    )
+    inlines = (CredentialInline,)
+    list_display = ("username", "full_name", "title", "roles", "is_active")
+    list_filter = ("groups", "is_active", "is_staff")
+    search_fields = ("username", "first_name", "last_name", "email", "title")
+    ordering = ("last_name", "first_name", "username")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, obj: User) -> str:
+        return obj.get_full_name()
+
+    @admin.display(description="roles")
+    def roles(self, obj: User) -> str:
+        # Sorted in Python so the prefetched groups are used as they are.
+        return ", ".join(sorted(group.name for group in obj.groups.all()))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            # Staff with the Admin role manage roles (groups); only a superuser makes superusers.
+            readonly += ("is_superuser", "user_permissions")
+        return readonly
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An Admin-role user must not take over a superuser account (e.g. by resetting its password).
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+class CredentialExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("expired", "Expired"),
+            ("soon", f"Expiring within {CREDENTIAL_WARNING_DAYS} days"),
+            ("renew", f"Expired or expiring within {CREDENTIAL_WARNING_DAYS} days"),
+            ("current", f"Valid for more than {CREDENTIAL_WARNING_DAYS} days"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        today = timezone.localdate()
+        horizon = today + timedelta(days=CREDENTIAL_WARNING_DAYS)
+        conditions = {
+            "expired": Q(expires_on__lt=today),
+            "soon": Q(expires_on__gte=today, expires_on__lte=horizon),
+            "renew": Q(expires_on__lte=horizon),
+            "current": Q(expires_on__gt=horizon),
+        }
+        value = self.value()
+        if value in conditions:
+            return queryset.filter(conditions[value])
+        return queryset
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "number", "issued_on", "expires_on", "expiry")
+    list_filter = (CredentialExpiryFilter, "kind")
+    list_select_related = ("user",)
+    search_fields = ("number", "user__username", "user__first_name", "user__last_name")
+    autocomplete_fields = ("user",)
+    date_hierarchy = "expires_on"
+
+    @admin.display(description="status", ordering="expires_on")
+    def expiry(self, obj: Credential) -> str:
+        days = (obj.expires_on - timezone.localdate()).days
+        if days < 0:
+            return "Expired"
+        if days == 0:
+            return "Expires today"
+        if days <= CREDENTIAL_WARNING_DAYS:
+            return f"Expires in {days} day{'s' if days != 1 else ''}"
+        return "Valid"
+
+
+# --- Patients ----------------------------------------------------------------------------------
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ("mrn", "name", "date_of_birth", "sex", "preferred_language", "interpreter_needed")
+    list_filter = ("sex", "interpreter_needed", "preferred_language")
+    # An MRN is searched from its start, so a scanned wristband finds exactly its patient.
+    search_fields = ("^mrn", "family_name", "given_name")
+    readonly_fields = ("uuid", "created_at")
+    fieldsets = (
+        (None, {"fields": ("mrn", "family_name", "given_name", "date_of_birth", "sex")}),
+        ("Language", {"fields": ("preferred_language", "interpreter_needed")}),
+        ("Allergies", {"fields": ("allergies", "no_known_allergies")}),
+        ("Contact", {"fields": ("phone", "email", "address", "emergency_contact")}),
+        ("Record", {"fields": ("uuid", "created_at")}),
+    )
+
+    @admin.display(description="name", ordering="family_name")
+    def name(self, obj: Patient) -> str:
+        return f"{obj.family_name}, {obj.given_name}"
+
+
+# --- Rooms, stations, equipment ----------------------------------------------------------------
+
+
+@admin.register(Equipment)
+class EquipmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "code")
+    search_fields = ("name", "code")
+    prepopulated_fields = {"code": ("name",)}
+
+
+@admin.register(ExamRoom)
+class ExamRoomAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "kind", "state", "is_active")
+    list_filter = ("kind", "state", "is_active")
+    search_fields = ("code", "name")
+    filter_horizontal = ("equipment",)
+    readonly_fields = ("state", "state_changed_at", "state_history")
+    fieldsets = (
+        (None, {"fields": ("code", "name", "kind", "is_active")}),
+        ("Equipment", {"fields": ("equipment",)}),
+        (
+            "State",
+            {
+                "fields": ("state", "state_changed_at", "state_history"),
+                "description": "A station's state changes only through the back-office pages "
+                "or the “Mark turned over (ready)” action.",
+            },
+        ),
+    )
+    actions = ("mark_turned_over",)
+
+    @admin.display(description="history")
+    def state_history(self, obj: Station) -> SafeString | str:
+        if obj.pk is None:
+            return "—"
+        url = reverse("admin:backoffice_stationevent_changelist")
+        return format_html('<a href="{}?station__id__exact={}">State changes of this station</a>', url, obj.pk)
+
+    def has_manage_station_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backoffice.manage_station")
+
+    @admin.action(
+        description="Mark turned over (ready)",
+        permissions=["manage_station"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    def mark_turned_over(self, request: HttpRequest, queryset: QuerySet[Station]) -> None:
+        by = acting_user(request)
+        turned_over: list[str] = []
+        skipped: list[str] = []
+        for station in queryset.order_by("name"):
+            if station.state != StationState.NEEDS_TURNOVER:
+                skipped.append(f"{station} ({station.get_state_display().lower()})")
+                continue
+            try:
+                services.station_turnover(station=station, by=by)
+            except TransitionNotAllowed as exc:
+                # Someone else turned it over in the meantime, or the role doesn't allow it.
+                self.message_user(request, f"{station}: {exc}", messages.ERROR)
+            else:
+                turned_over.append(str(station))
+        if turned_over:
+            self.message_user(request, f"Ready again: {', '.join(turned_over)}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"Not waiting for turnover, left as they are: {', '.join(skipped)}.", messages.WARNING
+            )
+
+
+@admin.register(StationEvent)
+class StationEventAdmin(ReadOnlyModelAdmin):
+    list_display = ("at", "station", "from_state", "to_state", "actor", "note")
+    list_filter = ("to_state", "from_state", "station")
+    list_select_related = ("station", "actor")
+    search_fields = ("station__code", "station__name", "note")
+    date_hierarchy = "at"
+
+
+# --- Handoffs ----------------------------------------------------------------------------------
+
+
+class HandoffEventInline(admin.TabularInline):
+    """The handoff's audit trail, oldest first; append-only, so shown read-only."""
+
+    model = HandoffEvent
+    fields = ("at", "action", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HandoffEvent]:
+        return super().get_queryset(request).select_related("actor")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# What admin may correct on a placed handoff. The order itself (patient, clinician, room) is fixed once
+# placed: identity is verified and items are ordered against that patient.
+HANDOFF_EDITABLE_FIELDS = (
+    "priority",
+    "clinical_note",
+    "interpreter_needed",
+    "interpreter_language",
+    "companion",
+    "aide_needed",
+    "mobility",
+    "isolation",
+)
+
+
+class HandoffAdminForm(forms.ModelForm):
+    """Optimistic locking: a save is refused if the handoff changed since the form was opened."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = Handoff
+        fields = HANDOFF_EDITABLE_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["expected_version"].initial = self.instance.version
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        expected = cleaned.get("expected_version")
+        if self.instance.pk is not None and expected is not None:
+            # Admin wraps a POST in a transaction, so the row stays locked until save_model has written.
+            with transaction.atomic():
+                current = (
+                    Handoff.objects.select_for_update()
+                    .filter(pk=self.instance.pk)
+                    .values_list("version", flat=True)
+                    .first()
+                )
+            if current != expected:
+                raise ValidationError(
+                    "Someone changed this handoff after you opened it. Reload the page to see their change, "
+                    "then make yours again.",
+                    code="stale",
+                )
+        return cleaned
+
+
+# Written only by backoffice.services; admin shows them and never saves them.
+HANDOFF_WORKFLOW_FIELDS = (
+    "status",
+    "station",
+    "claimed_by",
+    "claimed_at",
+    "identity_verified_at",
+    "identity_verified_by",
+    "identity_method",
+    "closed_at",
+    "cancel_reason",
+    "version",
+)
+
+
+@admin.register(Handoff)
+class HandoffAdmin(admin.ModelAdmin):
+    form = HandoffAdminForm
+    list_display = ("patient", "priority", "status", "station", "claimed_by", "created_at")
+    list_filter = ("status", "priority", "station", "isolation")
+    list_select_related = ("patient", "station", "claimed_by")
+    search_fields = ("^patient__mrn", "patient__family_name", "patient__given_name")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "uuid",
+        "patient",
+        "ordering_clinician",
+        "exam_room",
+        "created_at",
+        "created_by",
+        *HANDOFF_WORKFLOW_FIELDS,
+    )
+    fieldsets = (
+        (None, {"fields": ("patient", "ordering_clinician", "exam_room", "priority", "clinical_note")}),
+        (
+            "Patient needs",
+            {
+                "fields": (
+                    "interpreter_needed",
+                    "interpreter_language",
+                    "companion",
+                    "aide_needed",
+                    "mobility",
+                    "isolation",
+                )
+            },
+        ),
+        (
+            "Workflow",
+            {
+                "fields": (
+                    ("status", "station"),
+                    ("claimed_by", "claimed_at"),
+                    ("identity_verified_by", "identity_verified_at", "identity_method"),
+                    ("closed_at", "cancel_reason"),
+                ),
+                "description": "Changed only through the back-office pages.",
+            },
+        ),
+        ("Record", {"fields": ("uuid", ("created_by", "created_at"), "version", "expected_version")}),
+    )
+    inlines = (HandoffEventInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Handoff]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("patient", "station", "claimed_by", "ordering_clinician", "exam_room")
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # View-only: there is nothing to save, so no version to carry.
+        return [
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != "expected_version")})
+            for name, options in fieldsets
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Handoffs are placed from the app's new-handoff page, through services.handoff_create.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Handoff, form: Any, change: bool) -> None:
+        # Write only what the form changed, so a status a service wrote meanwhile is never overwritten,
+        # and bump the version so editors elsewhere see their copy is stale.
+        model_fields = {field.name for field in Handoff._meta.concrete_fields}
+        changed = [name for name in form.changed_data if name in model_fields]
+        if not changed:
+            return
+        obj.version = form.cleaned_data["expected_version"] + 1
+        obj.save(update_fields=[*changed, "version"])
+
+
+@admin.register(HandoffEvent)
+class HandoffEventAdmin(ReadOnlyModelAdmin):
+    list_display = ("at", "handoff", "action", "from_status", "to_status", "actor", "note")
+    list_filter = ("action", "to_status")
+    list_select_related = ("handoff__patient", "actor")
+    search_fields = ("^handoff__patient__mrn", "handoff__patient__family_name", "handoff__patient__given_name", "note")
+    date_hierarchy = "at"

@@ -1,0 +1,114 @@
+"""Forms for the back-office pages. They validate and lay out; services change state."""
+
+from typing import Any
+
+from crispy_forms.helper import FormHelper
+from django import forms
+from django.core.exceptions import ValidationError
+
+from backoffice.models import ExamRoom, Handoff, Patient, Station, User
+from backoffice.roles import ROLE_CLINICIAN
+from backoffice.workflow import Priority, StationState
+from lab.models import TestDefinition
+from procedures.models import ProcedureType
+
+MAX_NOTE = 2000
+
+
+class HandoffForm(forms.Form):
+    """Everything the exam room hands to the back office."""
+
+    patient = forms.ModelChoiceField(
+        queryset=Patient.objects.all(),
+        to_field_name="uuid",
+        widget=forms.HiddenInput,
+        error_messages={"required": "Find and select the patient first.", "invalid_choice": "Select the patient again."},
+    )
+    ordering_clinician = forms.ModelChoiceField(queryset=User.objects.none(), empty_label="Choose clinician…")
+    exam_room = forms.ModelChoiceField(queryset=ExamRoom.objects.filter(is_active=True), empty_label="Choose room…")
+    priority = forms.TypedChoiceField(
+        choices=Priority.choices, coerce=int, initial=Priority.ROUTINE, widget=forms.RadioSelect
+    )
+    procedures = forms.ModelMultipleChoiceField(
+        queryset=ProcedureType.objects.filter(is_active=True).order_by("category", "name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+    )
+    tests = forms.ModelMultipleChoiceField(
+        label="Lab tests",
+        queryset=TestDefinition.objects.filter(is_active=True).order_by("performed", "name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+    )
+    clinical_note = forms.CharField(
+        required=False,
+        max_length=MAX_NOTE,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What the back office should know, e.g. the indication or the site.",
+    )
+    interpreter_needed = forms.BooleanField(required=False, label="Interpreter needed")
+    interpreter_language = forms.CharField(
+        required=False, max_length=40, help_text="Leave blank to use the patient's preferred language."
+    )
+    companion = forms.CharField(required=False, max_length=120, label="Escort or companion")
+    aide_needed = forms.BooleanField(required=False, label="Needs an aide")
+    mobility = forms.ChoiceField(choices=Handoff.Mobility.choices, initial=Handoff.Mobility.INDEPENDENT)
+    isolation = forms.ChoiceField(choices=Handoff.Isolation.choices, initial=Handoff.Isolation.NONE)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        qs = User.objects.filter(groups__name=ROLE_CLINICIAN, is_active=True).order_by("last_name", "first_name")
+        self.fields["ordering_clinician"].queryset = qs
+        if user.groups.filter(name=ROLE_CLINICIAN).exists():
+            self.fields["ordering_clinician"].initial = user.pk
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("procedures") and not data.get("tests"):
+            raise ValidationError("Order at least one procedure or lab test.")
+        return data
+
+
+class VerifyIdentityForm(forms.Form):
+    """Two identifiers: scan the wristband, or type the full name and date of birth."""
+
+    scanned_mrn = forms.CharField(
+        label="Scan wristband (MRN)",
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "inputmode": "text"}),
+    )
+    full_name = forms.CharField(
+        label="Full name, as the patient says it", required=False, max_length=160, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    date_of_birth = forms.DateField(
+        label="Date of birth, as the patient says it", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("scanned_mrn", "").strip():
+            return data
+        if not data.get("full_name", "").strip() or not data.get("date_of_birth"):
+            raise ValidationError("Scan the wristband, or enter both the full name and the date of birth.")
+        return data
+
+
+class StationForm(forms.Form):
+    station = forms.ModelChoiceField(
+        queryset=Station.objects.filter(is_active=True, state=StationState.READY).order_by("kind", "name"),
+        to_field_name="code",
+        empty_label="Choose a ready station…",
+        error_messages={"invalid_choice": "That station is no longer ready; choose another."},
+    )
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=200, strip=True)
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(max_length=80, strip=True, required=False)

@@ -1,0 +1,76 @@
+"""Reads the core pages need, with their access checks and joins applied together."""
+
+from django.db.models import Count, Q
+from django.http import Http404
+
+from backoffice.models import Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
+from backoffice.roles import ROLE_CLINICIAN
+from backoffice.workflow import OPEN_STATUSES
+
+def _require_view(user: User) -> None:
+    if not user.has_perm("backoffice.view_handoff"):
+        raise Http404
+
+
+def queue_handoffs(*, user: User) -> HandoffQuerySet:
+    """Open handoffs, STAT first, then longest waiting."""
+    _require_view(user)
+    return Handoff.objects.open().for_lists().order_by("priority", "created_at")
+
+
+def board_handoffs(*, user: User) -> HandoffQuerySet:
+    if not user.has_perm("backoffice.view_board"):
+        raise Http404
+    return Handoff.objects.open().for_lists().order_by("created_at")
+
+
+def handoff_for_user(*, user: User, uuid: str) -> Handoff:
+    """One handoff by its opaque id, or 404 for a user whose role may not see handoffs."""
+    _require_view(user)
+    try:
+        return Handoff.objects.for_lists().select_related("identity_verified_by", "created_by").get(uuid=uuid)
+    except (Handoff.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+def handoff_events(handoff: Handoff) -> list[HandoffEvent]:
+    return list(handoff.events.select_related("actor").order_by("-at", "-id"))
+
+
+def stations_with_occupant() -> list[Station]:
+    """Active stations with the open handoff occupying each (one query)."""
+    stations = list(Station.objects.filter(is_active=True).order_by("kind", "name"))
+    occupants = {
+        h.station_id: h
+        for h in Handoff.objects.open().filter(station__isnull=False).select_related("patient", "claimed_by")
+    }
+    for station in stations:
+        station.occupant = occupants.get(station.pk)  # type: ignore[attr-defined]
+    return stations
+
+
+def ready_stations() -> list[Station]:
+    return list(Station.objects.filter(is_active=True, state="ready").order_by("kind", "name"))
+
+
+def find_patients(query: str, *, user: User, limit: int = 10) -> list[Patient]:
+    """Patients by exact MRN (a scanned wristband) or by the start of family/given name."""
+    if not user.has_perm("backoffice.view_patient"):
+        raise Http404
+    query = query.strip()
+    if len(query) < 2:
+        return []
+    exact = list(Patient.objects.filter(mrn__iexact=query))
+    if exact:
+        return exact
+    words = query.replace(",", " ").split()
+    condition = Q()
+    for word in words:
+        condition &= Q(family_name__istartswith=word) | Q(given_name__istartswith=word)
+    open_count = Count("handoffs", filter=Q(handoffs__status__in=OPEN_STATUSES))
+    return list(Patient.objects.filter(condition).annotate(open_handoffs=open_count).order_by("family_name")[:limit])
+
+
+def clinicians() -> list[User]:
+    return list(User.objects.filter(groups__name=ROLE_CLINICIAN, is_active=True).order_by("last_name"))
+

@@ -1,0 +1,319 @@
+"""Back-office pages. Thin: check access, validate a form, call a service, message, redirect.
+
+The queue, the detail page, new handoff and the board compose apps (procedures, lab),
+so they sit on the top floor and read each app's selectors.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from backoffice import selectors, services
+from backoffice.filters import QueueFilter
+from backoffice.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
+from backoffice.models import Handoff, Station, User
+from backoffice.ordering import handoff_order
+from backoffice.roles import ROLE_CLINICIAN
+from backoffice.workflow import HandoffStatus, TransitionNotAllowed
+from lab.selectors import test_orders_by_handoff
+from procedures.selectors import procedure_orders_by_handoff
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # LoginRequiredMiddleware guarantees a real user here
+    return user
+
+
+@login_not_required
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers: one trivial query proves the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if user.has_perm("backoffice.view_board"):
+        return redirect("board")
+    if user.has_perm("backoffice.claim_handoff") or user.has_perm("backoffice.view_handoff"):
+        if user.groups.filter(name=ROLE_CLINICIAN).exists():
+            return redirect("handoff_new")
+        return redirect("queue")
+    if user.is_staff:
+        return redirect("admin:index")
+    return render(request, "backoffice/no_role.html", status=403)
+
+
+def _attach_items(handoffs: list[Handoff]) -> None:
+    """Give each handoff its ordered procedures and tests: two queries whatever the count."""
+    ids = [h.pk for h in handoffs]
+    procedures = procedure_orders_by_handoff(ids)
+    tests = test_orders_by_handoff(ids)
+    for handoff in handoffs:
+        handoff.procedure_items = procedures.get(handoff.pk, [])  # type: ignore[attr-defined]
+        handoff.test_items = tests.get(handoff.pk, [])  # type: ignore[attr-defined]
+
+
+@require_GET
+@permission_required("backoffice.view_handoff", raise_exception=True)
+def queue(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    queue_filter = QueueFilter(request.GET, queryset=selectors.queue_handoffs(user=user), user=user)
+    handoffs = list(queue_filter.qs)
+    _attach_items(handoffs)
+    context = {
+        "filter": queue_filter,
+        "handoffs": handoffs,
+        "now": timezone.now(),
+        "waiting_count": sum(1 for h in handoffs if h.status == HandoffStatus.WAITING),
+        "nav": "queue",
+    }
+    template = "backoffice/queue.html#queue-table" if request.htmx else "backoffice/queue.html"
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required("backoffice.view_board", raise_exception=True)
+def board(request: HttpRequest) -> HttpResponse:
+    handoffs = list(selectors.board_handoffs(user=_user(request)))
+    _attach_items(handoffs)
+    columns = [
+        (status, [h for h in handoffs if h.status == status])
+        for status in (
+            HandoffStatus.WAITING,
+            HandoffStatus.CLAIMED,
+            HandoffStatus.IDENTITY_VERIFIED,
+            HandoffStatus.IN_PROGRESS,
+        )
+    ]
+    context = {"columns": columns, "stations": selectors.stations_with_occupant(), "now": timezone.now(), "nav": "board"}
+    template = "backoffice/board.html#board-body" if request.htmx else "backoffice/board.html"
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required("backoffice.view_handoff", raise_exception=True)
+def handoff_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    _attach_items([handoff])
+    return render(request, "backoffice/handoff_detail.html", _detail_context(handoff, user))
+
+
+def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any]:
+    mine = handoff.claimed_by_id == user.pk
+    may_work = user.has_perm("backoffice.claim_handoff") and (mine or user.has_perm("backoffice.view_board"))
+    return {
+        "handoff": handoff,
+        "patient": handoff.patient,
+        "events": selectors.handoff_events(handoff),
+        "mine": mine,
+        "may_work": may_work and handoff.is_open and handoff.status != HandoffStatus.WAITING,
+        "may_claim": user.has_perm("backoffice.claim_handoff") and handoff.status == HandoffStatus.WAITING,
+        "may_cancel": user.has_perm("backoffice.cancel_handoff") and handoff.is_open,
+        "verify_form": forms.get("verify_form") or VerifyIdentityForm(),
+        "station_form": forms.get("station_form") or StationForm(),
+        "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "now": timezone.now(),
+        "nav": "queue",
+    }
+
+
+def _transition(
+    request: HttpRequest, uuid: str, action: Callable[[Handoff, User], Handoff], success: str, *, back: str = "detail"
+) -> HttpResponse:
+    """Run one service for the handoff in the URL; a refusal becomes a message, never a 500."""
+    user = _user(request)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    try:
+        action(handoff, user)
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success.format(patient=handoff.patient.full_name))
+    if back == "queue":
+        return redirect("queue")
+    return redirect("handoff_detail", uuid=handoff.uuid)
+
+
+@require_POST
+@permission_required("backoffice.claim_handoff", raise_exception=True)
+def handoff_claim(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    try:
+        services.handoff_claim(handoff=handoff, by=user)
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+        return redirect("queue")
+    messages.success(request, f"You claimed {handoff.patient.full_name}. Bring them to a station and verify identity.")
+    return redirect("handoff_detail", uuid=handoff.uuid)
+
+
+@require_POST
+@permission_required("backoffice.claim_handoff", raise_exception=True)
+def handoff_release(request: HttpRequest, uuid: str) -> HttpResponse:
+    return _transition(
+        request,
+        uuid,
+        lambda h, u: services.handoff_release(handoff=h, by=u),
+        "{patient} is back on the queue.",
+        back="queue",
+    )
+
+
+@require_POST
+@permission_required("backoffice.claim_handoff", raise_exception=True)
+def handoff_station(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    form = StationForm(request.POST)
+    if not form.is_valid():
+        _attach_items([handoff])
+        context = _detail_context(handoff, user, station_form=form)
+        return render(request, "backoffice/handoff_detail.html", context, status=422)
+    station: Station = form.cleaned_data["station"]
+    return _transition(
+        request,
+        uuid,
+        lambda h, u: services.handoff_assign_station(handoff=h, station=station, by=u),
+        f"{{patient}} is at {station.name}.",
+    )
+
+
+@require_POST
+@permission_required("backoffice.claim_handoff", raise_exception=True)
+def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    form = VerifyIdentityForm(request.POST)
+    if form.is_valid():
+        try:
+            services.handoff_verify_identity(
+                handoff=handoff,
+                by=user,
+                full_name=form.cleaned_data["full_name"],
+                date_of_birth=form.cleaned_data["date_of_birth"],
+                scanned_mrn=form.cleaned_data["scanned_mrn"],
+            )
+        except TransitionNotAllowed as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Identity verified for {handoff.patient.full_name}. You can start.")
+            return redirect("handoff_detail", uuid=handoff.uuid)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    _attach_items([handoff])
+    return render(request, "backoffice/handoff_detail.html", _detail_context(handoff, user, verify_form=form), status=422)
+
+
+@require_POST
+@permission_required("backoffice.claim_handoff", raise_exception=True)
+def handoff_start(request: HttpRequest, uuid: str) -> HttpResponse:
+    return _transition(request, uuid, lambda h, u: services.handoff_start(handoff=h, by=u), "Work started for {patient}.")
+
+
+@require_POST
+@permission_required("backoffice.claim_handoff", raise_exception=True)
+def handoff_complete(request: HttpRequest, uuid: str) -> HttpResponse:
+    return _transition(
+        request,
+        uuid,
+        lambda h, u: services.handoff_complete(handoff=h, by=u),
+        "{patient}'s handoff is complete; the station needs turnover.",
+        back="queue",
+    )
+
+
+@require_POST
+@permission_required("backoffice.cancel_handoff", raise_exception=True)
+def handoff_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        _attach_items([handoff])
+        context = _detail_context(handoff, user, cancel_form=form)
+        return render(request, "backoffice/handoff_detail.html", context, status=422)
+    reason = form.cleaned_data["reason"]
+    return _transition(
+        request, uuid, lambda h, u: services.handoff_cancel(handoff=h, by=u, reason=reason), "Handoff for {patient} cancelled."
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("backoffice.add_handoff", raise_exception=True)
+def handoff_new(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = HandoffForm(request.POST or None, user=user)
+    selected = None
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            needs = services.Needs(
+                interpreter_needed=data["interpreter_needed"],
+                interpreter_language=data["interpreter_language"],
+                companion=data["companion"],
+                aide_needed=data["aide_needed"],
+                mobility=data["mobility"],
+                isolation=data["isolation"],
+            )
+            try:
+                handoff = handoff_order(
+                    patient=data["patient"],
+                    ordering_clinician=data["ordering_clinician"],
+                    exam_room=data["exam_room"],
+                    priority=data["priority"],
+                    clinical_note=data["clinical_note"],
+                    needs=needs,
+                    procedure_types=list(data["procedures"]),
+                    tests=list(data["tests"]),
+                    by=user,
+                )
+            except TransitionNotAllowed as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"{handoff.patient.full_name} is on the back-office queue.")
+                return redirect("handoff_detail", uuid=handoff.uuid)
+        selected = form.cleaned_data.get("patient") if hasattr(form, "cleaned_data") else None
+    status = 422 if request.method == "POST" else 200
+    context = {"form": form, "selected_list": [selected] if selected else [], "nav": "new"}
+    return render(request, "backoffice/handoff_new.html", context, status=status)
+
+
+@require_POST
+@permission_required("backoffice.view_patient", raise_exception=True)
+def patient_search(request: HttpRequest) -> HttpResponse:
+    """Find a patient for a new handoff. POST keeps names out of URLs and access logs."""
+    form = PatientSearchForm(request.POST)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    patients = selectors.find_patients(query, user=_user(request))
+    return render(request, "backoffice/partials/patient_results.html", {"patients": patients, "query": query})
+
+
+@require_POST
+@permission_required("backoffice.manage_station", raise_exception=True)
+def station_turnover(request: HttpRequest, code: str) -> HttpResponse:
+    station = get_object_or_404(Station, code=code, is_active=True)
+    try:
+        services.station_turnover(station=station, by=_user(request))
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{station.name} is clean, restocked and ready.")
+    next_page = "board" if _user(request).has_perm("backoffice.view_board") else "queue"
+    return redirect(next_page)
+

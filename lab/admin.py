@@ -1,0 +1,30 @@
+"""Django admin for the lab test catalog, and a read-only view of ordered tests."""
+
+from django.contrib import admin
+
+from backoffice.admin import ReadOnlyModelAdmin
+from lab.models import TestDefinition, TestOrder
+
+
+@admin.register(TestDefinition)
+class TestDefinitionAdmin(admin.ModelAdmin):
+    list_display = ("loinc_code", "name", "short_name", "performed", "specimen_type", "is_active")
+    list_filter = ("performed", "specimen_type", "is_active")
+    search_fields = ("loinc_code", "name", "short_name")
+
+
+@admin.register(TestOrder)
+class TestOrderAdmin(ReadOnlyModelAdmin):
+    """Orders are placed on the handoff page and move on through lab.services."""
+
+    list_display = ("handoff", "test", "status", "created_at", "created_by")
+    list_filter = ("status", "test__performed")
+    list_select_related = ("handoff__patient", "test", "created_by")
+    search_fields = (
+        "^handoff__patient__mrn",
+        "handoff__patient__family_name",
+        "handoff__patient__given_name",
+        "test__loinc_code",
+        "test__short_name",
+    )
+    date_hierarchy = "created_at"

@@ -1,0 +1,153 @@
+"""The allowed status moves are data; these tests read them without a database."""
+
+import itertools
+
+import pytest
+
+from backoffice.workflow import (
+    HANDOFF_MOVES,
+    IDENTIFIED_STATUSES,
+    OPEN_STATUSES,
+    STATION_MOVES,
+    HandoffStatus,
+    StationState,
+    TransitionNotAllowed,
+    can_move,
+    check_move,
+)
+
+HANDOFF_ALLOWED = [(current, target) for current, targets in HANDOFF_MOVES.items() for target in sorted(targets)]
+HANDOFF_REFUSED = [
+    (current, target)
+    for current, target in itertools.product(HandoffStatus.values, repeat=2)
+    if target not in HANDOFF_MOVES[current]
+]
+STATION_ALLOWED = [(current, target) for current, targets in STATION_MOVES.items() for target in sorted(targets)]
+STATION_REFUSED = [
+    (current, target)
+    for current, target in itertools.product(StationState.values, repeat=2)
+    if target not in STATION_MOVES[current]
+]
+
+
+def test_every_handoff_status_has_an_entry() -> None:
+    assert set(HANDOFF_MOVES) == set(HandoffStatus.values)
+
+
+def test_every_station_state_has_an_entry() -> None:
+    assert set(STATION_MOVES) == set(StationState.values)
+
+
+def test_the_tables_only_name_known_states() -> None:
+    assert set().union(*HANDOFF_MOVES.values()) <= set(HandoffStatus.values)
+    assert set().union(*STATION_MOVES.values()) <= set(StationState.values)
+
+
+@pytest.mark.parametrize("terminal", [HandoffStatus.COMPLETED, HandoffStatus.CANCELLED])
+def test_a_terminal_handoff_status_has_no_moves(terminal: str) -> None:
+    assert HANDOFF_MOVES[terminal] == frozenset()
+
+
+def test_only_terminal_statuses_have_no_moves() -> None:
+    dead_ends = {status for status, targets in HANDOFF_MOVES.items() if not targets}
+    assert dead_ends == {HandoffStatus.COMPLETED, HandoffStatus.CANCELLED}
+
+
+def test_open_statuses_are_exactly_those_with_moves() -> None:
+    assert set(OPEN_STATUSES) == {status for status, targets in HANDOFF_MOVES.items() if targets}
+
+
+def test_identified_statuses_are_open() -> None:
+    assert set(IDENTIFIED_STATUSES) <= set(OPEN_STATUSES)
+    assert HandoffStatus.CLAIMED not in IDENTIFIED_STATUSES
+
+
+def test_every_open_handoff_can_be_cancelled() -> None:
+    assert all(HandoffStatus.CANCELLED in HANDOFF_MOVES[status] for status in OPEN_STATUSES)
+
+
+def test_no_status_moves_to_itself() -> None:
+    assert all(status not in targets for status, targets in HANDOFF_MOVES.items())
+    assert all(state not in targets for state, targets in STATION_MOVES.items())
+
+
+def test_the_happy_path_is_allowed_in_order() -> None:
+    path = [
+        HandoffStatus.WAITING,
+        HandoffStatus.CLAIMED,
+        HandoffStatus.IDENTITY_VERIFIED,
+        HandoffStatus.IN_PROGRESS,
+        HandoffStatus.COMPLETED,
+    ]
+    for current, target in itertools.pairwise(path):
+        check_move(HANDOFF_MOVES, current, target, label="handoff")
+
+
+@pytest.mark.parametrize(("current", "target"), HANDOFF_ALLOWED)
+def test_every_allowed_handoff_move_passes(current: str, target: str) -> None:
+    check_move(HANDOFF_MOVES, current, target, label="handoff")
+    assert can_move(HANDOFF_MOVES, current, target)
+
+
+@pytest.mark.parametrize(("current", "target"), HANDOFF_REFUSED)
+def test_every_other_handoff_move_is_refused(current: str, target: str) -> None:
+    assert not can_move(HANDOFF_MOVES, current, target)
+    with pytest.raises(TransitionNotAllowed):
+        check_move(HANDOFF_MOVES, current, target, label="handoff")
+
+
+@pytest.mark.parametrize(("current", "target"), STATION_ALLOWED)
+def test_every_allowed_station_move_passes(current: str, target: str) -> None:
+    check_move(STATION_MOVES, current, target, label="station")
+    assert can_move(STATION_MOVES, current, target)
+
+
+@pytest.mark.parametrize(("current", "target"), STATION_REFUSED)
+def test_every_other_station_move_is_refused(current: str, target: str) -> None:
+    assert not can_move(STATION_MOVES, current, target)
+    with pytest.raises(TransitionNotAllowed):
+        check_move(STATION_MOVES, current, target, label="station")
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "message"),
+    [
+        (HandoffStatus.WAITING, HandoffStatus.COMPLETED, "This handoff is waiting; it can't become completed."),
+        (
+            HandoffStatus.WAITING,
+            HandoffStatus.IDENTITY_VERIFIED,
+            "This handoff is waiting; it can't become identity verified.",
+        ),
+        (HandoffStatus.CLAIMED, HandoffStatus.IN_PROGRESS, "This handoff is claimed; it can't become in progress."),
+        (
+            HandoffStatus.IDENTITY_VERIFIED,
+            HandoffStatus.WAITING,
+            "This handoff is identity verified; it can't become waiting.",
+        ),
+        (HandoffStatus.COMPLETED, HandoffStatus.WAITING, "This handoff is completed; it can't become waiting."),
+        (HandoffStatus.CANCELLED, HandoffStatus.CLAIMED, "This handoff is cancelled; it can't become claimed."),
+    ],
+)
+def test_a_refused_handoff_move_says_why_in_plain_words(current: str, target: str, message: str) -> None:
+    with pytest.raises(TransitionNotAllowed) as caught:
+        check_move(HANDOFF_MOVES, current, target, label="handoff")
+    assert str(caught.value) == message
+
+
+def test_a_refused_station_move_says_why_in_plain_words() -> None:
+    with pytest.raises(TransitionNotAllowed) as caught:
+        check_move(STATION_MOVES, StationState.OCCUPIED, StationState.READY, label="station")
+    assert str(caught.value) == "This station is occupied; it can't become ready."
+
+
+@pytest.mark.parametrize(("current", "target"), HANDOFF_REFUSED + STATION_REFUSED)
+def test_no_refusal_shows_raw_codes_or_braces(current: str, target: str) -> None:
+    table = HANDOFF_MOVES if current in HANDOFF_MOVES else STATION_MOVES
+    with pytest.raises(TransitionNotAllowed) as caught:
+        check_move(table, current, target, label="thing")
+    assert not set("_{}") & set(str(caught.value))
+
+
+def test_an_unknown_status_has_no_moves() -> None:
+    with pytest.raises(TransitionNotAllowed):
+        check_move(HANDOFF_MOVES, "archived", HandoffStatus.WAITING, label="handoff")
