@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from backoffice import hooks
@@ -87,7 +87,7 @@ def _copy_back(target: Handoff, source: Handoff) -> Handoff:
     # __dict__.update bypasses the FK descriptors, so a relation the caller had loaded (claimed_by,
     # station) would still answer with the old row; drop each cached relation whose id changed.
     for field in target._meta.concrete_fields:
-        if field.is_relation and field.is_cached(target):
+        if isinstance(field, models.ForeignKey) and field.is_cached(target):
             cached = field.get_cached_value(target)
             if getattr(cached, "pk", None) != getattr(target, field.attname):
                 field.delete_cached_value(target)
@@ -158,7 +158,9 @@ def _require_owner(handoff: Handoff, by: User) -> None:
     if handoff.claimed_by_id is None:
         # Nobody to name: without this the refusal below read "claimed by None".
         raise TransitionNotAllowed(
-            "Claim the patient first." if handoff.is_open else f"This handoff is {handoff.get_status_display().lower()}."
+            "Claim the patient first."
+            if handoff.is_open
+            else f"This handoff is {handoff.get_status_display().lower()}."
         )
     if handoff.claimed_by_id != by.pk and not by.has_perm("backoffice.view_board"):
         raise PermissionRefused(

@@ -13,8 +13,9 @@ from backoffice.services import (
     handoff_verify_identity,
 )
 from backoffice.workflow import HandoffStatus, TransitionNotAllowed
+from lab import selectors
 from lab.models import TestDefinition, TestOrder
-from lab.selectors import active_tests, open_test_count, test_orders_by_handoff
+from lab.selectors import active_tests, open_test_count
 from lab.services import test_orders_add
 from tests.factories import HandoffFactory
 
@@ -128,8 +129,9 @@ def test_orders_are_grouped_by_handoff_in_one_query(
     test_orders_add(handoff=handoff, tests=lab_tests("41653-7"), by=clinician)
     test_orders_add(handoff=other, tests=lab_tests("4548-4", "2106-3"), by=clinician)
 
+    # Called through the module: imported by name, pytest would collect it as a test.
     with django_assert_num_queries(1):  # test orders joined to their test definitions
-        grouped = test_orders_by_handoff([handoff.pk, other.pk])
+        grouped = selectors.test_orders_by_handoff([handoff.pk, other.pk])
         codes = {pk: [o.test.loinc_code for o in orders] for pk, orders in grouped.items()}
 
     assert codes == {handoff.pk: ["41653-7"], other.pk: ["4548-4", "2106-3"]}

@@ -56,7 +56,7 @@ from lab.services import test_orders_add
 from procedures.models import ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
 
-DEMO_PASSWORD = "backoffice-demo-2026"
+DEMO_PASSWORD = "backoffice-demo-2026"  # noqa: S105 - public by design: printed after every run
 DEMO_PATIENTS = 200
 DEMO_MRN_START = 500001  # clear of the ranges the test factories use (M1xxxxx, M2xxxxx)
 DEMO_SEED = 2026
@@ -366,6 +366,11 @@ ALLERGIES = (
 AREA_CODES = ("617", "857", "781", "339", "508", "774", "978", "351")
 
 
+def _rng(seed: int) -> random.Random:
+    """A seeded generator: the same seed gives the same demo data on every machine."""
+    return random.Random(seed)  # noqa: S311 - reproducible sample data, nothing secret
+
+
 def _patient_fields(rng: random.Random, *, mrn: str, born_before: date) -> dict[str, Any]:
     """A plausible patient, the same for the same generator state: used by both modes."""
     pool = rng.choices(NAME_POOLS, cum_weights=_POOL_CUM_WEIGHTS)[0]
@@ -485,7 +490,7 @@ TEMPLATES: dict[str, OrderTemplate] = {
         min_age=18,
     ),
     "tb": OrderTemplate(
-        "TB skin test for a new job at a nursing home. Reading in 48–72 hours.", procedures=("86580",), min_age=16
+        "TB skin test for a new job at a nursing home. Reading in 48 to 72 hours.", procedures=("86580",), min_age=16
     ),
     "pregnancy": OrderTemplate(
         "Missed period, LMP 7 weeks ago. Urine hCG before any imaging.",
@@ -611,7 +616,7 @@ CANCELLED_HANDOFFS = (
 COMPLETED_COUNT = 20
 TURNOVER_STATION = "proc-3"  # the last completed handoff leaves this room waiting for cleaning
 
-_REACHED = {W: 0, C: 1, IV: 2, IP: 3}
+_REACHED: dict[str, int] = {W: 0, C: 1, IV: 2, IP: 3}
 
 
 # --- Scale rows ----------------------------------------------------------------------------------
@@ -744,7 +749,7 @@ class Command(BaseCommand):
     # --- demo clinic day ------------------------------------------------------------------------
 
     def _seed_patients(self) -> list[Patient]:
-        rng = random.Random(DEMO_SEED)
+        rng = _rng(DEMO_SEED)
         born_before = date(timezone.localdate().year, 1, 1)
         patients: list[Patient] = []
         created = 0
@@ -768,7 +773,7 @@ class Command(BaseCommand):
         stations = {s.code: s for s in Station.objects.all()}
         procedure_types = {p.code: p for p in ProcedureType.objects.filter(is_active=True)}
         tests = {t.loinc_code: t for t in TestDefinition.objects.filter(is_active=True)}
-        rng = random.Random(DEMO_SEED)
+        rng = _rng(DEMO_SEED)
         for n, (spec, key) in enumerate(zip(specs, keys, strict=True)):
             template = TEMPLATES[spec.template]
             patient = picker.pick(template=template, interpreter=spec.needs.interpreter_needed)
@@ -821,7 +826,7 @@ class Command(BaseCommand):
         progress = _Progress(self)
         # COPY is not part of the DB-API; Django's wrapper hands us the psycopg cursor underneath.
         with connection.cursor() as wrapper:
-            writer = _ScaleWriter(cursor=wrapper.cursor, rng=random.Random(SCALE_SEED), now=timezone.now(), users=users)
+            writer = _ScaleWriter(cursor=wrapper.cursor, rng=_rng(SCALE_SEED), now=timezone.now(), users=users)
             progress.step("patients", writer.patients(patients))
             progress.step("handoffs", writer.handoff_rows(historical=historical, open_count=open_count))
             procedure_count, test_count = writer.item_rows()
@@ -1000,9 +1005,9 @@ def _backdate(*, handoff: Handoff, key: uuid.UUID, at: dict[str, datetime], stat
         StationState.NEEDS_TURNOVER: closing,
         StationState.READY: at.get("turnover"),
     }
-    for state, when in station_times.items():
-        if when is not None:
-            StationEvent.objects.filter(pk__gt=station_mark, to_state=state).update(at=when)
+    for state, moved_at in station_times.items():
+        if moved_at is not None:
+            StationEvent.objects.filter(pk__gt=station_mark, to_state=state).update(at=moved_at)
 
 
 # --- scale load ----------------------------------------------------------------------------------
@@ -1035,7 +1040,7 @@ def _copy(cursor: Any, *, model: type[models.Model], columns: Sequence[str], row
         raise CommandError(f"The scale loader doesn't fill {model.__name__}.{', '.join(unfillable)}; add it.")
     names = [fields[c].column for c in columns] + [f.column for f in (*fixed, *per_row)]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(map(sql.Identifier, names))
+        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(str(name)) for name in names)
     )
     defaults: list[Callable[[], Any]] = [f.get_default for f in per_row]
     count = 0
@@ -1055,7 +1060,7 @@ class _Progress:
 
     def step(self, label: str, count: int) -> None:
         elapsed = time.monotonic() - self._started
-        self._command.stdout.write(f"  {label:<18} {count:>10,} rows  ({elapsed:5.1f}s)")
+        self._command.stdout.write(f"  {label:<22} {count:>10,} rows  ({elapsed:5.1f}s)")
         self._command.stdout.flush()
         self._started = time.monotonic()
 
@@ -1160,9 +1165,10 @@ class _ScaleWriter:
         self.clinicians = [users["clinician"].pk, users["clinician2"].pk, *scale_clinicians]
         self.cancellers = [users["supervisor"].pk, *self.clinicians]
         self.rooms = list(ExamRoom.objects.values_list("pk", flat=True))
-        self.stations = list(Station.objects.filter(kind__in=PATIENT_STATION_KINDS).values_list("pk", flat=True)) or [
-            None
-        ]
+        # Closed handoffs name the room they were done in; with no stations at all, none.
+        self.stations: list[int | None] = [
+            *Station.objects.filter(kind__in=PATIENT_STATION_KINDS).values_list("pk", flat=True)
+        ] or [None]
         procedure_ids = dict(ProcedureType.objects.filter(is_active=True).values_list("code", "pk"))
         test_ids = dict(TestDefinition.objects.filter(is_active=True).values_list("loinc_code", "pk"))
         # Per template: its note and its items as ("p"|"t", id), keeping only what the catalog offers.
@@ -1187,7 +1193,7 @@ class _ScaleWriter:
         rng, now = self.rng, self.now
         ids = _reserve_ids(self.cursor, model=Handoff, count=historical + open_count)
         midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-        # Clinic hours, 08:00–17:30, over the past two years; sorted so ids rise with time as in real use.
+        # Clinic hours, 08:00 to 17:30, over the past two years; sorted so ids rise with time as in real use.
         history = sorted(
             midnight - timedelta(days=rng.randint(1, SCALE_HISTORY_DAYS), minutes=-480 - rng.randrange(570))
             for _ in range(historical)

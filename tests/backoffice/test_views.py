@@ -1,0 +1,309 @@
+"""Pages per role: who gets what, what each action does, and constant query counts."""
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from backoffice import services
+from backoffice.models import Handoff, HandoffEvent, User
+from backoffice.workflow import HandoffStatus, Priority, StationState
+from lab.models import TestDefinition
+from procedures.models import ProcedureType
+from procedures.services import procedure_orders_add
+from tests.factories import HandoffFactory, PatientFactory, StationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _as(client: Client, user: User) -> Client:
+    client.force_login(user)
+    return client
+
+
+class TestAccess:
+    @pytest.mark.parametrize("name", ["queue", "board", "handoff_new", "home"])
+    def test_anonymous_users_are_sent_to_login(self, client: Client, name: str) -> None:
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+    @pytest.mark.parametrize(
+        ("role", "name", "status"),
+        [
+            ("medical_assistant", "queue", 200),
+            ("supervisor", "queue", 200),
+            ("clinician", "queue", 200),
+            ("lab_tech", "queue", 200),
+            ("outsider", "queue", 403),
+            ("medical_assistant", "board", 403),
+            ("clinician", "board", 403),
+            ("supervisor", "board", 200),
+            ("outsider", "board", 403),
+            ("medical_assistant", "handoff_new", 200),
+            ("clinician", "handoff_new", 200),
+            ("lab_tech", "handoff_new", 403),
+            ("outsider", "handoff_new", 403),
+        ],
+    )
+    def test_each_role_sees_only_its_pages(self, client: Client, request, role: str, name: str, status: int) -> None:  # type: ignore[no-untyped-def]
+        user = request.getfixturevalue(role)
+        assert _as(client, user).get(reverse(name)).status_code == status
+
+    @pytest.mark.parametrize(
+        ("role", "target"),
+        [("medical_assistant", "queue"), ("supervisor", "board"), ("clinician", "handoff_new"), ("lab_tech", "queue")],
+    )
+    def test_home_sends_each_role_to_its_start_page(self, client: Client, request, role: str, target: str) -> None:  # type: ignore[no-untyped-def]
+        response = _as(client, request.getfixturevalue(role)).get(reverse("home"))
+        assert response.status_code == 302
+        assert response["Location"] == reverse(target)
+
+    def test_a_user_without_a_role_is_told_so(self, client: Client, outsider: User) -> None:
+        response = _as(client, outsider).get(reverse("home"))
+        assert response.status_code == 403
+        assert b"no role" in response.content
+
+    def test_detail_of_an_unknown_handoff_is_404(self, client: Client, medical_assistant: User) -> None:
+        url = reverse("handoff_detail", args=["00000000-0000-0000-0000-000000000000"])
+        assert _as(client, medical_assistant).get(url).status_code == 404
+
+    def test_detail_is_hidden_from_a_user_without_a_role(self, client: Client, outsider: User, handoff: Handoff) -> None:
+        assert _as(client, outsider).get(reverse("handoff_detail", args=[handoff.uuid])).status_code == 403
+
+    @pytest.mark.parametrize("action", ["handoff_claim", "handoff_start", "handoff_complete", "handoff_release"])
+    def test_actions_refuse_get(self, client: Client, medical_assistant: User, handoff: Handoff, action: str) -> None:
+        assert _as(client, medical_assistant).get(reverse(action, args=[handoff.uuid])).status_code == 405
+
+    def test_healthz_answers_without_login(self, client: Client) -> None:
+        response = client.get(reverse("healthz"))
+        assert response.status_code == 200
+        assert response.content == b"ok"
+
+
+class TestQueue:
+    def test_it_lists_stat_first_then_longest_waiting(self, client: Client, medical_assistant: User) -> None:
+        older = HandoffFactory(priority=Priority.ROUTINE)
+        newer = HandoffFactory(priority=Priority.ROUTINE)
+        stat = HandoffFactory(priority=Priority.STAT)
+        Handoff.objects.filter(pk=older.pk).update(created_at=older.created_at - dt.timedelta(minutes=30))
+        response = _as(client, medical_assistant).get(reverse("queue"))
+        assert [h.pk for h in response.context["handoffs"]] == [stat.pk, older.pk, newer.pk]
+
+    def test_it_shows_allergies_and_needs(self, client: Client, medical_assistant: User, handoff: Handoff) -> None:
+        Handoff.objects.filter(pk=handoff.pk).update(isolation=Handoff.Isolation.DROPLET, aide_needed=True)
+        content = _as(client, medical_assistant).get(reverse("queue")).content.decode()
+        assert "Penicillin — hives; Latex" in content
+        assert "Droplet precautions" in content
+        assert "Needs aide" in content
+
+    def test_it_filters_by_mine(self, client: Client, medical_assistant: User, other_ma: User) -> None:
+        mine, theirs, waiting = HandoffFactory(), HandoffFactory(), HandoffFactory()
+        services.handoff_claim(handoff=mine, by=medical_assistant)
+        services.handoff_claim(handoff=theirs, by=other_ma)
+        response = _as(client, medical_assistant).get(reverse("queue"), {"mine": "true"})
+        assert [h.pk for h in response.context["handoffs"]] == [mine.pk]
+        assert waiting.pk not in [h.pk for h in response.context["handoffs"]]
+
+    def test_it_filters_by_priority_and_status(self, client: Client, medical_assistant: User) -> None:
+        stat = HandoffFactory(priority=Priority.STAT)
+        HandoffFactory(priority=Priority.ROUTINE)
+        claimed = HandoffFactory(priority=Priority.ROUTINE)
+        services.handoff_claim(handoff=claimed, by=medical_assistant)
+        c = _as(client, medical_assistant)
+        assert [h.pk for h in c.get(reverse("queue"), {"priority": "1"}).context["handoffs"]] == [stat.pk]
+        assert [h.pk for h in c.get(reverse("queue"), {"status": "claimed"}).context["handoffs"]] == [claimed.pk]
+
+    def test_htmx_refresh_returns_only_the_table(self, client: Client, medical_assistant: User, handoff: Handoff) -> None:
+        response = _as(client, medical_assistant).get(reverse("queue"), headers={"HX-Request": "true"})
+        content = response.content.decode()
+        assert "<table" in content
+        assert "<html" not in content
+
+    def test_closed_handoffs_are_not_listed(self, client: Client, supervisor: User, handoff: Handoff) -> None:
+        services.handoff_cancel(handoff=handoff, by=supervisor, reason="Patient left")
+        assert list(_as(client, supervisor).get(reverse("queue")).context["handoffs"]) == []
+
+    @pytest.mark.parametrize("rows", [5, 50])
+    def test_query_count_does_not_grow_with_rows(
+        self, client: Client, medical_assistant: User, django_assert_num_queries, rows: int  # type: ignore[no-untyped-def]
+    ) -> None:
+        procedure = ProcedureType.objects.first()
+        test = TestDefinition.objects.first()
+        for handoff in HandoffFactory.create_batch(rows):
+            procedure_orders_add(handoff=handoff, procedure_types=[procedure], by=handoff.ordering_clinician)
+            handoff.test_orders.create(test=test, created_by=handoff.ordering_clinician)
+        c = _as(client, medical_assistant)
+        # 1 session, 2 user, 3 user permissions, 4 group permissions,
+        # 5 handoffs with patient/clinician/claimer/station/room, 6 procedures, 7 tests,
+        # 8 user's groups (navbar), 9 station filter choices.
+        with django_assert_num_queries(9):
+            response = c.get(reverse("queue"))
+        assert len(response.context["handoffs"]) == rows
+
+
+class TestBoard:
+    @pytest.mark.parametrize("rows", [5, 50])
+    def test_query_count_does_not_grow_with_rows(
+        self, client: Client, supervisor: User, medical_assistant: User, django_assert_num_queries, rows: int  # type: ignore[no-untyped-def]
+    ) -> None:
+        procedure = ProcedureType.objects.first()
+        handoffs = HandoffFactory.create_batch(rows)
+        for index, handoff in enumerate(handoffs):
+            procedure_orders_add(handoff=handoff, procedure_types=[procedure], by=handoff.ordering_clinician)
+            if index < 3:
+                services.handoff_claim(handoff=handoff, by=medical_assistant)
+                services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=medical_assistant)
+        c = _as(client, supervisor)
+        # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 handoffs with joins,
+        # 6 procedures, 7 tests, 8 stations, 9 station occupants, 10 user's groups (navbar).
+        with django_assert_num_queries(10):
+            response = c.get(reverse("board"))
+        assert sum(len(items) for _, items in response.context["columns"]) == rows
+
+    def test_it_groups_by_status_and_shows_station_states(
+        self, client: Client, supervisor: User, medical_assistant: User, handoff: Handoff, station
+    ) -> None:  # type: ignore[no-untyped-def]
+        services.handoff_claim(handoff=handoff, by=medical_assistant)
+        services.handoff_assign_station(handoff=handoff, station=station, by=medical_assistant)
+        response = _as(client, supervisor).get(reverse("board"))
+        columns = dict(response.context["columns"])
+        assert [h.pk for h in columns[HandoffStatus.CLAIMED]] == [handoff.pk]
+        assert "Occupied" in response.content.decode()
+
+
+class TestActions:
+    def test_claim_then_verify_then_start(self, client: Client, medical_assistant: User, handoff: Handoff, station) -> None:  # type: ignore[no-untyped-def]
+        c = _as(client, medical_assistant)
+        assert c.post(reverse("handoff_claim", args=[handoff.uuid])).status_code == 302
+        c.post(reverse("handoff_station", args=[handoff.uuid]), {"station": station.code})
+        response = c.post(
+            reverse("handoff_verify", args=[handoff.uuid]),
+            {"full_name": "Rosa Martinez", "date_of_birth": handoff.patient.date_of_birth.isoformat()},
+        )
+        assert response.status_code == 302
+        c.post(reverse("handoff_start", args=[handoff.uuid]))
+        handoff.refresh_from_db()
+        assert handoff.status == HandoffStatus.IN_PROGRESS
+        assert handoff.station == station
+
+    def test_a_second_claim_gets_a_clear_message(
+        self, client: Client, medical_assistant: User, other_ma: User, handoff: Handoff
+    ) -> None:
+        services.handoff_claim(handoff=handoff, by=other_ma)
+        response = _as(client, medical_assistant).post(reverse("handoff_claim", args=[handoff.uuid]), follow=True)
+        assert "Already claimed by Jordan Lee" in response.content.decode()
+
+    def test_identity_mismatch_shows_the_form_again_and_is_recorded(
+        self, client: Client, medical_assistant: User, handoff: Handoff
+    ) -> None:
+        services.handoff_claim(handoff=handoff, by=medical_assistant)
+        response = _as(client, medical_assistant).post(
+            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": "M999999"}
+        )
+        assert response.status_code == 422
+        assert "does not match" in response.content.decode()
+        assert handoff.events.filter(action=HandoffEvent.Action.IDENTITY_MISMATCH).count() == 1
+        handoff.refresh_from_db()
+        assert handoff.status == HandoffStatus.CLAIMED
+
+    def test_verify_needs_two_identifiers(self, client: Client, medical_assistant: User, handoff: Handoff) -> None:
+        services.handoff_claim(handoff=handoff, by=medical_assistant)
+        response = _as(client, medical_assistant).post(
+            reverse("handoff_verify", args=[handoff.uuid]), {"full_name": "Rosa Martinez"}
+        )
+        assert response.status_code == 422
+        assert "both the full name and the date of birth" in response.content.decode()
+        assert not handoff.events.filter(action=HandoffEvent.Action.IDENTITY_MISMATCH).exists()
+
+    def test_another_ma_cannot_verify_someone_elses_patient(
+        self, client: Client, medical_assistant: User, other_ma: User, handoff: Handoff
+    ) -> None:
+        services.handoff_claim(handoff=handoff, by=other_ma)
+        response = _as(client, medical_assistant).post(
+            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": handoff.patient.mrn}
+        )
+        assert response.status_code == 422
+        handoff.refresh_from_db()
+        assert handoff.status == HandoffStatus.CLAIMED
+
+    def test_cancel_needs_a_reason(self, client: Client, supervisor: User, handoff: Handoff) -> None:
+        response = _as(client, supervisor).post(reverse("handoff_cancel", args=[handoff.uuid]), {"reason": ""})
+        assert response.status_code == 422
+        handoff.refresh_from_db()
+        assert handoff.status == HandoffStatus.WAITING
+
+    def test_an_ma_cannot_cancel(self, client: Client, medical_assistant: User, handoff: Handoff) -> None:
+        response = _as(client, medical_assistant).post(reverse("handoff_cancel", args=[handoff.uuid]), {"reason": "x"})
+        assert response.status_code == 403
+
+    def test_station_turnover_makes_it_ready(self, client: Client, supervisor: User, handoff: Handoff, station) -> None:  # type: ignore[no-untyped-def]
+        services.handoff_claim(handoff=handoff, by=supervisor)
+        services.handoff_assign_station(handoff=handoff, station=station, by=supervisor)
+        services.handoff_cancel(handoff=handoff, by=supervisor, reason="Patient left")
+        station.refresh_from_db()
+        assert station.state == StationState.NEEDS_TURNOVER
+        _as(client, supervisor).post(reverse("station_turnover", args=[station.code]))
+        station.refresh_from_db()
+        assert station.state == StationState.READY
+
+
+class TestNewHandoff:
+    def _payload(self, patient, clinician: User, exam_room, **extra):  # type: ignore[no-untyped-def]
+        return {
+            "patient": str(patient.uuid),
+            "ordering_clinician": clinician.pk,
+            "exam_room": exam_room.pk,
+            "priority": Priority.STAT,
+            "procedures": [ProcedureType.objects.get(code="36415").pk],
+            "tests": [TestDefinition.objects.get(loinc_code="24323-8").pk],
+            "mobility": Handoff.Mobility.WHEELCHAIR,
+            "isolation": Handoff.Isolation.NONE,
+            **extra,
+        }
+
+    def test_an_ma_hands_off_on_a_clinicians_behalf(
+        self, client: Client, medical_assistant: User, clinician: User, patient, exam_room
+    ) -> None:  # type: ignore[no-untyped-def]
+        response = _as(client, medical_assistant).post(reverse("handoff_new"), self._payload(patient, clinician, exam_room))
+        assert response.status_code == 302
+        handoff = Handoff.objects.get(patient=patient)
+        assert handoff.ordering_clinician == clinician
+        assert handoff.procedure_orders.count() == 1
+        assert handoff.test_orders.count() == 1
+        assert handoff.events.get().note == f"On behalf of {clinician}"
+
+    def test_nothing_is_written_without_an_item(self, client: Client, clinician: User, patient, exam_room) -> None:  # type: ignore[no-untyped-def]
+        payload = self._payload(patient, clinician, exam_room, procedures=[], tests=[])
+        response = _as(client, clinician).post(reverse("handoff_new"), payload)
+        assert response.status_code == 422
+        assert "Order at least one procedure or lab test." in response.content.decode()
+        assert not Handoff.objects.exists()
+
+    def test_a_tampered_patient_id_is_refused(self, client: Client, clinician: User, patient, exam_room) -> None:  # type: ignore[no-untyped-def]
+        payload = {**self._payload(patient, clinician, exam_room), "patient": "not-a-uuid"}
+        response = _as(client, clinician).post(reverse("handoff_new"), payload)
+        assert response.status_code == 422
+        assert not Handoff.objects.exists()
+
+    def test_a_non_clinician_cannot_be_the_orderer(
+        self, client: Client, clinician: User, medical_assistant: User, patient, exam_room
+    ) -> None:  # type: ignore[no-untyped-def]
+        payload = self._payload(patient, medical_assistant, exam_room)
+        response = _as(client, clinician).post(reverse("handoff_new"), payload)
+        assert response.status_code == 422
+        assert not Handoff.objects.exists()
+
+    def test_patient_search_finds_by_mrn_and_name(self, client: Client, clinician: User, patient) -> None:  # type: ignore[no-untyped-def]
+        PatientFactory(family_name="Other", given_name="Person")
+        c = _as(client, clinician)
+        by_mrn = c.post(reverse("patient_search"), {"q": "m100001"}).content.decode()
+        assert "MARTÍNEZ, Rosa" in by_mrn
+        assert "checked" in by_mrn  # a scanned MRN selects the one patient
+        by_name = c.post(reverse("patient_search"), {"q": "rosa mart"}).content.decode()
+        assert "MARTÍNEZ, Rosa" in by_name
+        assert "OTHER" not in by_name
+
+    def test_patient_search_refuses_get(self, client: Client, clinician: User) -> None:
+        assert _as(client, clinician).get(reverse("patient_search")).status_code == 405
