@@ -58,7 +58,9 @@ class HandoffForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         qs = User.objects.filter(groups__name=ROLE_CLINICIAN, is_active=True).order_by("last_name", "first_name")
-        self.fields["ordering_clinician"].queryset = qs
+        clinician_field = self.fields["ordering_clinician"]
+        assert isinstance(clinician_field, forms.ModelChoiceField)
+        clinician_field.queryset = qs
         if user.groups.filter(name=ROLE_CLINICIAN).exists():
             self.fields["ordering_clinician"].initial = user.pk
         self.helper = FormHelper()

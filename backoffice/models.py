@@ -1,7 +1,7 @@
 """Core records every app shares: staff, patients, stations, handoffs and their events."""
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -313,10 +313,10 @@ class Handoff(models.Model):
         return self.priority == Priority.STAT
 
     @property
-    def waiting_since(self) -> "timezone.datetime":
+    def waiting_since(self) -> datetime:
         return self.created_at
 
-    def waiting_minutes(self, now: "timezone.datetime | None" = None) -> int:
+    def waiting_minutes(self, now: datetime | None = None) -> int:
         end = self.closed_at or now or timezone.now()
         return max(0, int((end - self.created_at).total_seconds() // 60))
 
@@ -325,7 +325,7 @@ class Handoff(models.Model):
         minutes = self.waiting_minutes()
         return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
-    def is_overdue(self, now: "timezone.datetime | None" = None) -> bool:
+    def is_overdue(self, now: datetime | None = None) -> bool:
         if not self.is_open:
             return False
         limit = settings.QUEUE_OVERDUE_MINUTES_STAT if self.is_stat else settings.QUEUE_OVERDUE_MINUTES_ROUTINE

@@ -58,6 +58,11 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/no_role.html", status=403)
 
 
+def _is_htmx(request: HttpRequest) -> bool:
+    """django-htmx's middleware sets request.htmx; its truth means an htmx request."""
+    return bool(getattr(request, "htmx", False))
+
+
 def _attach_items(handoffs: list[Handoff]) -> None:
     """Give each handoff its ordered procedures and tests: two queries whatever the count."""
     ids = [h.pk for h in handoffs]
@@ -82,7 +87,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "waiting_count": sum(1 for h in handoffs if h.status == HandoffStatus.WAITING),
         "nav": "queue",
     }
-    template = "backoffice/queue.html#queue-table" if request.htmx else "backoffice/queue.html"
+    template = "backoffice/queue.html#queue-table" if _is_htmx(request) else "backoffice/queue.html"
     return render(request, template, context)
 
 
@@ -101,7 +106,7 @@ def board(request: HttpRequest) -> HttpResponse:
         )
     ]
     context = {"columns": columns, "stations": selectors.stations_with_occupant(), "now": timezone.now(), "nav": "board"}
-    template = "backoffice/board.html#board-body" if request.htmx else "backoffice/board.html"
+    template = "backoffice/board.html#board-body" if _is_htmx(request) else "backoffice/board.html"
     return render(request, template, context)
 
 
