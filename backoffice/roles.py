@@ -36,6 +36,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     ROLE_ADMIN: set(),
 }
 ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab", "auth"}
+# Workflow permissions are clinical work; an admin keeps catalogs and staff, not patients' handoffs.
+ADMIN_EXCLUDED = {"backoffice.add_handoff", "backoffice.claim_handoff", "backoffice.cancel_handoff", "backoffice.view_board"}
 
 
 def sync_roles(apps: Any = None, **kwargs: Any) -> None:
@@ -51,7 +53,7 @@ def sync_roles(apps: Any = None, **kwargs: Any) -> None:
     for role in ROLES:
         group, _ = Group.objects.get_or_create(name=role)
         if role == ROLE_ADMIN:
-            wanted = [p for key, p in by_name.items() if key.split(".")[0] in ADMIN_APPS]
+            wanted = [p for key, p in by_name.items() if key.split(".")[0] in ADMIN_APPS and key not in ADMIN_EXCLUDED]
         else:
             wanted = [by_name[key] for key in sorted(ROLE_PERMISSIONS[role]) if key in by_name]
         group.permissions.set(wanted)

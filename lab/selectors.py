@@ -19,5 +19,8 @@ def test_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[TestOrd
     return grouped
 
 
+test_orders_by_handoff.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
 def active_tests() -> list[TestDefinition]:
     return list(TestDefinition.objects.filter(is_active=True).order_by("performed", "name"))

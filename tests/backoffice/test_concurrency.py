@@ -14,7 +14,9 @@ from tests.factories import HandoffFactory, UserFactory
 CLAIMERS = 20
 
 
-@pytest.mark.django_db(transaction=True)
+# Committed rows so each thread's own connection sees them; serialized rollback puts back the
+# roles and catalogs seeded by migrations, which a transactional test's flush would erase.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_exactly_one_of_twenty_simultaneous_claims_wins() -> None:
     # Committed rows (transaction=True), so every thread's own connection can see them.
     handoff = HandoffFactory()

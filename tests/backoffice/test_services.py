@@ -132,14 +132,7 @@ def test_it_refuses_an_ordering_clinician_who_is_not_a_clinician(
     [
         "lab_tech",
         "outsider",
-        pytest.param(
-            "admin_user",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="roles.py gives Admin every backoffice permission, add/claim/cancel_handoff included, "
-                "though its comment says clinical work is not theirs",
-            ),
-        ),
+        "admin_user",
     ],
 )
 def test_it_refuses_a_creator_without_the_add_handoff_permission(

@@ -66,7 +66,11 @@ DEMO_NAMESPACE = uuid.UUID("6f1c2a8e-0d7b-4d0c-9a51-3c2f5e8b7a10")
 SCALE_MRN_PREFIX = "S"
 SCALE_SEED = 7
 SCALE_HISTORY_DAYS = 730
-SCALE_STAFF = {"scale-ma": (roles.ROLE_MEDICAL_ASSISTANT, 20), "scale-clin": (roles.ROLE_CLINICIAN, 15)}
+# Username prefix: (role, title, how many).
+SCALE_STAFF = {
+    "scale-ma": (roles.ROLE_MEDICAL_ASSISTANT, "Medical assistant", 20),
+    "scale-clin": (roles.ROLE_CLINICIAN, "Physician", 15),
+}
 
 Action = HandoffEvent.Action
 
@@ -547,6 +551,7 @@ class DemoHandoff:
     cancelled_by: str = ""
     cancel_reason: str = ""
     ordered: bool = True  # closed demo handoffs order nothing: their items could not be closed through services
+    leave_for_turnover: bool = False  # the room it closes in stays waiting for cleaning
 
 
 W, C, IV, IP = HandoffStatus.WAITING, HandoffStatus.CLAIMED, HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.IN_PROGRESS
@@ -691,7 +696,7 @@ class Command(BaseCommand):
         today = timezone.localdate()
         users: dict[str, User] = {}
         for spec in DEMO_USERS:
-            user, _ = User.objects.update_or_create(
+            user, created = User.objects.update_or_create(
                 username=spec.username,
                 defaults={
                     "first_name": spec.first_name,
@@ -704,7 +709,7 @@ class Command(BaseCommand):
                 },
             )
             # The table printed at the end promises this password, so put it back if someone changed it.
-            if not user.check_password(DEMO_PASSWORD):
+            if created or not user.check_password(DEMO_PASSWORD):
                 validate_password(DEMO_PASSWORD, user)
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
@@ -796,7 +801,7 @@ class Command(BaseCommand):
                     test_orders_add(handoff=handoff, tests=chosen_tests, by=creator)
             at = _demo_times(spec=spec, now=now, rng=rng)
             station_mark = StationEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-            self._play(spec=spec, handoff=handoff, users=users, stations=stations, n=n, specs=specs)
+            self._play(spec=spec, handoff=handoff, users=users, stations=stations)
             _backdate(handoff=handoff, key=key, at=at, station_mark=station_mark)
         # A station's clock starts at its latest event, which the backdating moved.
         for station in Station.objects.all():
@@ -826,6 +831,9 @@ class Command(BaseCommand):
         progress = _Progress(self)
         # COPY is not part of the DB-API; Django's wrapper hands us the psycopg cursor underneath.
         with connection.cursor() as wrapper:
+            # Django's foreign keys are deferred to COMMIT; checking them as rows arrive keeps the
+            # progress lines honest instead of a silent pause at the end.
+            wrapper.execute("SET CONSTRAINTS ALL IMMEDIATE")
             writer = _ScaleWriter(cursor=wrapper.cursor, rng=_rng(SCALE_SEED), now=timezone.now(), users=users)
             progress.step("patients", writer.patients(patients))
             progress.step("handoffs", writer.handoff_rows(historical=historical, open_count=open_count))
@@ -851,6 +859,7 @@ class Command(BaseCommand):
                 clinician="clinician" if n % 3 else "clinician2",
                 worker=workers[n % len(workers)],
                 station=TURNOVER_STATION if n == COMPLETED_COUNT - 1 else patient_stations[n % len(patient_stations)],
+                leave_for_turnover=n == COMPLETED_COUNT - 1,
                 identity="wristband" if n % 4 else "name+dob",
                 priority=STAT if n % 7 == 3 else Priority.ROUTINE,
                 ordered=False,
@@ -867,8 +876,6 @@ class Command(BaseCommand):
         handoff: Handoff,
         users: dict[str, User],
         stations: dict[str, Station],
-        n: int,
-        specs: Sequence[DemoHandoff],
     ) -> None:
         """Move a new handoff through the services to the state its spec asks for."""
         if spec.status == HandoffStatus.CANCELLED:
@@ -897,14 +904,9 @@ class Command(BaseCommand):
             handoff_complete(handoff=handoff, by=worker)
         elif spec.status == HandoffStatus.CANCELLED:
             handoff_cancel(handoff=handoff, by=users[spec.cancelled_by], reason=spec.cancel_reason)
-        # Closed rooms get cleaned, except the one left for the demo to turn over (the last closed one there).
-        if handoff.station is not None and not handoff.is_open:
-            later_closed_here = any(
-                s.station == spec.station and s.status in (HandoffStatus.COMPLETED, HandoffStatus.CANCELLED)
-                for s in specs[n + 1 :]
-            )
-            if spec.station != TURNOVER_STATION or later_closed_here:
-                station_turnover(station=handoff.station, by=worker or users["ma"])
+        # Rooms of past work were cleaned long ago; one is left for the demo user to turn over.
+        if handoff.station is not None and not handoff.is_open and not spec.leave_for_turnover:
+            station_turnover(station=handoff.station, by=worker or users["ma"])
 
 
 class _PatientPicker:
@@ -958,7 +960,7 @@ def _demo_times(*, spec: DemoHandoff, now: datetime, rng: random.Random) -> dict
         }
     if spec.days_ago:
         day = timezone.localtime(now).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=spec.days_ago)
-        created = day + timedelta(minutes=rng.randrange(0, 480))
+        created = day + timedelta(minutes=rng.randrange(0, 480), seconds=rng.randrange(60))
     else:
         # Earlier today: recent enough that the room it left is still waiting to be cleaned.
         created = now - timedelta(minutes=70 + rng.randrange(20))
@@ -1068,13 +1070,17 @@ class _Progress:
 def _seed_scale_staff() -> tuple[list[int], list[int]]:
     """Extra MAs and clinicians so scale work spreads over realistic staff; they cannot log in."""
     ids: dict[str, list[int]] = {}
-    for prefix, (role, count) in SCALE_STAFF.items():
+    rng = _rng(SCALE_SEED + 1)
+    born_before = date(timezone.localdate().year, 1, 1)
+    for prefix, (role, title, count) in SCALE_STAFF.items():
         group = Group.objects.get(name=role)
         ids[role] = []
         for n in range(1, count + 1):
+            # Staff names come from the same pools as patients' names.
+            person = _patient_fields(rng, mrn="", born_before=born_before)
             user, created = User.objects.get_or_create(
                 username=f"{prefix}-{n:02d}",
-                defaults={"first_name": prefix.split("-")[1].upper(), "last_name": f"Scale {n:02d}"},
+                defaults={"first_name": person["given_name"], "last_name": person["family_name"], "title": title},
             )
             if created:
                 user.set_unusable_password()
@@ -1163,6 +1169,8 @@ class _ScaleWriter:
         scale_mas, scale_clinicians = _seed_scale_staff()
         self.workers = [users["ma"].pk, users["ma2"].pk, *scale_mas]
         self.clinicians = [users["clinician"].pk, users["clinician2"].pk, *scale_clinicians]
+        # The created event names the clinician when someone else entered the handoff, as the service does.
+        self.names = {u.pk: str(u) for u in User.objects.filter(pk__in=[*self.clinicians])}
         self.cancellers = [users["supervisor"].pk, *self.clinicians]
         self.rooms = list(ExamRoom.objects.values_list("pk", flat=True))
         # Closed handoffs name the room they were done in; with no stations at all, none.
@@ -1307,7 +1315,7 @@ class _ScaleWriter:
 
     def _events(self) -> Iterator[tuple[Any, ...]]:
         for h in self.handoffs:
-            note = "" if h.created_by == h.ordering_clinician else "On behalf of the ordering clinician"
+            note = "" if h.created_by == h.ordering_clinician else f"On behalf of {self.names[h.ordering_clinician]}"
             yield (h.id, h.created_at, h.created_by, Action.CREATED, "", W, note)
             if h.status == HandoffStatus.CANCELLED:
                 yield (h.id, h.closed_at, h.closed_by, Action.CANCELLED, W, h.status, h.cancel_reason)
