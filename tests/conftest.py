@@ -9,6 +9,23 @@ from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, Sta
 PASSWORD = "correct-horse-battery-staple"
 
 
+def _is_transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    return bool(marker and marker.kwargs.get("transaction")) or "live_server" in fixtures
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run transactional tests (threads, the live server) after all others.
+
+    Their teardown flushes every table, including the roles and catalogs that migrations
+    seeded; tests that run after a flush inside one rolled-back transaction would miss them.
+    pytest-django orders tests this way too, but other plugins reorder after it.
+    """
+    items.sort(key=_is_transactional)
+
+
 @pytest.fixture
 def medical_assistant(db: None) -> User:
     return UserFactory(username="ma", first_name="Maria", last_name="Alvarez", role=roles.ROLE_MEDICAL_ASSISTANT)
