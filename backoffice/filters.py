@@ -15,9 +15,13 @@ class QueueFilter(django_filters.FilterSet):
         choices=[(s, HandoffStatus(s).label) for s in OPEN_STATUSES], empty_label="Any open status"
     )
     station = django_filters.ModelChoiceFilter(
-        queryset=Station.objects.filter(is_active=True).order_by("name"), to_field_name="code", empty_label="Any station"
+        queryset=Station.objects.filter(is_active=True).order_by("name"),
+        to_field_name="code",
+        empty_label="Any station",
     )
-    mine = django_filters.BooleanFilter(method="filter_mine", label="Only mine", widget=django_filters.widgets.BooleanWidget)
+    mine = django_filters.BooleanFilter(
+        method="filter_mine", label="Only mine", widget=django_filters.widgets.BooleanWidget
+    )
 
     class Meta:
         model = Handoff

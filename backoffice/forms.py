@@ -22,7 +22,10 @@ class HandoffForm(forms.Form):
         queryset=Patient.objects.all(),
         to_field_name="uuid",
         widget=forms.HiddenInput,
-        error_messages={"required": "Find and select the patient first.", "invalid_choice": "Select the patient again."},
+        error_messages={
+            "required": "Find and select the patient first.",
+            "invalid_choice": "Select the patient again.",
+        },
     )
     ordering_clinician = forms.ModelChoiceField(queryset=User.objects.none(), empty_label="Choose clinician…")
     exam_room = forms.ModelChoiceField(queryset=ExamRoom.objects.filter(is_active=True), empty_label="Choose room…")
@@ -84,7 +87,10 @@ class VerifyIdentityForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "inputmode": "text"}),
     )
     full_name = forms.CharField(
-        label="Full name, as the patient says it", required=False, max_length=160, widget=forms.TextInput(attrs={"autocomplete": "off"})
+        label="Full name, as the patient says it",
+        required=False,
+        max_length=160,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     date_of_birth = forms.DateField(
         label="Date of birth, as the patient says it", required=False, widget=forms.DateInput(attrs={"type": "date"})

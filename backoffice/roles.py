@@ -37,7 +37,12 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
 }
 ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab", "auth"}
 # Workflow permissions are clinical work; an admin keeps catalogs and staff, not patients' handoffs.
-ADMIN_EXCLUDED = {"backoffice.add_handoff", "backoffice.claim_handoff", "backoffice.cancel_handoff", "backoffice.view_board"}
+ADMIN_EXCLUDED = {
+    "backoffice.add_handoff",
+    "backoffice.claim_handoff",
+    "backoffice.cancel_handoff",
+    "backoffice.view_board",
+}
 
 
 def sync_roles(apps: Any = None, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ from backoffice.models import Handoff, HandoffEvent, HandoffQuerySet, Patient, S
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES
 
+
 def _require_view(user: User) -> None:
     if not user.has_perm("backoffice.view_handoff"):
         raise Http404
@@ -73,4 +74,3 @@ def find_patients(query: str, *, user: User, limit: int = 10) -> list[Patient]:
 
 def clinicians() -> list[User]:
     return list(User.objects.filter(groups__name=ROLE_CLINICIAN, is_active=True).order_by("last_name"))
-

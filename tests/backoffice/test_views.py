@@ -69,7 +69,9 @@ class TestAccess:
         url = reverse("handoff_detail", args=["00000000-0000-0000-0000-000000000000"])
         assert _as(client, medical_assistant).get(url).status_code == 404
 
-    def test_detail_is_hidden_from_a_user_without_a_role(self, client: Client, outsider: User, handoff: Handoff) -> None:
+    def test_detail_is_hidden_from_a_user_without_a_role(
+        self, client: Client, outsider: User, handoff: Handoff
+    ) -> None:
         assert _as(client, outsider).get(reverse("handoff_detail", args=[handoff.uuid])).status_code == 403
 
     @pytest.mark.parametrize("action", ["handoff_claim", "handoff_start", "handoff_complete", "handoff_release"])
@@ -115,7 +117,9 @@ class TestQueue:
         assert [h.pk for h in c.get(reverse("queue"), {"priority": "1"}).context["handoffs"]] == [stat.pk]
         assert [h.pk for h in c.get(reverse("queue"), {"status": "claimed"}).context["handoffs"]] == [claimed.pk]
 
-    def test_htmx_refresh_returns_only_the_table(self, client: Client, medical_assistant: User, handoff: Handoff) -> None:
+    def test_htmx_refresh_returns_only_the_table(
+        self, client: Client, medical_assistant: User, handoff: Handoff
+    ) -> None:
         response = _as(client, medical_assistant).get(reverse("queue"), headers={"HX-Request": "true"})
         content = response.content.decode()
         assert "<table" in content
@@ -127,7 +131,11 @@ class TestQueue:
 
     @pytest.mark.parametrize("rows", [5, 50])
     def test_query_count_does_not_grow_with_rows(
-        self, client: Client, medical_assistant: User, django_assert_num_queries, rows: int  # type: ignore[no-untyped-def]
+        self,
+        client: Client,
+        medical_assistant: User,
+        django_assert_num_queries,
+        rows: int,  # type: ignore[no-untyped-def]
     ) -> None:
         procedure = ProcedureType.objects.first()
         test = TestDefinition.objects.first()
@@ -146,7 +154,12 @@ class TestQueue:
 class TestBoard:
     @pytest.mark.parametrize("rows", [5, 50])
     def test_query_count_does_not_grow_with_rows(
-        self, client: Client, supervisor: User, medical_assistant: User, django_assert_num_queries, rows: int  # type: ignore[no-untyped-def]
+        self,
+        client: Client,
+        supervisor: User,
+        medical_assistant: User,
+        django_assert_num_queries,
+        rows: int,  # type: ignore[no-untyped-def]
     ) -> None:
         procedure = ProcedureType.objects.first()
         handoffs = HandoffFactory.create_batch(rows)
@@ -174,7 +187,9 @@ class TestBoard:
 
 
 class TestActions:
-    def test_claim_then_verify_then_start(self, client: Client, medical_assistant: User, handoff: Handoff, station) -> None:  # type: ignore[no-untyped-def]
+    def test_claim_then_verify_then_start(
+        self, client: Client, medical_assistant: User, handoff: Handoff, station
+    ) -> None:  # type: ignore[no-untyped-def]
         c = _as(client, medical_assistant)
         assert c.post(reverse("handoff_claim", args=[handoff.uuid])).status_code == 302
         c.post(reverse("handoff_station", args=[handoff.uuid]), {"station": station.code})
@@ -266,7 +281,9 @@ class TestNewHandoff:
     def test_an_ma_hands_off_on_a_clinicians_behalf(
         self, client: Client, medical_assistant: User, clinician: User, patient, exam_room
     ) -> None:  # type: ignore[no-untyped-def]
-        response = _as(client, medical_assistant).post(reverse("handoff_new"), self._payload(patient, clinician, exam_room))
+        response = _as(client, medical_assistant).post(
+            reverse("handoff_new"), self._payload(patient, clinician, exam_room)
+        )
         assert response.status_code == 302
         handoff = Handoff.objects.get(patient=patient)
         assert handoff.ordering_clinician == clinician

@@ -13,7 +13,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_clinician_hands_off_and_an_ma_claims_verifies_and_the_board_shows_it(
-    screen: Screen, clinician, medical_assistant, supervisor  # type: ignore[no-untyped-def]
+    screen: Screen,
+    clinician,
+    medical_assistant,
+    supervisor,  # type: ignore[no-untyped-def]
 ) -> None:
     patient = PatientFactory(
         mrn="M314159",
