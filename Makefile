@@ -25,8 +25,9 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	@$(BIN)/python -c 'import django, pytest_django, playwright' || { echo "dependency install failed" >&2; exit 1; }
+	@echo "Installing pinned dependencies into $(VENV)/ (log: $(VENV)/install.log)..."
+	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' > $(VENV)/install.log 2>&1 \
+		|| { tail -30 $(VENV)/install.log >&2; echo "dependency install failed; see $(VENV)/install.log" >&2; exit 1; }
 	touch $@
 
 setup: $(VENV)/.installed
