@@ -12,11 +12,13 @@ PORT ?= 8000
 PYTHON := $(shell for p in $(PY_CANDIDATES); do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help setup run test lint fmt typecheck check browser-deps clean-db
+.PHONY: help setup run test lint fmt typecheck check browser-deps bench bench-growth bench-deps
 
 help:
 	@echo "make run   - set up, migrate, load demo data and serve on http://$(HOST):$(PORT)"
 	@echo "make test  - set up and run the whole suite (unit, integration, browser) on Postgres"
+	@echo "make bench - benchmark: seeded database, gunicorn, wrk at 16 connections (BENCH_ARGS=...)"
+	@echo "make bench-growth - queue p95 at 10k vs 1M historical handoffs"
 	@echo "make lint / fmt / typecheck - ruff check, ruff format, mypy"
 
 $(BIN)/python:
@@ -62,3 +64,17 @@ typecheck:
 	DATABASE_URL=postgres://typecheck@localhost/none SECRET_KEY=typecheck $(BIN)/mypy
 
 check: lint typecheck test
+
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "The benchmark needs wrk: run 'sudo apt-get install wrk' and retry." >&2; exit 1; \
+	  fi; }
+
+bench: setup bench-deps
+	$(BIN)/python -m backoffice.bench $(BENCH_ARGS)
+
+bench-growth: setup bench-deps
+	$(BIN)/python -m backoffice.bench --growth $(BENCH_ARGS)

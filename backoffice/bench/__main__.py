@@ -1,0 +1,374 @@
+"""`make bench`: load a separate database, serve it like production, measure it with wrk.
+
+    python -m backoffice.bench                 # main table: /healthz, queue, detail, board, claim
+    python -m backoffice.bench --growth        # queue p95 at 10k vs 1M historical handoffs
+
+Every figure printed comes from this run: the row counts are read back from the database and
+the timings from wrk. Results are also written as JSON under bench-results/.
+"""
+
+import argparse
+import contextlib
+import http.cookiejar
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+LUA = Path(__file__).with_name("report.lua")
+PYTHON = sys.executable
+DEMO_PASSWORD = "backoffice-demo-2026"
+OPEN_STATUSES = ("waiting", "claimed", "identity_verified", "in_progress")
+
+
+@dataclass
+class Result:
+    name: str
+    path: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+    ratio_to_healthz: float | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from backoffice.embedded_db import embedded_database_url
+
+    return embedded_database_url(BASE_DIR)  # this process holds the embedded server open
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def ensure_database(url: str, name: str, *, fresh: bool) -> str:
+    admin = with_database(url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and fresh:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(url, name)
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+
+
+def app_env(db_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        DATABASE_URL=db_url,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Plain HTTP on loopback: no TLS proxy in the loop, so cookies can't be Secure-only here.
+        SECURE_COOKIES="false",
+        SECURE_SSL_REDIRECT="false",
+        DB_CONN_MAX_AGE="600",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def prepare(db_url: str, *, patients: int, handoffs: int, open_: int) -> dict[str, int]:
+    env = app_env(db_url)
+    say(f"migrate and seed ({patients:,} patients, {handoffs:,} historical handoffs, {open_:,} open)")
+    manage(env, "migrate", "--no-input", "-v", "0")
+    manage(env, "seed_demo")
+    started = time.monotonic()
+    manage(env, "seed_demo", "--scale", "--patients", str(patients), "--handoffs", str(handoffs), "--open", str(open_))
+    seed_seconds = time.monotonic() - started
+    manage(env, "collectstatic", "--no-input", "-v", "0")
+    with psycopg.connect(db_url) as conn:
+        counts = {
+            "patients": conn.execute("SELECT count(*) FROM backoffice_patient").fetchone()[0],  # type: ignore[index]
+            "handoffs_total": conn.execute("SELECT count(*) FROM backoffice_handoff").fetchone()[0],  # type: ignore[index]
+            "handoffs_open": conn.execute(
+                "SELECT count(*) FROM backoffice_handoff WHERE status = ANY(%s)", [list(OPEN_STATUSES)]
+            ).fetchone()[0],  # type: ignore[index]
+            "handoff_events": conn.execute("SELECT count(*) FROM backoffice_handoffevent").fetchone()[0],  # type: ignore[index]
+        }
+    counts["seed_scale_seconds_if_loaded_now"] = round(seed_seconds, 1)
+    return counts
+
+
+class Server:
+    def __init__(self, db_url: str, port: int, workers: int) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        gunicorn = str(Path(PYTHON).with_name("gunicorn"))
+        cmd = [gunicorn, "backoffice.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
+        cmd += ["--log-level", "warning", "--worker-class", "sync", "--timeout", "60"]
+        self.process = subprocess.Popen(cmd, cwd=BASE_DIR, env=app_env(db_url))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise SystemExit("gunicorn did not answer /healthz within 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def login(base: str, username: str) -> tuple[str, str]:
+    """Sign in over HTTP like a browser; return the Cookie header and the CSRF token."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    opener.open(base + "/login/").read()
+    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    data = urllib.parse.urlencode({"username": username, "password": DEMO_PASSWORD, "csrfmiddlewaretoken": csrf})
+    request = urllib.request.Request(base + "/login/", data=data.encode(), headers={"Referer": base + "/login/"})
+    try:
+        opener.open(request)
+        raise SystemExit(f"login as {username} did not redirect: wrong password or a lockout")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 302 or "/login/" in exc.headers.get("Location", ""):
+            raise SystemExit(f"login as {username} failed with {exc.code}") from None
+    cookies = {c.name: c.value or "" for c in jar}
+    return "; ".join(f"{k}={v}" for k, v in cookies.items()), cookies["csrftoken"]
+
+
+def expect_status(base: str, path: str, cookie: str, status: int) -> None:
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(base + path, headers={"Cookie": cookie})
+    try:
+        code = opener.open(request).status
+    except urllib.error.HTTPError as exc:
+        code = exc.code
+    if code != status:
+        raise SystemExit(f"{path} answered {code}, expected {status}; not measuring a broken page")
+
+
+def wrk(
+    base: str,
+    path: str,
+    *,
+    duration: int,
+    connections: int,
+    cookie: str = "",
+    expect: int = 200,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA)]
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    cmd.append(base + path)
+    env = {**os.environ, "BENCH_EXPECT": str(expect), **(extra_env or {})}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    match = re.search(r"^BENCH_JSON (.*)$", out, re.MULTILINE)
+    if not match:
+        raise SystemExit(f"wrk printed no summary:\n{out}")
+    return json.loads(match.group(1))
+
+
+def measure(name: str, path: str, raw: dict[str, Any]) -> Result:
+    errors = sum(raw[k] for k in raw if k.startswith("errors_")) + raw["unexpected_status"]
+    return Result(
+        name=name,
+        path=path,
+        requests=raw["requests"],
+        rps=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p95_ms=raw["p95_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=errors,
+    )
+
+
+def open_handoff_ids(db_url: str) -> tuple[str, list[str]]:
+    with psycopg.connect(db_url) as conn:
+        detail = conn.execute(
+            "SELECT uuid FROM backoffice_handoff WHERE status = 'claimed' ORDER BY created_at LIMIT 1"
+        ).fetchone()
+        waiting = [
+            str(row[0])
+            for row in conn.execute("SELECT uuid FROM backoffice_handoff WHERE status = 'waiting' ORDER BY created_at")
+        ]
+    if detail is None or not waiting:
+        raise SystemExit("the benchmark database has no claimed or waiting handoffs; reseed with --fresh")
+    return str(detail[0]), waiting
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "os": platform.platform()}
+
+
+def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    name = f"backoffice_bench_{args.handoffs}"
+    db_url = ensure_database(url, name, fresh=args.fresh)
+    counts = prepare(db_url, patients=args.patients, handoffs=args.handoffs, open_=args.open)
+    detail, waiting = open_handoff_ids(db_url)
+    server = Server(db_url, args.port, args.workers)
+    results: list[Result] = []
+    try:
+        ma_cookie, ma_csrf = login(server.base, "ma")
+        sup_cookie, _ = login(server.base, "supervisor")
+        pages = [
+            ("healthz", "/healthz", "", 200),
+            ("queue (MA)", "/queue/", ma_cookie, 200),
+            ("handoff detail (MA)", f"/handoffs/{detail}/", ma_cookie, 200),
+            ("supervisor board", "/board/", sup_cookie, 200),
+        ]
+        for label, path, cookie, status in pages:
+            expect_status(server.base, path, cookie, status)
+            say(f"{label}: {args.connections} connections, {args.duration} s")
+            wrk(server.base, path, duration=2, connections=args.connections, cookie=cookie)  # warm-up
+            raw = wrk(server.base, path, duration=args.duration, connections=args.connections, cookie=cookie)
+            results.append(measure(label, path, raw))
+        with tempfile.NamedTemporaryFile("w", suffix=".ids", delete=False) as ids:
+            ids.write("\n".join(waiting))
+        say(f"claim POST over {len(waiting)} waiting handoffs: {args.connections} connections, {args.duration} s")
+        raw = wrk(
+            server.base,
+            "/",
+            duration=args.duration,
+            connections=args.connections,
+            cookie=ma_cookie,
+            expect=302,
+            extra_env={"BENCH_POST_PATH": "/handoffs/%s/claim/", "BENCH_IDS": ids.name, "BENCH_CSRF": ma_csrf},
+        )
+        Path(ids.name).unlink()
+        claim = measure("claim handoff (POST)", "/handoffs/<uuid>/claim/", raw)
+        claim.notes["waiting_handoffs"] = len(waiting)
+        results.append(claim)
+    finally:
+        server.stop()
+    floor = results[0].rps
+    for result in results[1:]:
+        result.ratio_to_healthz = result.rps / floor if floor else None
+    return {"database": counts, "results": [asdict(r) for r in results]}
+
+
+def growth_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    rows = []
+    for handoffs in (args.growth_small, args.growth_large):
+        db_url = ensure_database(url, f"backoffice_bench_{handoffs}", fresh=args.fresh)
+        counts = prepare(db_url, patients=args.patients, handoffs=handoffs, open_=args.open)
+        server = Server(db_url, args.port, args.workers)
+        try:
+            cookie, _ = login(server.base, "ma")
+            expect_status(server.base, "/queue/", cookie, 200)
+            wrk(server.base, "/queue/", duration=2, connections=args.connections, cookie=cookie)
+            raw = wrk(server.base, "/queue/", duration=args.duration, connections=args.connections, cookie=cookie)
+        finally:
+            server.stop()
+        result = measure(f"queue at {counts['handoffs_total'] - counts['handoffs_open']:,} historical", "/queue/", raw)
+        rows.append({"database": counts, "result": asdict(result)})
+    ratio = rows[1]["result"]["p95_ms"] / rows[0]["result"]["p95_ms"]
+    return {"growth": rows, "p95_ratio_large_to_small": ratio}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    if "results" in report:
+        db = report["database"]
+        print()
+        print(
+            f"Database: {db['patients']:,} patients, {db['handoffs_total']:,} handoffs "
+            f"({db['handoffs_open']:,} open), {db['handoff_events']:,} events"
+        )
+        print(f"{'page':<24} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs healthz':>11}")
+        for r in report["results"]:
+            ratio = f"{r['ratio_to_healthz'] * 100:.0f}%" if r["ratio_to_healthz"] else "—"
+            print(
+                f"{r['name']:<24} {r['rps']:>9.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+                f"{r['errors']:>7} {ratio:>11}"
+            )
+    if "growth" in report:
+        print()
+        for row in report["growth"]:
+            r = row["result"]
+            print(f"{r['name']:<32} req/s {r['rps']:>7.0f}  p50 {r['p50_ms']:>6.1f} ms  p95 {r['p95_ms']:>6.1f} ms")
+        print(f"queue p95 ratio (large / small): {report['p95_ratio_large_to_small']:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m backoffice.bench", description=__doc__)
+    parser.add_argument("--growth", action="store_true", help="queue p95 at --growth-small vs --growth-large")
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--handoffs", type=int, default=200_000, help="historical handoffs")
+    parser.add_argument("--open", type=int, default=500, help="open handoffs")
+    parser.add_argument("--growth-small", type=int, default=10_000)
+    parser.add_argument("--growth-large", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per page")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--fresh", action="store_true", help="drop and reload the benchmark database(s)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk (make bench installs it when run as root)")
+    url = server_url()
+    report: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {
+            "server": f"gunicorn sync, {args.workers} workers",
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "load_generator": "wrk -t2 on the same machine",
+        },
+    }
+    report |= growth_run(args, url) if args.growth else main_run(args, url)
+    print_table(report)
+    out = BASE_DIR / "bench-results"
+    out.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kind = "growth" if args.growth else "pages"
+    for path in (out / f"{kind}-{stamp}.json", out / f"{kind}-latest.json"):
+        path.write_text(json.dumps(report, indent=2))
+    say(f"wrote {out / f'{kind}-latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
