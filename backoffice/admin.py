@@ -9,19 +9,26 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.db.models import BigIntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from pghistory.admin import EventModelAdmin, EventsAdmin
 
 from backoffice import services
+from backoffice.audit import log_access
 from backoffice.models import (
+    AccessAction,
     Credential,
     Equipment,
     ExamRoom,
@@ -44,6 +51,58 @@ def acting_user(request: HttpRequest) -> User:
     if not isinstance(user, User):
         raise PermissionDenied
     return user
+
+
+class AccessLoggedAdmin(admin.ModelAdmin):
+    """An admin of patient data: its change and list pages write access rows, like the app's pages.
+
+    `audit_patient` is the attribute path from a row to its patient's id, `audit_ref` the path to
+    the opaque id recorded with a single view ("" for none).
+    """
+
+    audit_what = ""
+    audit_patient = "patient_id"
+    audit_ref = "uuid"
+
+    @staticmethod
+    def _follow(obj: Any, path: str) -> Any:
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        return obj
+
+    def audit_patient_ids(self, request: HttpRequest, rows: list[Any]) -> list[int]:
+        return [pk for pk in (self._follow(row, self.audit_patient) for row in rows) if pk is not None]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # A rendered form (not the redirect after a save, which shows nothing) shows the record.
+        original = (response.context_data or {}).get("original") if isinstance(response, TemplateResponse) else None
+        if original is not None:
+            ref = self._follow(original, self.audit_ref) if self.audit_ref else ""
+            log_access(
+                request=request,
+                action=AccessAction.VIEW,
+                what=f"admin {self.audit_what}",
+                patients=self.audit_patient_ids(request, [original]),
+                object_ref=str(ref or ""),
+            )
+        return response
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = (response.context_data or {}).get("cl") if isinstance(response, TemplateResponse) else None
+        if changelist is not None:
+            # The page's rows, fetched here once; the template reuses the same evaluated queryset.
+            rows = list(changelist.result_list)
+            log_access(
+                request=request,
+                action=AccessAction.LIST,
+                what=f"admin {self.audit_what} list",
+                patients=self.audit_patient_ids(request, rows),
+            )
+        return response
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -170,7 +229,9 @@ class CredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AccessLoggedAdmin):
+    audit_what = "patient"
+    audit_patient = "pk"
     list_display = ("mrn", "name", "date_of_birth", "sex", "preferred_language", "interpreter_needed")
     list_filter = ("sex", "interpreter_needed", "preferred_language")
     # An MRN is searched from its start, so a scanned wristband finds exactly its patient.
@@ -364,7 +425,8 @@ HANDOFF_WORKFLOW_FIELDS = (
 
 
 @admin.register(Handoff)
-class HandoffAdmin(admin.ModelAdmin):
+class HandoffAdmin(AccessLoggedAdmin):
+    audit_what = "handoff"
     form = HandoffAdminForm
     list_display = ("patient", "priority", "status", "station", "claimed_by", "created_at")
     list_filter = ("status", "priority", "station", "isolation")
@@ -447,9 +509,97 @@ class HandoffAdmin(admin.ModelAdmin):
 
 
 @admin.register(HandoffEvent)
-class HandoffEventAdmin(ReadOnlyModelAdmin):
+class HandoffEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "handoff event"
+    audit_patient = "handoff.patient_id"
+    audit_ref = "handoff.uuid"
     list_display = ("at", "handoff", "action", "from_status", "to_status", "actor", "note")
     list_filter = ("action", "to_status")
     list_select_related = ("handoff__patient", "actor")
     search_fields = ("^handoff__patient__mrn", "handoff__patient__family_name", "handoff__patient__given_name", "note")
     date_hierarchy = "at"
+
+
+# --- History -----------------------------------------------------------------------------------
+
+
+class HistoryEventsAdmin(AccessLoggedAdmin, EventsAdmin):
+    """pghistory's events across the tracked models: each change with its diff, who made it and where.
+
+    Installed with PGHISTORY_ADMIN_CLASS; the "Events" link on a tracked record's change page opens it
+    filtered to that record. Patient and handoff snapshots are patient data, so pages are access-logged.
+    """
+
+    audit_what = "history"
+    audit_ref = ""
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return ("pgh_created_at", "pgh_obj_model", "pgh_obj_id", "pgh_label", "pgh_diff", "user", "url")
+
+    def audit_patient_ids(self, request: HttpRequest, rows: list[Any]) -> list[int]:
+        patient_ids: list[int] = []
+        handoff_ids: list[int] = []
+        for row in rows:
+            if row.pgh_obj_id is None:
+                continue
+            if row.pgh_obj_model == Patient._meta.label:
+                patient_ids.append(int(row.pgh_obj_id))
+            elif row.pgh_obj_model == Handoff._meta.label:
+                handoff_ids.append(int(row.pgh_obj_id))
+        if handoff_ids:
+            patient_ids += Handoff.objects.filter(pk__in=handoff_ids).values_list("patient_id", flat=True)
+        return patient_ids
+
+
+class HistoryAdmin(EventModelAdmin):
+    """One tracked model's snapshots, newest first, with who saved each and on which page.
+
+    Reached from the record's change page ("… histories"). Read-only like every event admin.
+    """
+
+    list_display = ("pgh_created_at", "pgh_label", "pgh_obj", "changed_by", "via")
+    list_select_related = ("pgh_obj",)
+    ordering = ("-pgh_created_at", "-pgh_id")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The context holds the user's id; one correlated subquery names them for the whole page.
+        user_id = Cast(KeyTextTransform("user", "pgh_context__metadata"), BigIntegerField())
+        username = User.objects.filter(pk=OuterRef("_pgh_user_id")).values("username")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_pgh_user_id=user_id, _pgh_url=KeyTextTransform("url", "pgh_context__metadata"))
+            .annotate(_pgh_username=Subquery(username))
+        )
+
+    @admin.display(description="changed by")
+    def changed_by(self, obj: Any) -> str:
+        return obj._pgh_username or "—"
+
+    @admin.display(description="on page")
+    def via(self, obj: Any) -> str:
+        return obj._pgh_url or "— (not through a page)"
+
+
+@admin.register(apps.get_model("backoffice", "PatientHistory"))
+class PatientHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
+    audit_what = "patient history"
+    audit_patient = "pgh_obj_id"
+    audit_ref = ""
+
+
+@admin.register(apps.get_model("backoffice", "HandoffHistory"))
+class HandoffHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
+    audit_what = "handoff history"
+    audit_patient = "patient_id"
+    audit_ref = ""
+
+
+@admin.register(apps.get_model("backoffice", "StationHistory"))
+class StationHistoryAdmin(HistoryAdmin):
+    pass
+
+
+@admin.register(apps.get_model("backoffice", "CredentialHistory"))
+class CredentialHistoryAdmin(HistoryAdmin):
+    pass

@@ -8,6 +8,8 @@ class BackofficeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Connects the sign-in signal receivers (session clocks, security log).
+        import backoffice.auth  # noqa: F401
         from backoffice.roles import sync_roles
 
         # Runs once per migrate, after every app's permissions exist.

@@ -2,7 +2,10 @@
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
+import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -10,6 +13,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
+
+# Append-only: the application's database user can neither change nor delete these rows. A trigger
+# refuses UPDATE and DELETE (TRUNCATE, which only a test flush or an operator uses, is not a row event).
+APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+
+
+def _history(model_name: str) -> dict[str, Any]:
+    """Field-level history by trigger: a snapshot on insert and on every update that changes something.
+
+    Each snapshot carries the request's context (user, path) set by pghistory's middleware. The
+    snapshot tables are append-only, like the event rows.
+    """
+    return {
+        "model_name": model_name,
+        "append_only": True,
+        "obj_field": pghistory.ObjForeignKey(related_name="history"),
+    }
 
 
 class User(AbstractUser):
@@ -28,6 +48,7 @@ class User(AbstractUser):
         return str(self)
 
 
+@pghistory.track(**_history("CredentialHistory"))
 class Credential(models.Model):
     """A professional credential held by a staff member (CMA, RMA, RN, ...)."""
 
@@ -68,6 +89,7 @@ class Credential(models.Model):
         return self.expires_on >= (on or timezone.localdate())
 
 
+@pghistory.track(**_history("PatientHistory"))
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "F", "Female"
@@ -139,6 +161,7 @@ class Equipment(models.Model):
         return self.name
 
 
+@pghistory.track(**_history("StationHistory"))
 class Station(models.Model):
     """A procedure room, phlebotomy chair or lab bench in the back office."""
 
@@ -175,6 +198,7 @@ class StationEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        triggers = [APPEND_ONLY]
 
     def __str__(self) -> str:
         return f"{self.station}: {self.from_state} → {self.to_state}"
@@ -201,6 +225,7 @@ class HandoffQuerySet(models.QuerySet["Handoff"]):
         return self.select_related("patient", "ordering_clinician", "claimed_by", "station", "exam_room")
 
 
+@pghistory.track(**_history("HandoffHistory"))
 class Handoff(models.Model):
     """A patient handed from the exam room to the back office, with what was ordered."""
 
@@ -373,6 +398,81 @@ class HandoffEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["handoff", "at"], name="handoffevent_handoff_idx")]
+        triggers = [APPEND_ONLY]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AccessAction(models.TextChoices):
+    VIEW = "view", "View"
+    LIST = "list", "List"
+    SEARCH = "search", "Search"
+    PRINT = "print", "Print"
+    EXPORT = "export", "Export"
+    DENIED = "denied", "Denied attempt"
+
+
+class AccessOutcome(models.TextChoices):
+    OK = "ok", "OK"
+    DENIED = "denied", "Denied"
+    NOT_FOUND = "not_found", "Not found"
+
+
+class AccessLog(models.Model):
+    """One look at patient data: who saw which patients, what, how, when (UTC), from where, and the outcome.
+
+    Append-only. Written by backoffice.audit.log_access; never edited, never deleted.
+    """
+
+    Action = AccessAction
+    Outcome = AccessOutcome
+
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    # PROTECT: a user with access rows is deactivated, never deleted (SET_NULL would be an UPDATE here).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True, help_text="The username at the time, kept if it changes.")
+    action = models.CharField(max_length=10, choices=AccessAction.choices)
+    what = models.CharField(max_length=60, help_text="The page or record kind, e.g. 'handoff detail'.")
+    object_ref = models.CharField(max_length=64, blank=True, help_text="The opaque id in the URL, e.g. a handoff UUID.")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=AccessOutcome.choices, default=AccessOutcome.OK)
+    patients = models.ManyToManyField(Patient, through="AccessLogPatient", related_name="+", blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-at"], name="accesslog_user_at_idx"),
+            models.Index(fields=["-at"], name="accesslog_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=AccessAction.values), name="accesslog_action_valid"),
+            models.CheckConstraint(condition=Q(outcome__in=AccessOutcome.values), name="accesslog_outcome_valid"),
+        ]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.username or 'anonymous'} {self.action} {self.what} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AccessLogPatient(models.Model):
+    """A patient shown by one access: the access log's patient list, searchable by patient and time."""
+
+    log = models.ForeignKey(AccessLog, on_delete=models.PROTECT, related_name="patient_rows", db_index=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # A copy of log.at: "who saw this patient, newest first" reads one index and never sorts.
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["patient", "-at"], name="accesslogpatient_patient_idx")]
+        constraints = [
+            # Also the index the audit page uses to fetch the patients of a page of log rows.
+            models.UniqueConstraint(fields=["log", "patient"], name="accesslogpatient_once_per_log"),
+        ]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} in access {self.log_id}"

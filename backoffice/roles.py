@@ -11,8 +11,9 @@ ROLE_SUPERVISOR = "Supervisor"
 ROLE_CLINICIAN = "Clinician"
 ROLE_LAB_TECH = "Lab technician"
 ROLE_ADMIN = "Admin"
+ROLE_AUDITOR = "Auditor"
 
-ROLES = [ROLE_MEDICAL_ASSISTANT, ROLE_SUPERVISOR, ROLE_CLINICIAN, ROLE_LAB_TECH, ROLE_ADMIN]
+ROLES = [ROLE_MEDICAL_ASSISTANT, ROLE_SUPERVISOR, ROLE_CLINICIAN, ROLE_LAB_TECH, ROLE_ADMIN, ROLE_AUDITOR]
 
 _MA = {
     "backoffice.view_patient",
@@ -21,19 +22,28 @@ _MA = {
     "backoffice.claim_handoff",
     "backoffice.manage_station",
     "backoffice.view_station",
+    "procedures.view_procedureorder",
+    "procedures.perform_procedure",
 }
+# Supervisors oversee procedures: co-sign and return, sign staff off, see the day's charges.
+_PROCEDURE_SUPERVISION = {"procedures.supervise_procedure", "procedures.sign_off_competency", "procedures.view_charges"}
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     ROLE_MEDICAL_ASSISTANT: _MA,
-    ROLE_SUPERVISOR: _MA | {"backoffice.cancel_handoff", "backoffice.view_board"},
+    ROLE_SUPERVISOR: _MA
+    | _PROCEDURE_SUPERVISION
+    | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"},
     ROLE_CLINICIAN: {
         "backoffice.view_patient",
         "backoffice.view_handoff",
         "backoffice.add_handoff",
         "backoffice.cancel_handoff",
+        "procedures.view_procedureorder",
     },
     ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"},
     # Admins keep the catalogs and staff in Django admin; clinical work is not theirs.
     ROLE_ADMIN: set(),
+    # Reads the access log, in the app (/audit/), and nothing else.
+    ROLE_AUDITOR: {"backoffice.view_accesslog"},
 }
 ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab", "auth"}
 # Workflow permissions are clinical work; an admin keeps catalogs and staff, not patients' handoffs.
@@ -42,7 +52,21 @@ ADMIN_EXCLUDED = {
     "backoffice.claim_handoff",
     "backoffice.cancel_handoff",
     "backoffice.view_board",
+    "procedures.perform_procedure",
+    *_PROCEDURE_SUPERVISION,
+    # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
+    # looked at what, admins included. The access log is written only by backoffice.audit in any case.
+    "backoffice.view_accesslog",
+    "backoffice.add_accesslog",
+    "backoffice.change_accesslog",
+    "backoffice.delete_accesslog",
+    "backoffice.view_accesslogpatient",
+    "backoffice.add_accesslogpatient",
+    "backoffice.change_accesslogpatient",
+    "backoffice.delete_accesslogpatient",
 }
+# Beyond ADMIN_APPS: the field-level history of every tracked record, across models, in admin.
+ADMIN_EXTRA = {"pghistory.view_middlewareevents"}
 
 
 def sync_roles(apps: Any = None, **kwargs: Any) -> None:
@@ -58,7 +82,11 @@ def sync_roles(apps: Any = None, **kwargs: Any) -> None:
     for role in ROLES:
         group, _ = Group.objects.get_or_create(name=role)
         if role == ROLE_ADMIN:
-            wanted = [p for key, p in by_name.items() if key.split(".")[0] in ADMIN_APPS and key not in ADMIN_EXCLUDED]
+            wanted = [
+                p
+                for key, p in by_name.items()
+                if (key.split(".")[0] in ADMIN_APPS and key not in ADMIN_EXCLUDED) or key in ADMIN_EXTRA
+            ]
         else:
             wanted = [by_name[key] for key in sorted(ROLE_PERMISSIONS[role]) if key in by_name]
         group.permissions.set(wanted)

@@ -1,9 +1,10 @@
 """Reads the core pages need, with their access checks and joins applied together."""
 
-from django.db.models import Count, Q
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from backoffice.models import Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
+from backoffice.models import AccessLog, Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES
 
@@ -74,3 +75,15 @@ def find_patients(query: str, *, user: User, limit: int = 10) -> list[Patient]:
 
 def clinicians() -> list[User]:
     return list(User.objects.filter(groups__name=ROLE_CLINICIAN, is_active=True).order_by("last_name"))
+
+
+def access_log(*, user: User) -> QuerySet[AccessLog]:
+    """Access rows, newest first, with their user and patients (one query for the patients of a page)."""
+    if not user.has_perm("backoffice.view_accesslog"):
+        raise PermissionDenied
+    patients = Patient.objects.only("pk", "mrn", "family_name", "given_name").order_by("family_name", "given_name")
+    return (
+        AccessLog.objects.select_related("user")
+        .prefetch_related(Prefetch("patients", queryset=patients))
+        .order_by("-at", "-id")
+    )

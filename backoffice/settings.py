@@ -4,12 +4,14 @@ Every value that changes between machines comes from an environment variable and
 parsed strictly (see backoffice.env): a malformed value stops start-up.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
 from backoffice.embedded_db import embedded_database_url
 from backoffice.env import env_bool, env_int, env_list, env_str
+from backoffice.roles import ROLES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,6 +25,11 @@ INSTALLED_APPS = [
     "procedures",
     "specimens",
     "lab",
+    # Append-only triggers and field-level history (docs/security.md, "Access log and history");
+    # pghistory.admin before django.contrib.admin so its "History" links reach the change forms.
+    "pgtrigger",
+    "pghistory",
+    "pghistory.admin",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -35,6 +42,9 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "django_filters",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
@@ -44,11 +54,22 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Tags history snapshots written during the request with the user and path.
+    "pghistory.middleware.HistoryMiddleware",
+    # Before the session policy, which leaves a "you were signed out" message for the login page.
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle and absolute session limits, deactivated users, no-store on signed-in pages.
+    "backoffice.middleware.SessionSecurityMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Django's LoginRequiredMiddleware, answering htmx requests with a full-page redirect.
+    "backoffice.middleware.LoginRequiredMiddleware",
+    # After OTPMiddleware (request.user.is_verified) and the login check.
+    "backoffice.middleware.OTPRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during the request into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -66,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "backoffice.auth.session_timeout",
             ],
         },
     },
@@ -90,6 +112,11 @@ DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "backoffice.User"
+# django-axes checks for a lockout before any backend checks a password (it must come first).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -129,7 +156,52 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 QUEUE_OVERDUE_MINUTES_ROUTINE = env_int("QUEUE_OVERDUE_MINUTES_ROUTINE", 20, minimum=1)
 QUEUE_OVERDUE_MINUTES_STAT = env_int("QUEUE_OVERDUE_MINUTES_STAT", 5, minimum=1)
 
-# Security headers (more in the security issue).
+# --- Authentication and sessions (docs/security.md, "Authentication and sessions") ---------------
+
+# Login brute force (django-axes): a username, or a client IP, that fails LOGIN_FAILURE_LIMIT times
+# within LOGIN_LOCKOUT_MINUTES is refused until that many minutes pass without another failure.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# Two separate counters, not one combined key: either one reaching the limit locks out.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# The lockout page (templates/registration/lockout.html), the same whether or not the account exists.
+AXES_LOCKOUT_CALLABLE = "backoffice.auth.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "backoffice.auth.client_ip"
+# Axes' own log lines name the client by a keyed hash of the username (people type passwords there).
+AXES_CLIENT_STR_CALLABLE = "backoffice.auth.client_str"
+AXES_VERBOSE = False
+# The client address comes from backoffice.audit.client_ip, as the access log's does (one rule for
+# both; TRUSTED_PROXY_IP_HEADER below).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+
+# Second factor (django-otp, TOTP): members of these groups must enter a code after their password.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["Admin"])
+# A misspelt role would quietly drop the second factor for that role: refuse to start instead.
+_unknown_roles = sorted(set(OTP_REQUIRED_ROLES) - set(ROLES))
+if _unknown_roles:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"OTP_REQUIRED_ROLES names unknown roles {_unknown_roles}; roles are {ROLES}.")
+OTP_REQUIRED_FOR_SUPERUSERS = env_bool("OTP_REQUIRED_FOR_SUPERUSERS", True)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Clinic back office")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Shared workstations: the server ends a session after this long without activity, and after an
+# absolute lifetime whatever the activity. SESSION_IDLE_TIMEOUT_SECONDS is what the code reads;
+# tests override it directly to get a timeout of a few seconds.
+SESSION_IDLE_TIMEOUT_MINUTES = env_int("SESSION_IDLE_TIMEOUT_MINUTES", 15, minimum=1)
+SESSION_IDLE_TIMEOUT_SECONDS = SESSION_IDLE_TIMEOUT_MINUTES * 60
+SESSION_IDLE_WARNING_SECONDS = env_int("SESSION_IDLE_WARNING_SECONDS", 60, minimum=5)
+SESSION_ABSOLUTE_LIFETIME_HOURS = env_int("SESSION_ABSOLUTE_LIFETIME_HOURS", 12, minimum=1)
+SESSION_ABSOLUTE_LIFETIME_SECONDS = SESSION_ABSOLUTE_LIFETIME_HOURS * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# The server-side row lives no longer than the absolute lifetime (clearsessions deletes it).
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME_SECONDS
+
+# --- Transport and headers ------------------------------------------------------------------------
 from django.utils.csp import CSP  # noqa: E402
 
 SECURE_CSP = {
@@ -147,14 +219,33 @@ SECURE_CSP = {
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Production is HTTPS only; DEBUG (make run) serves plain http on localhost.
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Pages carry the token (hx-headers, forms); no script needs to read the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers probe the health check over plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+
+# --- Access log and history (docs/security.md, "Access log and history") ---------------------------
+# The request header (as in request.META, e.g. "HTTP_X_REAL_IP") the reverse proxy sets to the client's
+# address; empty means the access log records REMOTE_ADDR.
+# Behind our TLS proxy every request comes from the proxy's own address, which would also make the
+# per-address login lockout lock the whole clinic out at once: default to the header it appends.
+TRUSTED_PROXY_IP_HEADER = env_str("TRUSTED_PROXY_IP_HEADER", "HTTP_X_FORWARDED_FOR" if BEHIND_TLS_PROXY else "")
+# Only writes change records; GETs need no history context (and skip its per-query overhead).
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# Admin's history pages: every tracked record's changes with their diff, user and path, access-logged.
+PGHISTORY_ADMIN_MODEL = "pghistory.MiddlewareEvents"
+PGHISTORY_ADMIN_CLASS = "backoffice.admin.HistoryEventsAdmin"
 
 LOGGING = {
     "version": 1,
@@ -162,4 +253,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Sign-ins, failures, lockouts, second factor and session ends; never patient data.
+    "loggers": {"backoffice.security": {"level": "INFO"}},
 }

@@ -1,14 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from backoffice import views
+from backoffice import audit_views, security_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/otp/", security_views.otp_verify, name="otp_verify"),
+    path("login/otp/setup/", security_views.otp_setup, name="otp_setup"),
+    path("account/2fa/", security_views.account_security, name="account_security"),
+    path("account/2fa/disable/", security_views.otp_disable, name="otp_disable"),
+    path("session/keepalive/", security_views.session_keepalive, name="session_keepalive"),
+    path("session/status/", security_views.session_status, name="session_status"),
     path("queue/", views.queue, name="queue"),
     path("board/", views.board, name="board"),
     path("handoffs/new/", views.handoff_new, name="handoff_new"),
@@ -22,5 +28,8 @@ urlpatterns = [
     path("handoffs/<uuid:uuid>/complete/", views.handoff_complete, name="handoff_complete"),
     path("handoffs/<uuid:uuid>/cancel/", views.handoff_cancel, name="handoff_cancel"),
     path("stations/<slug:code>/turnover/", views.station_turnover, name="station_turnover"),
+    path("procedures/", include("procedures.urls")),
+    path("audit/", audit_views.audit_log, name="audit"),
+    path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("admin/", admin.site.urls),
 ]

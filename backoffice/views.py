@@ -17,9 +17,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backoffice import selectors, services
+from backoffice.audit import log_access, log_refusals
 from backoffice.filters import QueueFilter
 from backoffice.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
-from backoffice.models import Handoff, Station, User
+from backoffice.models import AccessAction, Handoff, Station, User
 from backoffice.ordering import handoff_order
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import HandoffStatus, TransitionNotAllowed
@@ -53,6 +54,8 @@ def home(request: HttpRequest) -> HttpResponse:
         if user.groups.filter(name=ROLE_CLINICIAN).exists():
             return redirect("handoff_new")
         return redirect("queue")
+    if user.has_perm("backoffice.view_accesslog"):
+        return redirect("audit")
     if user.is_staff:
         return redirect("admin:index")
     return render(request, "backoffice/no_role.html", status=403)
@@ -73,12 +76,15 @@ def _attach_items(handoffs: list[Handoff]) -> None:
         handoff.test_items = tests.get(handoff.pk, [])  # type: ignore[attr-defined]
 
 
+@log_refusals("queue")
 @require_GET
 @permission_required("backoffice.view_handoff", raise_exception=True)
 def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     queue_filter = QueueFilter(request.GET, queryset=selectors.queue_handoffs(user=user), user=user)
     handoffs = list(queue_filter.qs)
+    # Every refresh is logged too: each one shows the patients again, perhaps to someone else.
+    log_access(request=request, action=AccessAction.LIST, what="queue", patients=[h.patient_id for h in handoffs])
     _attach_items(handoffs)
     context = {
         "filter": queue_filter,
@@ -91,10 +97,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+@log_refusals("board")
 @require_GET
 @permission_required("backoffice.view_board", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
     handoffs = list(selectors.board_handoffs(user=_user(request)))
+    # The stations panel shows occupants, which are open handoffs and so among these patients.
+    log_access(request=request, action=AccessAction.LIST, what="board", patients=[h.patient_id for h in handoffs])
     _attach_items(handoffs)
     columns = [
         (status, [h for h in handoffs if h.status == status])
@@ -105,18 +114,38 @@ def board(request: HttpRequest) -> HttpResponse:
             HandoffStatus.IN_PROGRESS,
         )
     ]
-    context = {"columns": columns, "stations": selectors.stations_with_occupant(), "now": timezone.now(), "nav": "board"}
+    context = {
+        "columns": columns,
+        "stations": selectors.stations_with_occupant(),
+        "now": timezone.now(),
+        "nav": "board",
+    }
     template = "backoffice/board.html#board-body" if _is_htmx(request) else "backoffice/board.html"
     return render(request, template, context)
 
 
+@log_refusals("handoff detail")
 @require_GET
 @permission_required("backoffice.view_handoff", raise_exception=True)
 def handoff_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    return _render_detail(request, handoff, user)
+
+
+def _render_detail(
+    request: HttpRequest, handoff: Handoff, user: User, *, status: int = 200, **forms: Any
+) -> HttpResponse:
+    """The detail page, also after a refused form: each showing is logged as a view of the patient."""
+    log_access(
+        request=request,
+        action=AccessAction.VIEW,
+        what="handoff detail",
+        patients=[handoff.patient_id],
+        object_ref=str(handoff.uuid),
+    )
     _attach_items([handoff])
-    return render(request, "backoffice/handoff_detail.html", _detail_context(handoff, user))
+    return render(request, "backoffice/handoff_detail.html", _detail_context(handoff, user, **forms), status=status)
 
 
 def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any]:
@@ -155,6 +184,7 @@ def _transition(
     return redirect("handoff_detail", uuid=handoff.uuid)
 
 
+@log_refusals("handoff claim")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_claim(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -169,6 +199,7 @@ def handoff_claim(request: HttpRequest, uuid: str) -> HttpResponse:
     return redirect("handoff_detail", uuid=handoff.uuid)
 
 
+@log_refusals("handoff release")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_release(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -181,6 +212,7 @@ def handoff_release(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
+@log_refusals("handoff station")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_station(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -188,9 +220,7 @@ def handoff_station(request: HttpRequest, uuid: str) -> HttpResponse:
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
     form = StationForm(request.POST)
     if not form.is_valid():
-        _attach_items([handoff])
-        context = _detail_context(handoff, user, station_form=form)
-        return render(request, "backoffice/handoff_detail.html", context, status=422)
+        return _render_detail(request, handoff, user, status=422, station_form=form)
     station: Station = form.cleaned_data["station"]
     return _transition(
         request,
@@ -200,6 +230,7 @@ def handoff_station(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
+@log_refusals("handoff identity check")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -221,16 +252,19 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
             messages.success(request, f"Identity verified for {handoff.patient.full_name}. You can start.")
             return redirect("handoff_detail", uuid=handoff.uuid)
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
-    _attach_items([handoff])
-    return render(request, "backoffice/handoff_detail.html", _detail_context(handoff, user, verify_form=form), status=422)
+    return _render_detail(request, handoff, user, status=422, verify_form=form)
 
 
+@log_refusals("handoff start")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_start(request: HttpRequest, uuid: str) -> HttpResponse:
-    return _transition(request, uuid, lambda h, u: services.handoff_start(handoff=h, by=u), "Work started for {patient}.")
+    return _transition(
+        request, uuid, lambda h, u: services.handoff_start(handoff=h, by=u), "Work started for {patient}."
+    )
 
 
+@log_refusals("handoff complete")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_complete(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -243,6 +277,7 @@ def handoff_complete(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
+@log_refusals("handoff cancel")
 @require_POST
 @permission_required("backoffice.cancel_handoff", raise_exception=True)
 def handoff_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -250,15 +285,17 @@ def handoff_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
     form = CancelForm(request.POST)
     if not form.is_valid():
-        _attach_items([handoff])
-        context = _detail_context(handoff, user, cancel_form=form)
-        return render(request, "backoffice/handoff_detail.html", context, status=422)
+        return _render_detail(request, handoff, user, status=422, cancel_form=form)
     reason = form.cleaned_data["reason"]
     return _transition(
-        request, uuid, lambda h, u: services.handoff_cancel(handoff=h, by=u, reason=reason), "Handoff for {patient} cancelled."
+        request,
+        uuid,
+        lambda h, u: services.handoff_cancel(handoff=h, by=u, reason=reason),
+        "Handoff for {patient} cancelled.",
     )
 
 
+@log_refusals("new handoff")
 @require_http_methods(["GET", "POST"])
 @permission_required("backoffice.add_handoff", raise_exception=True)
 def handoff_new(request: HttpRequest) -> HttpResponse:
@@ -291,14 +328,25 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
             except TransitionNotAllowed as exc:
                 form.add_error(None, str(exc))
             else:
+                log_access(
+                    request=request,
+                    action=AccessAction.VIEW,
+                    what="new handoff",
+                    patients=[handoff.patient_id],
+                    object_ref=str(handoff.uuid),
+                )
                 messages.success(request, f"{handoff.patient.full_name} is on the back-office queue.")
                 return redirect("handoff_detail", uuid=handoff.uuid)
         selected = form.cleaned_data.get("patient") if hasattr(form, "cleaned_data") else None
+        if selected is not None:
+            # The refused form shows the chosen patient again.
+            log_access(request=request, action=AccessAction.VIEW, what="new handoff", patients=[selected])
     status = 422 if request.method == "POST" else 200
     context = {"form": form, "selected_list": [selected] if selected else [], "nav": "new"}
     return render(request, "backoffice/handoff_new.html", context, status=status)
 
 
+@log_refusals("patient search")
 @require_POST
 @permission_required("backoffice.view_patient", raise_exception=True)
 def patient_search(request: HttpRequest) -> HttpResponse:
@@ -306,6 +354,9 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     form = PatientSearchForm(request.POST)
     query = form.cleaned_data["q"] if form.is_valid() else ""
     patients = selectors.find_patients(query, user=_user(request))
+    if query:
+        # The patients found, never the query: it may be a name.
+        log_access(request=request, action=AccessAction.SEARCH, what="patient search", patients=patients)
     return render(request, "backoffice/partials/patient_results.html", {"patients": patients, "query": query})
 
 
@@ -321,4 +372,3 @@ def station_turnover(request: HttpRequest, code: str) -> HttpResponse:
         messages.success(request, f"{station.name} is clean, restocked and ready.")
     next_page = "board" if _user(request).has_perm("backoffice.view_board") else "queue"
     return redirect(next_page)
-

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from backoffice.admin import ReadOnlyModelAdmin
+from backoffice.admin import AccessLoggedAdmin, ReadOnlyModelAdmin
 from lab.models import TestDefinition, TestOrder
 
 
@@ -14,8 +14,12 @@ class TestDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TestOrder)
-class TestOrderAdmin(ReadOnlyModelAdmin):
+class TestOrderAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """Orders are placed on the handoff page and move on through lab.services."""
+
+    audit_what = "test order"
+    audit_patient = "handoff.patient_id"
+    audit_ref = "handoff.uuid"
 
     list_display = ("handoff", "test", "status", "created_at", "created_by")
     list_filter = ("status", "test__performed")

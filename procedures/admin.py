@@ -1,17 +1,99 @@
-"""Django admin for the procedure catalog, and a read-only view of ordered procedures."""
+"""Django admin for the procedure catalog, and read-only views of procedures and their records.
 
+Admin keeps the catalog (types, checklists, equipment, documentation flags). Everything a procedure
+accumulates (status, documentation, medications, addenda, events, charges, competencies) is written
+by procedures.services from the app's pages, so it is shown here read-only and access-logged.
+"""
+
+from typing import Any
+
+from django.apps import apps
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from backoffice.admin import ReadOnlyModelAdmin
-from procedures.models import ProcedureOrder, ProcedureType
+from backoffice.admin import AccessLoggedAdmin, HistoryAdmin, ReadOnlyModelAdmin
+from procedures.models import (
+    Addendum,
+    ChargeLine,
+    Competency,
+    MedicationAdministration,
+    ProcedureDocumentation,
+    ProcedureEvent,
+    ProcedureOrder,
+    ProcedureStep,
+    ProcedureType,
+    StepCompletion,
+    VitalSigns,
+)
+
+PATIENT_SEARCH = ("^handoff__patient__mrn", "handoff__patient__family_name", "handoff__patient__given_name")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Catalog -----------------------------------------------------------------------------------
+
+
+class ProcedureStepInline(admin.TabularInline):
+    model = ProcedureStep
+    extra = 1
+    fields = ("position", "text")
+    ordering = ("position",)
 
 
 @admin.register(ProcedureType)
 class ProcedureTypeAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "category", "default_minutes", "supervision_if_not_competent", "is_active")
-    list_filter = ("category", "is_active", "supervision_required_if_not_competent")
+    list_display = (
+        "code",
+        "name",
+        "category",
+        "default_minutes",
+        "supervision_if_not_competent",
+        "consent_required",
+        "timeout_required",
+        "is_active",
+    )
+    list_filter = (
+        "category",
+        "is_active",
+        "supervision_required_if_not_competent",
+        "consent_required",
+        "timeout_required",
+    )
     search_fields = ("code", "name")
     filter_horizontal = ("required_equipment",)
+    fieldsets = (
+        (None, {"fields": ("code", "name", "category", "default_minutes", "is_active")}),
+        ("Before starting", {"fields": ("supervision_required_if_not_competent", "required_equipment")}),
+        ("Safety", {"fields": ("consent_required", "timeout_required")}),
+        (
+            "What the performer documents",
+            {
+                "fields": (
+                    ("documents_site", "laterality_modifier"),
+                    "documents_findings",
+                    "documents_medication",
+                    "vitals",
+                    "documents_specimen",
+                )
+            },
+        ),
+    )
+    inlines = (ProcedureStepInline,)
 
     @admin.display(
         description="supervision if not competent", boolean=True, ordering="supervision_required_if_not_competent"
@@ -20,17 +102,186 @@ class ProcedureTypeAdmin(admin.ModelAdmin):
         return obj.supervision_required_if_not_competent
 
 
+@admin.register(ProcedureStep)
+class ProcedureStepAdmin(admin.ModelAdmin):
+    list_display = ("procedure_type", "position", "text")
+    list_filter = ("procedure_type",)
+    list_select_related = ("procedure_type",)
+    search_fields = ("text", "procedure_type__name", "procedure_type__code")
+    ordering = ("procedure_type__name", "position")
+
+
+# --- Staff competency --------------------------------------------------------------------------
+
+
+@admin.register(Competency)
+class CompetencyAdmin(ReadOnlyModelAdmin):
+    """Signed off by a supervisor on the competency page; counted by the services."""
+
+    list_display = ("user", "procedure_type", "signed_off_by", "signed_off_at", "expires_on", "supervised_count")
+    list_filter = ("procedure_type", "expires_on")
+    list_select_related = ("user", "procedure_type", "signed_off_by")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "procedure_type__code")
+
+
+# --- Ordered procedures and their records ------------------------------------------------------
+
+
+class ProcedureEventInline(ReadOnlyInline):
+    model = ProcedureEvent
+    fields = ("at", "action", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProcedureEvent]:
+        return super().get_queryset(request).select_related("actor")
+
+
+class AddendumInline(ReadOnlyInline):
+    model = Addendum
+    fields = ("created_at", "reason", "text", "author")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Addendum]:
+        return super().get_queryset(request).select_related("author")
+
+
 @admin.register(ProcedureOrder)
-class ProcedureOrderAdmin(ReadOnlyModelAdmin):
+class ProcedureOrderAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """Orders are placed on the handoff page and move on through procedures.services."""
 
-    list_display = ("handoff", "procedure_type", "status", "created_at", "created_by")
-    list_filter = ("status", "procedure_type__category")
-    list_select_related = ("handoff__patient", "procedure_type", "created_by")
-    search_fields = (
-        "^handoff__patient__mrn",
-        "handoff__patient__family_name",
-        "handoff__patient__given_name",
-        "procedure_type__code",
-    )
+    audit_what = "procedure order"
+    audit_patient = "handoff.patient_id"
+    audit_ref = "uuid"
+
+    list_display = ("handoff", "procedure_type", "status", "performer", "supervision", "created_at")
+    list_filter = ("status", "supervision", "procedure_type__category")
+    list_select_related = ("handoff__patient", "procedure_type", "performer")
+    search_fields = (*PATIENT_SEARCH, "procedure_type__code")
     date_hierarchy = "created_at"
+    inlines = (ProcedureEventInline, AddendumInline)
+
+
+class _PatientRecordAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """A record that belongs to one procedure, and so to one patient."""
+
+    audit_ref = ""
+
+
+@admin.register(ProcedureDocumentation)
+class ProcedureDocumentationAdmin(_PatientRecordAdmin):
+    audit_what = "procedure documentation"
+    audit_patient = "order.handoff.patient_id"
+
+    list_display = ("order", "version", "tolerance", "updated_by", "updated_at")
+    list_select_related = ("order__handoff__patient", "order__procedure_type", "updated_by")
+    search_fields = tuple(f"order__{field.lstrip('^')}" for field in PATIENT_SEARCH)
+
+
+@admin.register(StepCompletion)
+class StepCompletionAdmin(_PatientRecordAdmin):
+    audit_what = "procedure checklist"
+    audit_patient = "documentation.order.handoff.patient_id"
+
+    list_display = ("documentation", "step", "done_by", "done_at")
+    list_select_related = (
+        "documentation__order__handoff__patient",
+        "documentation__order__procedure_type",
+        "step",
+        "done_by",
+    )
+
+
+@admin.register(VitalSigns)
+class VitalSignsAdmin(_PatientRecordAdmin):
+    audit_what = "procedure vital signs"
+    audit_patient = "documentation.order.handoff.patient_id"
+
+    list_display = ("documentation", "phase", "summary", "taken_by", "taken_at")
+    list_select_related = ("documentation__order__handoff__patient", "documentation__order__procedure_type", "taken_by")
+
+
+@admin.register(MedicationAdministration)
+class MedicationAdministrationAdmin(_PatientRecordAdmin):
+    audit_what = "medication given"
+    audit_patient = "documentation.order.handoff.patient_id"
+
+    list_display = ("drug", "dose", "unit", "route", "lot_number", "expiry_date", "administered_by", "administered_at")
+    list_filter = ("route",)
+    list_select_related = ("documentation__order__handoff__patient", "administered_by")
+    search_fields = ("drug", "lot_number")
+    date_hierarchy = "administered_at"
+
+
+@admin.register(Addendum)
+class AddendumAdmin(_PatientRecordAdmin):
+    audit_what = "procedure addendum"
+    audit_patient = "order.handoff.patient_id"
+
+    list_display = ("order", "reason", "author", "created_at")
+    list_filter = ("reason",)
+    list_select_related = ("order__handoff__patient", "order__procedure_type", "author")
+
+
+@admin.register(ProcedureEvent)
+class ProcedureEventAdmin(_PatientRecordAdmin):
+    audit_what = "procedure event"
+    audit_patient = "order.handoff.patient_id"
+
+    list_display = ("at", "order", "action", "from_status", "to_status", "actor", "note")
+    list_filter = ("action", "to_status")
+    list_select_related = ("order__handoff__patient", "order__procedure_type", "actor")
+    search_fields = (*(f"order__{field}" for field in PATIENT_SEARCH), "note")
+    date_hierarchy = "at"
+
+
+@admin.register(ChargeLine)
+class ChargeLineAdmin(_PatientRecordAdmin):
+    audit_what = "charge line"
+    audit_patient = "patient_id"
+
+    list_display = ("service_date", "code", "modifiers", "units", "patient", "performer", "ordering_clinician")
+    list_filter = ("service_date", "code")
+    list_select_related = ("patient", "performer", "ordering_clinician")
+    search_fields = ("^patient__mrn", "patient__family_name", "code")
+    date_hierarchy = "service_date"
+
+
+# --- History -----------------------------------------------------------------------------------
+
+
+@admin.register(apps.get_model("procedures", "ProcedureOrderHistory"))
+class ProcedureOrderHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
+    audit_what = "procedure history"
+    audit_patient = "handoff.patient_id"
+    audit_ref = ""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The access log names each row's patient: join the way there instead of a query per row.
+        return super().get_queryset(request).select_related("handoff")
+
+
+@admin.register(apps.get_model("procedures", "ProcedureDocumentationHistory"))
+class ProcedureDocumentationHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
+    audit_what = "procedure documentation history"
+    audit_patient = "order.handoff.patient_id"
+    audit_ref = ""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The access log names each row's patient: join the way there instead of a query per row.
+        return super().get_queryset(request).select_related("order__handoff")
+
+
+@admin.register(apps.get_model("procedures", "VitalSignsHistory"))
+class VitalSignsHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
+    audit_what = "vital signs history"
+    audit_patient = "documentation.order.handoff.patient_id"
+    audit_ref = ""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The access log names each row's patient: join the way there instead of a query per row.
+        return super().get_queryset(request).select_related("documentation__order__handoff")
+
+
+@admin.register(apps.get_model("procedures", "CompetencyHistory"))
+class CompetencyHistoryAdmin(HistoryAdmin):
+    pass

@@ -1,18 +1,35 @@
-"""Reads of procedure orders for the pages that compose apps."""
+"""Reads of procedures for the pages, with their access checks and joins applied together."""
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
-from backoffice.models import Handoff
-from procedures.models import ProcedureOrder, ProcedureType
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from backoffice.models import Credential, Handoff, Station, User
+from procedures.models import (
+    Addendum,
+    ChargeLine,
+    Competency,
+    ProcedureDocumentation,
+    ProcedureEvent,
+    ProcedureOrder,
+    ProcedureOrderQuerySet,
+    ProcedureStep,
+    ProcedureType,
+    StepCompletion,
+)
+from procedures.workflow import DONE_STATUSES
+
+# A credential this close to its expiry date is flagged on the competency page.
+CREDENTIAL_WARNING_DAYS = 30
 
 
 def open_procedure_count(handoff: Handoff) -> int:
-    return (
-        ProcedureOrder.objects.filter(handoff=handoff)
-        .exclude(status__in=[ProcedureOrder.Status.COMPLETED, ProcedureOrder.Status.NOT_DONE])
-        .count()
-    )
+    return ProcedureOrder.objects.filter(handoff=handoff).exclude(status__in=DONE_STATUSES).count()
 
 
 def procedure_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[ProcedureOrder]]:
@@ -25,3 +42,216 @@ def procedure_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[Pr
 
 def active_procedure_types() -> list[ProcedureType]:
     return list(ProcedureType.objects.filter(is_active=True).order_by("category", "name"))
+
+
+def procedures_for_handoff(handoff: Handoff) -> list[ProcedureOrder]:
+    """The handoff page's procedure panel: one query."""
+    return list(
+        ProcedureOrder.objects.filter(handoff=handoff)
+        .select_related("procedure_type", "performer", "supervisor", "cosigned_by")
+        .order_by("id")
+    )
+
+
+def _require(user: User, perm: str) -> None:
+    if not user.has_perm(perm):
+        raise Http404
+
+
+def procedure_for_user(*, user: User, uuid: str) -> ProcedureOrder:
+    """One procedure by its opaque id, or 404 for a user whose role may not see procedures."""
+    _require(user, "procedures.view_procedureorder")
+    try:
+        return ProcedureOrder.objects.select_related(
+            "handoff__patient",
+            "handoff__station",
+            "handoff__claimed_by",
+            "handoff__ordering_clinician",
+            "handoff__exam_room",
+            "procedure_type",
+            "performer",
+            "station",
+            "supervisor",
+            "cosigned_by",
+            "returned_by",
+        ).get(uuid=uuid)
+    except (ProcedureOrder.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+@dataclass
+class ProcedureRecord:
+    """Everything the procedure page shows about one procedure's documentation."""
+
+    documentation: ProcedureDocumentation | None
+    steps: list[tuple[ProcedureStep, StepCompletion | None]] = field(default_factory=list)
+    events: list[ProcedureEvent] = field(default_factory=list)
+
+
+def procedure_record(order: ProcedureOrder) -> ProcedureRecord:
+    """The documentation with its steps, vitals, medications and addenda, and the event trail."""
+    documentation = (
+        ProcedureDocumentation.objects.filter(order=order)
+        .select_related("consent_by", "timeout_by", "updated_by")
+        .prefetch_related("steps_done__done_by", "vitals__taken_by", "medications__administered_by")
+        .first()
+    )
+    done = {c.step_id: c for c in documentation.steps_done.all()} if documentation else {}
+    steps = [(step, done.get(step.pk)) for step in order.procedure_type.steps.all()]
+    events = list(order.events.select_related("actor").order_by("at", "id"))
+    return ProcedureRecord(documentation=documentation, steps=steps, events=events)
+
+
+def addenda(order: ProcedureOrder) -> list[Addendum]:
+    return list(order.addenda.select_related("author").order_by("created_at", "id"))
+
+
+def eligible_supervisors(*, procedure_type: ProcedureType, performer: User) -> QuerySet[User]:
+    """Supervisors signed off for this procedure, with current credentials, other than the performer.
+
+    procedures.services re-checks each rule when a supervisor is named; this list only spares the
+    MA from picking someone who would be refused.
+    """
+    today = timezone.localdate()
+    current = Q(competencies__procedure_type=procedure_type, competencies__signed_off_at__isnull=False) & (
+        Q(competencies__expires_on__isnull=True) | Q(competencies__expires_on__gte=today)
+    )
+    lapsed = Credential.objects.filter(expires_on__lt=today).values("user_id")
+    return (
+        _staff_with("supervise_procedure")
+        .filter(current)
+        .exclude(pk=performer.pk)
+        .exclude(pk__in=lapsed)
+        .filter(credentials__isnull=False)
+        .distinct()
+        .order_by("last_name", "first_name")
+    )
+
+
+def _staff_with(codename: str) -> QuerySet[User]:
+    perm = Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label="procedures") | Q(
+        user_permissions__codename=codename, user_permissions__content_type__app_label="procedures"
+    )
+    return User.objects.filter(perm, is_active=True)
+
+
+def performing_staff() -> QuerySet[User]:
+    return _staff_with("perform_procedure").distinct().order_by("last_name", "first_name")
+
+
+# --- Procedure queue ---------------------------------------------------------------------------
+
+
+def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
+    """Open procedures, oldest wait first: all of them for supervisors, an MA's own for an MA."""
+    if user.has_perm("procedures.supervise_procedure"):
+        visible = Q()
+    elif user.has_perm("procedures.perform_procedure"):
+        visible = Q(performer=user) | Q(performer__isnull=True, handoff__claimed_by=user)
+    else:
+        raise Http404
+    return (
+        ProcedureOrder.objects.open()
+        .filter(visible)
+        .select_related(
+            "handoff__patient",
+            "handoff__station",
+            "procedure_type",
+            "performer",
+            "station",
+            "supervisor",
+            "returned_by",
+            "documentation",
+        )
+        # What the supervisor reads before co-signing inline: one more query for every row's medications.
+        .prefetch_related("documentation__medications")
+        .order_by("status_changed_at", "id")
+    )
+
+
+# --- Competency page ---------------------------------------------------------------------------
+
+
+@dataclass
+class CompetencyCell:
+    procedure_type: ProcedureType
+    competency: Competency | None
+    today: date
+
+    @property
+    def state(self) -> str:
+        c = self.competency
+        if c is None or (c.signed_off_at is None and not c.supervised_count):
+            return "none"
+        if c.signed_off_at is None:
+            return "training"
+        return "competent" if c.is_current(self.today) else "lapsed"
+
+
+@dataclass
+class StaffRow:
+    user: User
+    credentials: list[Credential]
+    cells: list[CompetencyCell]
+    today: date
+
+    @property
+    def credential_state(self) -> str:
+        if not self.credentials:
+            return "missing"
+        soonest = min(c.expires_on for c in self.credentials)
+        if soonest < self.today:
+            return "expired"
+        if soonest <= self.today + timedelta(days=CREDENTIAL_WARNING_DAYS):
+            return "expiring"
+        return "current"
+
+    @property
+    def competent_count(self) -> int:
+        return sum(1 for cell in self.cells if cell.state == "competent")
+
+    @property
+    def supervised_total(self) -> int:
+        return sum(cell.competency.supervised_count for cell in self.cells if cell.competency)
+
+    @property
+    def roles(self) -> str:
+        return ", ".join(sorted(g.name for g in self.user.groups.all()))
+
+
+def competency_matrix(*, user: User) -> tuple[list[ProcedureType], list[StaffRow]]:
+    """Staff who perform procedures against the active catalog; five queries whatever the numbers."""
+    _require(user, "procedures.sign_off_competency")
+    today = timezone.localdate()
+    types = list(ProcedureType.objects.filter(is_active=True).order_by("code"))
+    staff = performing_staff().prefetch_related(
+        Prefetch("credentials", queryset=Credential.objects.order_by("expires_on")),
+        Prefetch("competencies", queryset=Competency.objects.select_related("signed_off_by")),
+        "groups",
+    )
+    rows = []
+    for member in staff:
+        by_type = {c.procedure_type_id: c for c in member.competencies.all()}
+        cells = [CompetencyCell(procedure_type=t, competency=by_type.get(t.pk), today=today) for t in types]
+        rows.append(StaffRow(user=member, credentials=list(member.credentials.all()), cells=cells, today=today))
+    return types, rows
+
+
+# --- Charges -----------------------------------------------------------------------------------
+
+
+def charges_for_day(*, user: User, day: date) -> list[ChargeLine]:
+    _require(user, "procedures.view_charges")
+    return list(
+        ChargeLine.objects.filter(service_date=day)
+        .select_related("patient", "performer", "supervisor", "ordering_clinician", "order")
+        .order_by("created_at", "id")
+    )
+
+
+def stations_for_filter() -> QuerySet[Station]:
+    return Station.objects.filter(is_active=True).exclude(kind=Station.Kind.LAB_BENCH).order_by("name")
+
+
+def oldest_wait(orders: list[ProcedureOrder]) -> datetime | None:
+    return min((o.status_changed_at for o in orders), default=None)

@@ -1,24 +1,782 @@
-"""State changes of procedure orders."""
+"""Every change to an ordered procedure, its documentation and its performer's competency.
+
+Each transition locks the handoff and then the procedure row (in that order, everywhere, so the
+last procedure to finish always sees the others' committed states and completes the handoff),
+checks the actor's permission and the workflow table, writes with update_fields and appends a
+ProcedureEvent, all in one transaction. Views, admin, commands and tests call these; nothing else
+assigns a procedure's status, its documentation version or a competency.
+"""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 
-from django.db import transaction
+from django.contrib.auth import authenticate
+from django.db import models, transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
 
-from backoffice.models import Handoff, User
-from backoffice.workflow import OPEN_STATUSES, TransitionNotAllowed
-from procedures.models import ProcedureOrder, ProcedureType
+from backoffice import hooks
+from backoffice.models import Credential, Handoff, User
+from backoffice.services import PermissionRefused, handoff_complete, handoff_start, require_identity_verified
+from backoffice.workflow import OPEN_STATUSES as HANDOFF_OPEN_STATUSES
+from backoffice.workflow import HandoffStatus, TransitionNotAllowed
+from procedures.models import (
+    Addendum,
+    ChargeLine,
+    Competency,
+    MedicationAdministration,
+    ProcedureDocumentation,
+    ProcedureEvent,
+    ProcedureOrder,
+    ProcedureType,
+    StepCompletion,
+    VitalSigns,
+)
+from procedures.workflow import (
+    ADDENDUM_STATUSES,
+    EDITABLE_STATUSES,
+    NotDoneReason,
+    ProcedureStatus,
+    Supervision,
+    check_procedure_move,
+    label,
+)
+
+Action = ProcedureEvent.Action
+S = ProcedureStatus
+
+# A sign-off without an explicit expiry is re-validated after a year, as most clinics' policies ask.
+COMPETENCY_VALID_DAYS = 365
+LATERALITY_MODIFIERS: dict[str, str] = {
+    ProcedureDocumentation.Laterality.LEFT: "LT",
+    ProcedureDocumentation.Laterality.RIGHT: "RT",
+    ProcedureDocumentation.Laterality.BILATERAL: "50",
+}
+
+
+class CredentialExpired(PermissionRefused):
+    """The performer or supervisor holds no current credential."""
+
+
+class SupervisionRequired(TransitionNotAllowed):
+    """A performer not yet competent started without a present supervisor or a co-sign plan."""
+
+
+class SupervisorRefused(TransitionNotAllowed):
+    """The named supervisor can't supervise this procedure, or did not confirm with their password."""
+
+
+class SelfReview(PermissionRefused):
+    """A supervisor tried to co-sign, return or supervise their own work."""
+
+
+class ExpiredLot(TransitionNotAllowed):
+    """A medication lot past its expiry date."""
+
+
+class DocumentationIncomplete(TransitionNotAllowed):
+    """Finishing was attempted with required documentation missing."""
+
+
+class StaleDocumentation(TransitionNotAllowed):
+    """Someone saved the documentation after this editor loaded it; nothing was written."""
+
+
+class DocumentationLocked(TransitionNotAllowed):
+    """The procedure is past editing: corrections go in an addendum."""
+
+
+# --- Inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vitals:
+    systolic: int | None = None
+    diastolic: int | None = None
+    pulse: int | None = None
+    respiratory_rate: int | None = None
+    spo2: int | None = None
+    temperature: Decimal | None = None
+
+    FIELDS = ("systolic", "diastolic", "pulse", "respiratory_rate", "spo2", "temperature")
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def is_empty(self) -> bool:
+        return all(value is None for value in self.values().values())
+
+
+@dataclass(frozen=True)
+class Documentation:
+    """Everything the documentation form submits; fields the procedure type doesn't use are ignored."""
+
+    site: str = ""
+    laterality: str = ""
+    findings: str = ""
+    complications: str = ""
+    tolerance: str = ""
+    specimen_note: str = ""
+    consent_obtained: bool = False
+    consent_from: str = ""
+    timeout_done: bool = False
+    steps_done: frozenset[int] = frozenset()
+    vitals_before: Vitals = field(default_factory=Vitals)
+    vitals_after: Vitals = field(default_factory=Vitals)
+
+
+@dataclass(frozen=True)
+class Medication:
+    drug: str
+    dose: Decimal
+    unit: str
+    route: str
+    lot_number: str
+    expiry_date: date
+    site: str = ""
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+
+def _require(user: User, perm: str, doing: str) -> None:
+    if not user.is_active or not user.has_perm(perm):
+        raise PermissionRefused(f"Your role doesn't allow you to {doing}.")
+
+
+def _lock(order: ProcedureOrder) -> ProcedureOrder:
+    """Lock the handoff, then the procedure; the returned order carries the locked handoff."""
+    handoff = (
+        Handoff.objects.select_for_update(of=("self",))
+        .select_related("patient", "ordering_clinician", "station")
+        .get(pk=order.handoff_id)
+    )
+    locked = (
+        ProcedureOrder.objects.select_for_update(of=("self",))
+        .select_related("procedure_type", "performer")
+        .get(pk=order.pk)
+    )
+    locked.handoff = handoff
+    return locked
+
+
+def _lock_documentation(order: ProcedureOrder, *, version: int | None) -> ProcedureDocumentation:
+    doc = ProcedureDocumentation.objects.select_for_update().get(order=order)
+    if version is not None and doc.version != version:
+        raise StaleDocumentation(
+            f"{doc.updated_by} saved this documentation at {timezone.localtime(doc.updated_at):%H:%M} after you "
+            "opened it. Nothing of yours was saved: check their changes below, then make yours again."
+        )
+    return doc
+
+
+def _copy_back[M: models.Model](target: M, source: M) -> M:
+    """Refresh the caller's instance so it sees what was written under the lock."""
+    target.__dict__.update({k: v for k, v in source.__dict__.items() if not k.startswith("_")})
+    for f in target._meta.concrete_fields:
+        if isinstance(f, models.ForeignKey) and f.is_cached(target):
+            cached = f.get_cached_value(target)
+            if getattr(cached, "pk", None) != getattr(target, f.attname):
+                f.delete_cached_value(target)
+    return target
+
+
+def _event(order: ProcedureOrder, *, by: User, action: str, from_status: str = "", note: str = "") -> ProcedureEvent:
+    return ProcedureEvent.objects.create(
+        order=order, actor=by, action=action, from_status=from_status, to_status=order.status, note=note[:500]
+    )
+
+
+def _move(
+    order: ProcedureOrder, target: str, *, by: User, action: str, note: str = "", fields: Sequence[str] = ()
+) -> None:
+    current = order.status
+    check_procedure_move(current, target)
+    order.status = target
+    order.status_changed_at = timezone.now()
+    order.version += 1
+    order.save(update_fields=["status", "status_changed_at", "version", *fields])
+    _event(order, by=by, action=action, from_status=current, note=note)
+
+
+def credential_problem(user: User, *, on: date | None = None) -> str:
+    """Why a user may not perform or supervise at all, or "" when their credentials are current."""
+    today = on or timezone.localdate()
+    credentials = list(Credential.objects.filter(user=user).order_by("expires_on"))
+    if not credentials:
+        return "no credential is on file"
+    # Strict on purpose: a lapsed credential isn't outweighed by another one that is still valid.
+    for credential in credentials:
+        if not credential.is_current(today):
+            return f"{credential.kind} credential {credential.number} expired on {credential.expires_on:%m/%d/%Y}"
+    return ""
+
+
+def is_competent(user: User, procedure_type: ProcedureType, *, on: date | None = None) -> bool:
+    competency = Competency.objects.filter(user=user, procedure_type=procedure_type).first()
+    return competency is not None and competency.is_current(on)
+
+
+def _require_current_credential(user: User, *, doing: str) -> None:
+    problem = credential_problem(user)
+    if problem:
+        raise CredentialExpired(f"You can't {doing}: {problem}. Renew it with the practice administrator.")
+
+
+def _require_performer(order: ProcedureOrder, by: User, *, doing: str) -> None:
+    if order.performer_id != by.pk:
+        raise PermissionRefused(f"Only {order.performer}, who performed this procedure, can {doing}.")
+
+
+def _require_works_handoff(handoff: Handoff, by: User) -> None:
+    """The MA who claimed the patient works their procedures; a supervisor may step in."""
+    if handoff.claimed_by_id is None or handoff.status not in HANDOFF_OPEN_STATUSES:
+        raise TransitionNotAllowed("Claim the patient first." if handoff.is_open else "This handoff is closed.")
+    if handoff.claimed_by_id != by.pk and not by.has_perm("procedures.supervise_procedure"):
+        raise PermissionRefused(
+            f"This patient is claimed by {handoff.claimed_by}; only they or a supervisor can do that."
+        )
+
+
+def _require_reviewer(order: ProcedureOrder, by: User, *, doing: str) -> None:
+    _require(by, "procedures.supervise_procedure", doing)
+    if order.performer_id == by.pk:
+        raise SelfReview("You performed this procedure yourself; another supervisor must review it.")
+    _require_current_credential(by, doing=doing)
+    if not is_competent(by, order.procedure_type):
+        raise SupervisorRefused(
+            f"You aren't signed off as competent for {order.procedure_type.name} yourself, so you can't {doing}."
+        )
+
+
+def documentation_gaps(order: ProcedureOrder, doc: ProcedureDocumentation) -> list[str]:
+    """What is still missing before the procedure can be finished, in the order the MA works."""
+    ptype = order.procedure_type
+    gaps: list[str] = []
+    if ptype.consent_required and doc.consent_at is None:
+        gaps.append("record the patient's consent")
+    if ptype.timeout_required and doc.timeout_at is None:
+        gaps.append("do the time-out")
+    done = set(doc.steps_done.values_list("step_id", flat=True))
+    missing = [step.position for step in ptype.steps.all() if step.pk not in done]
+    if missing:
+        gaps.append(f"tick checklist step{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}")
+    if ptype.documents_site and not (doc.site.strip() and doc.laterality):
+        gaps.append("give the body site and laterality")
+    if ptype.documents_findings and not doc.findings.strip():
+        gaps.append("describe the findings")
+    if ptype.documents_medication and not doc.medications.exists():
+        gaps.append("record the medication given")
+    phases = set(doc.vitals.values_list("phase", flat=True))
+    if ptype.vitals == ProcedureType.Vitals.ONCE and not phases:
+        gaps.append("record vital signs")
+    elif ptype.vitals == ProcedureType.Vitals.BEFORE_AFTER:
+        needed = [p for p in VitalSigns.Phase if p not in phases]
+        if needed:
+            gaps.append(f"record vital signs {' and '.join(p.label.lower() for p in needed)}")
+    if ptype.documents_specimen and not doc.specimen_note.strip():
+        gaps.append("describe the specimen collected")
+    if not doc.tolerance:
+        gaps.append("record how the patient tolerated it")
+    return gaps
+
+
+def _require_complete(order: ProcedureOrder, doc: ProcedureDocumentation, *, doing: str) -> None:
+    gaps = documentation_gaps(order, doc)
+    if gaps:
+        raise DocumentationIncomplete(f"Before you {doing}, {'; '.join(gaps)}.")
+
+
+def _complete_handoff_if_done(handoff: Handoff, *, by: User) -> None:
+    """Close the handoff once none of its items is open; its station then needs turnover."""
+    if handoff.status not in (HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.IN_PROGRESS):
+        return
+    if hooks.open_item_count(handoff):
+        return
+    try:
+        with transaction.atomic():
+            if handoff.status == HandoffStatus.IDENTITY_VERIFIED:
+                handoff_start(handoff=handoff, by=by)
+            handoff_complete(handoff=handoff, by=by)
+    except TransitionNotAllowed:
+        # The procedure's own change stands; whoever works the patient completes the handoff by hand.
+        return
+
+
+def _close(order: ProcedureOrder, *, by: User, action: str, note: str = "", fields: Sequence[str] = ()) -> None:
+    """Complete a procedure: its charge line, its performer's supervised count and maybe the handoff."""
+    assert order.performer_id is not None  # every started procedure has one (a database constraint)
+    order.completed_at = timezone.now()
+    _move(order, S.COMPLETED, by=by, action=action, note=note, fields=("completed_at", *fields))
+    doc = ProcedureDocumentation.objects.get(order=order)
+    ptype = order.procedure_type
+    performed_at = order.performed_at or order.completed_at
+    ChargeLine.objects.create(
+        order=order,
+        patient_id=order.handoff.patient_id,
+        code=ptype.code,
+        description=ptype.name,
+        units=1,
+        modifiers=LATERALITY_MODIFIERS.get(doc.laterality, "") if ptype.laterality_modifier else "",
+        service_date=timezone.localdate(performed_at),
+        performer_id=order.performer_id,
+        supervisor_id=order.cosigned_by_id or order.supervisor_id,
+        ordering_clinician_id=order.handoff.ordering_clinician_id,
+    )
+    if order.supervision != Supervision.NONE:
+        competency, _ = Competency.objects.get_or_create(
+            user_id=order.performer_id, procedure_type_id=order.procedure_type_id
+        )
+        Competency.objects.filter(pk=competency.pk).update(supervised_count=F("supervised_count") + 1)
+    _complete_handoff_if_done(order.handoff, by=by)
+
+
+# --- Ordering ----------------------------------------------------------------------------------
 
 
 def procedure_orders_add(
     *, handoff: Handoff, procedure_types: Sequence[ProcedureType], by: User
 ) -> list[ProcedureOrder]:
     """Order catalog procedures on an open handoff."""
-    if handoff.status not in OPEN_STATUSES:
+    if handoff.status not in HANDOFF_OPEN_STATUSES:
         raise TransitionNotAllowed("Procedures can only be ordered on an open handoff.")
     inactive = [p.name for p in procedure_types if not p.is_active]
     if inactive:
         raise TransitionNotAllowed(f"No longer offered: {', '.join(inactive)}.")
     with transaction.atomic():
-        return ProcedureOrder.objects.bulk_create(
+        orders = ProcedureOrder.objects.bulk_create(
             [ProcedureOrder(handoff=handoff, procedure_type=p, created_by=by) for p in procedure_types]
         )
+        ProcedureEvent.objects.bulk_create(
+            [ProcedureEvent(order=o, actor=by, action=Action.ORDERED, to_status=o.status) for o in orders]
+        )
+    return orders
+
+
+# --- Performing --------------------------------------------------------------------------------
+
+
+def eligible_supervisor_problem(supervisor: User, *, procedure_type: ProcedureType, performer: User) -> str:
+    """Why this person can't supervise this performer for this procedure, or ""."""
+    if supervisor.pk == performer.pk:
+        return "You can't supervise yourself; name another supervisor."
+    if not supervisor.is_active or not supervisor.has_perm("procedures.supervise_procedure"):
+        return f"{supervisor} is not a supervisor."
+    problem = credential_problem(supervisor)
+    if problem:
+        return f"{supervisor} can't supervise: {problem}."
+    if not is_competent(supervisor, procedure_type):
+        return f"{supervisor} isn't signed off for {procedure_type.name}; name a supervisor who is."
+    return ""
+
+
+def _confirm_supervisor(supervisor: User, password: str, request: HttpRequest | None) -> None:
+    """The supervisor proves they are at the station by typing their own password."""
+    if not password:
+        raise SupervisorRefused(f"Ask {supervisor} to type their password to confirm they are with you.")
+    # authenticate() runs every backend, so the login lockout also guards this re-authentication.
+    confirmed = authenticate(request, username=supervisor.get_username(), password=password)
+    if confirmed is None or confirmed.pk != supervisor.pk:
+        if getattr(request, "axes_locked_out", False):
+            raise SupervisorRefused(f"{supervisor}'s account is locked after too many wrong passwords.")
+        raise SupervisorRefused(f"That is not {supervisor}'s password. Ask them to type it again.")
+
+
+def procedure_start(
+    *,
+    order: ProcedureOrder,
+    by: User,
+    supervision: str = Supervision.NONE,
+    supervisor: User | None = None,
+    supervisor_password: str = "",
+    request: HttpRequest | None = None,
+) -> ProcedureOrder:
+    """Begin an ordered procedure at the patient's station.
+
+    A performer not yet competent for the procedure needs a supervisor: present now (confirmed by
+    the supervisor's own password) or co-signing afterwards. Starting the first procedure starts
+    the handoff's work.
+    """
+    _require(by, "procedures.perform_procedure", "perform procedures")
+    _require_current_credential(by, doing="perform procedures")
+    ptype = ProcedureType.objects.get(pk=order.procedure_type_id)
+    competent = is_competent(by, ptype)
+    needs_supervision = ptype.supervision_required_if_not_competent and not competent
+    mode = Supervision.NONE
+    if needs_supervision:
+        if supervision == Supervision.PRESENT:
+            if supervisor is None:
+                raise SupervisorRefused("Name the supervisor who is with you.")
+            problem = eligible_supervisor_problem(supervisor, procedure_type=ptype, performer=by)
+            if problem:
+                raise SupervisorRefused(problem)
+            # Outside the transaction: hashing the password shouldn't hold the patient's row locked.
+            _confirm_supervisor(supervisor, supervisor_password, request)
+            mode = Supervision.PRESENT
+        elif supervision == Supervision.COSIGN:
+            mode = Supervision.COSIGN
+        else:
+            raise SupervisionRequired(
+                f"You aren't signed off for {ptype.name} yet: a supervisor must be with you, "
+                "or co-sign your documentation afterwards."
+            )
+    with transaction.atomic():
+        locked = _lock(order)
+        handoff = locked.handoff
+        _require_works_handoff(handoff, by)
+        require_identity_verified(handoff)
+        station = handoff.station
+        if station is None:
+            raise TransitionNotAllowed("Bring the patient to a station before starting.")
+        check_procedure_move(locked.status, S.IN_PROGRESS)
+        have = set(station.equipment.values_list("pk", flat=True))
+        missing = [e.name.lower() for e in ptype.required_equipment.all() if e.pk not in have]
+        if missing:
+            raise TransitionNotAllowed(
+                f"{station} has no {', '.join(missing)}; move the patient to a station that has it."
+            )
+        now = timezone.now()
+        locked.performer = by
+        locked.performer_competent = competent
+        locked.station = station
+        locked.started_at = now
+        locked.supervision = mode
+        locked.supervisor = supervisor if mode == Supervision.PRESENT else None
+        locked.supervisor_confirmed_at = now if mode == Supervision.PRESENT else None
+        note = {
+            Supervision.PRESENT: f"Supervised by {supervisor}, present and confirmed by password",
+            Supervision.COSIGN: "Not yet signed off: a supervisor co-signs afterwards",
+        }.get(mode, "")
+        _move(
+            locked,
+            S.IN_PROGRESS,
+            by=by,
+            action=Action.STARTED,
+            note=f"At {station}. {note}".strip(". ") if note else f"At {station}",
+            fields=(
+                "performer",
+                "performer_competent",
+                "station",
+                "started_at",
+                "supervision",
+                "supervisor",
+                "supervisor_confirmed_at",
+            ),
+        )
+        ProcedureDocumentation.objects.create(order=locked, updated_by=by, consent_from="Patient")
+        if handoff.status == HandoffStatus.IDENTITY_VERIFIED:
+            handoff_start(handoff=handoff, by=by)
+    return _copy_back(order, locked)
+
+
+def _vitals_changed(existing: VitalSigns | None, wanted: Vitals) -> bool:
+    if existing is None:
+        return not wanted.is_empty()
+    return any(getattr(existing, name) != value for name, value in wanted.values().items())
+
+
+def procedure_document(*, order: ProcedureOrder, by: User, version: int, data: Documentation) -> ProcedureDocumentation:
+    """Save the performer's documentation; a version that is no longer current writes nothing."""
+    _require(by, "procedures.perform_procedure", "document procedures")
+    with transaction.atomic():
+        locked = _lock(order)
+        if locked.status not in EDITABLE_STATUSES:
+            raise DocumentationLocked(
+                f"This procedure is {label(locked.status).lower()}: its documentation can't be changed."
+                + (" Add an addendum to correct it." if locked.status in ADDENDUM_STATUSES else "")
+            )
+        _require_performer(locked, by, doing="edit its documentation")
+        doc = _lock_documentation(locked, version=version)
+        ptype = locked.procedure_type
+        now = timezone.now()
+        wanted: dict[str, Any] = {
+            "complications": data.complications.strip(),
+            "tolerance": data.tolerance,
+            "site": data.site.strip() if ptype.documents_site else "",
+            "laterality": data.laterality if ptype.documents_site else "",
+            "findings": data.findings.strip() if ptype.documents_findings else "",
+            "specimen_note": data.specimen_note.strip() if ptype.documents_specimen else "",
+        }
+        if ptype.consent_required and doc.consent_at is None:
+            wanted["consent_from"] = data.consent_from.strip() or "Patient"
+        changed = [name for name, value in wanted.items() if getattr(doc, name) != value]
+        for name in changed:
+            setattr(doc, name, wanted[name])
+        # Consent and time-out are recorded once, by whoever saves them first; they aren't undone.
+        if ptype.consent_required and data.consent_obtained and doc.consent_at is None:
+            doc.consent_at, doc.consent_by = now, by
+            changed += ["consent_at", "consent_by"]
+        if ptype.timeout_required and data.timeout_done and doc.timeout_at is None:
+            doc.timeout_at, doc.timeout_by = now, by
+            changed += ["timeout_at", "timeout_by"]
+
+        steps_changed = False
+        valid_steps = set(ptype.steps.values_list("pk", flat=True))
+        wanted_steps = set(data.steps_done) & valid_steps
+        done = set(doc.steps_done.values_list("step_id", flat=True))
+        if wanted_steps != done:
+            steps_changed = True
+            doc.steps_done.filter(step_id__in=done - wanted_steps).delete()
+            StepCompletion.objects.bulk_create(
+                [StepCompletion(documentation=doc, step_id=pk, done_by=by) for pk in sorted(wanted_steps - done)]
+            )
+
+        vitals_changed = False
+        if ptype.vitals:
+            existing = {v.phase: v for v in doc.vitals.all()}
+            phases = [(VitalSigns.Phase.BEFORE, data.vitals_before)]
+            if ptype.vitals == ProcedureType.Vitals.BEFORE_AFTER:
+                phases.append((VitalSigns.Phase.AFTER, data.vitals_after))
+            for phase, vitals in phases:
+                row = existing.get(phase)
+                if not _vitals_changed(row, vitals):
+                    continue
+                vitals_changed = True
+                if vitals.is_empty():
+                    assert row is not None
+                    row.delete()
+                else:
+                    VitalSigns.objects.update_or_create(
+                        documentation=doc, phase=phase, defaults={**vitals.values(), "taken_by": by, "taken_at": now}
+                    )
+
+        if not (changed or steps_changed or vitals_changed):
+            return doc
+        doc.version += 1
+        doc.updated_at, doc.updated_by = now, by
+        doc.save(update_fields=[*changed, "version", "updated_at", "updated_by"])
+        _event(locked, by=by, action=Action.DOCUMENTED, from_status=locked.status, note=f"Version {doc.version}")
+    return doc
+
+
+def procedure_add_medication(
+    *, order: ProcedureOrder, by: User, version: int, medication: Medication
+) -> MedicationAdministration:
+    """Record a medication given; an expired lot is refused and must not be given."""
+    _require(by, "procedures.perform_procedure", "document procedures")
+    today = timezone.localdate()
+    if medication.expiry_date < today:
+        raise ExpiredLot(
+            f"Lot {medication.lot_number} of {medication.drug} expired on {medication.expiry_date:%m/%d/%Y}. "
+            "Don't give it: take a lot that is in date and set this one aside."
+        )
+    if medication.dose <= 0 or not medication.lot_number.strip() or not medication.drug.strip():
+        raise TransitionNotAllowed("Give the drug, a dose above zero and the lot number.")
+    with transaction.atomic():
+        locked = _lock(order)
+        if locked.status not in EDITABLE_STATUSES:
+            raise DocumentationLocked(
+                f"This procedure is {label(locked.status).lower()}: medication can't be added to it."
+                + (" Add an addendum to record a late entry." if locked.status in ADDENDUM_STATUSES else "")
+            )
+        _require_performer(locked, by, doing="record medication for it")
+        doc = _lock_documentation(locked, version=version)
+        given = MedicationAdministration.objects.create(
+            documentation=doc,
+            drug=medication.drug.strip(),
+            dose=medication.dose,
+            unit=medication.unit,
+            route=medication.route,
+            site=medication.site.strip(),
+            lot_number=medication.lot_number.strip().upper(),
+            expiry_date=medication.expiry_date,
+            administered_by=by,
+        )
+        doc.version += 1
+        doc.updated_at, doc.updated_by = timezone.now(), by
+        doc.save(update_fields=["version", "updated_at", "updated_by"])
+        _event(locked, by=by, action=Action.MEDICATION, from_status=locked.status, note=str(given))
+    return given
+
+
+def procedure_perform(*, order: ProcedureOrder, by: User, version: int) -> ProcedureOrder:
+    """Mark the procedure performed, once its documentation is complete."""
+    _require(by, "procedures.perform_procedure", "perform procedures")
+    with transaction.atomic():
+        locked = _lock(order)
+        check_procedure_move(locked.status, S.PERFORMED)
+        _require_performer(locked, by, doing="finish it")
+        doc = _lock_documentation(locked, version=version)
+        _require_complete(locked, doc, doing="finish")
+        locked.performed_at = timezone.now()
+        _move(locked, S.PERFORMED, by=by, action=Action.PERFORMED, fields=("performed_at",))
+    return _copy_back(order, locked)
+
+
+def procedure_request_cosign(*, order: ProcedureOrder, by: User) -> ProcedureOrder:
+    """Send a performed procedure to the supervisors' co-sign queue."""
+    _require(by, "procedures.perform_procedure", "perform procedures")
+    with transaction.atomic():
+        locked = _lock(order)
+        _require_performer(locked, by, doing="send it for co-sign")
+        if locked.supervision != Supervision.COSIGN:
+            raise TransitionNotAllowed("This procedure doesn't need a co-sign.")
+        _move(locked, S.AWAITING_COSIGN, by=by, action=Action.COSIGN_REQUESTED)
+    return _copy_back(order, locked)
+
+
+def procedure_complete(*, order: ProcedureOrder, by: User) -> ProcedureOrder:
+    """Complete a performed procedure that needs no co-sign; it yields its charge line."""
+    _require(by, "procedures.perform_procedure", "perform procedures")
+    with transaction.atomic():
+        locked = _lock(order)
+        _require_performer(locked, by, doing="complete it")
+        if locked.supervision == Supervision.COSIGN:
+            raise TransitionNotAllowed("A supervisor must co-sign this procedure to complete it.")
+        check_procedure_move(locked.status, S.COMPLETED)
+        note = f"Supervised by {locked.supervisor}, present" if locked.supervision == Supervision.PRESENT else ""
+        _close(locked, by=by, action=Action.COMPLETED, note=note)
+    return _copy_back(order, locked)
+
+
+def procedure_finish(*, order: ProcedureOrder, by: User, version: int) -> ProcedureOrder:
+    """Performed, then completed, or sent for co-sign when a supervisor reviews it afterwards."""
+    with transaction.atomic():
+        procedure_perform(order=order, by=by, version=version)
+        if order.supervision == Supervision.COSIGN:
+            procedure_request_cosign(order=order, by=by)
+        else:
+            procedure_complete(order=order, by=by)
+    return order
+
+
+def procedure_not_done(*, order: ProcedureOrder, by: User, reason: str, note: str = "") -> ProcedureOrder:
+    """Close an ordered or started procedure that won't be done today, with the reason."""
+    _require(by, "procedures.perform_procedure", "close procedures")
+    if reason not in NotDoneReason.values:
+        raise TransitionNotAllowed("Choose why the procedure is not done.")
+    note = note.strip()
+    with transaction.atomic():
+        locked = _lock(order)
+        _require_works_handoff(locked.handoff, by)
+        check_procedure_move(locked.status, S.NOT_DONE)
+        locked.not_done_reason = reason
+        locked.not_done_note = note[:300]
+        text = NotDoneReason(reason).label + (f": {note}" if note else "")
+        _move(locked, S.NOT_DONE, by=by, action=Action.NOT_DONE, note=text, fields=("not_done_reason", "not_done_note"))
+        _complete_handoff_if_done(locked.handoff, by=by)
+    return _copy_back(order, locked)
+
+
+# --- Supervision -------------------------------------------------------------------------------
+
+
+def procedure_cosign(*, order: ProcedureOrder, by: User, note: str = "") -> ProcedureOrder:
+    """A supervisor who is competent for the procedure co-signs a trainee's work; it completes."""
+    with transaction.atomic():
+        locked = _lock(order)
+        _require_reviewer(locked, by, doing="co-sign procedures")
+        if locked.status != S.AWAITING_COSIGN:
+            raise TransitionNotAllowed(
+                f"This procedure is {label(locked.status).lower()}; only work awaiting co-sign can be co-signed."
+            )
+        locked.cosigned_by = by
+        locked.cosigned_at = timezone.now()
+        _close(locked, by=by, action=Action.COSIGNED, note=note.strip(), fields=("cosigned_by", "cosigned_at"))
+    return _copy_back(order, locked)
+
+
+def procedure_return(*, order: ProcedureOrder, by: User, comment: str) -> ProcedureOrder:
+    """Send a trainee's documentation back with what to correct."""
+    comment = comment.strip()
+    if not comment:
+        raise TransitionNotAllowed("Say what needs correcting.")
+    with transaction.atomic():
+        locked = _lock(order)
+        _require_reviewer(locked, by, doing="return procedures")
+        if locked.status != S.AWAITING_COSIGN:
+            raise TransitionNotAllowed(
+                f"This procedure is {label(locked.status).lower()}; only work awaiting co-sign can be returned."
+            )
+        locked.returned_by = by
+        locked.returned_at = timezone.now()
+        locked.return_comment = comment[:500]
+        _move(
+            locked,
+            S.RETURNED,
+            by=by,
+            action=Action.RETURNED,
+            note=comment,
+            fields=("returned_by", "returned_at", "return_comment"),
+        )
+    return _copy_back(order, locked)
+
+
+def procedure_resubmit(*, order: ProcedureOrder, by: User, note: str = "") -> ProcedureOrder:
+    """Send corrected work back to the co-sign queue; something must have changed since the return."""
+    _require(by, "procedures.perform_procedure", "perform procedures")
+    with transaction.atomic():
+        locked = _lock(order)
+        if locked.status != S.RETURNED:
+            raise TransitionNotAllowed(
+                f"This procedure is {label(locked.status).lower()}; only returned work can be resubmitted."
+            )
+        _require_performer(locked, by, doing="resubmit it")
+        doc = _lock_documentation(locked, version=None)
+        returned_at = locked.returned_at or locked.status_changed_at
+        corrected = doc.updated_at > returned_at or locked.addenda.filter(created_at__gt=returned_at).exists()
+        if not corrected:
+            raise TransitionNotAllowed(
+                "Make the correction first: change the documentation or add an addendum, then resubmit."
+            )
+        _require_complete(locked, doc, doing="resubmit")
+        _move(locked, S.AWAITING_COSIGN, by=by, action=Action.RESUBMITTED, note=note.strip())
+    return _copy_back(order, locked)
+
+
+def procedure_add_addendum(*, order: ProcedureOrder, by: User, reason: str, text: str) -> Addendum:
+    """Add a correction or late entry to documented work; the original documentation is kept as it was."""
+    if not (by.has_perm("procedures.perform_procedure") or by.has_perm("procedures.supervise_procedure")):
+        raise PermissionRefused("Your role doesn't allow you to add addenda.")
+    text = text.strip()
+    if not text:
+        raise TransitionNotAllowed("Write the addendum.")
+    if reason not in Addendum.Reason.values:
+        raise TransitionNotAllowed("Choose the kind of addendum.")
+    with transaction.atomic():
+        locked = _lock(order)
+        if locked.status not in ADDENDUM_STATUSES:
+            raise TransitionNotAllowed(
+                "Only documented procedures take addenda; edit the documentation while it is in progress."
+            )
+        if locked.performer_id != by.pk and not by.has_perm("procedures.supervise_procedure"):
+            raise PermissionRefused(f"Only {locked.performer} or a supervisor can add an addendum.")
+        addendum = Addendum.objects.create(order=locked, reason=reason, text=text, author=by)
+        _event(
+            locked,
+            by=by,
+            action=Action.ADDENDUM,
+            from_status=locked.status,
+            note=f"{addendum.get_reason_display()}: {text}",
+        )
+    return addendum
+
+
+# --- Competency --------------------------------------------------------------------------------
+
+
+def competency_sign_off(
+    *, user: User, procedure_type: ProcedureType, by: User, expires_on: date | None = None
+) -> Competency:
+    """Sign a staff member off as competent to perform a procedure on their own."""
+    _require(by, "procedures.sign_off_competency", "sign staff off")
+    if by.pk == user.pk:
+        raise SelfReview("You can't sign yourself off; ask another supervisor.")
+    if not user.is_active or not user.has_perm("procedures.perform_procedure"):
+        raise TransitionNotAllowed(f"{user} doesn't perform procedures.")
+    today = timezone.localdate()
+    expires_on = expires_on or today + timedelta(days=COMPETENCY_VALID_DAYS)
+    if expires_on <= today:
+        raise TransitionNotAllowed("The sign-off must run until a date in the future.")
+    with transaction.atomic():
+        competency, _ = Competency.objects.get_or_create(user=user, procedure_type=procedure_type)
+        competency = Competency.objects.select_for_update().get(pk=competency.pk)
+        competency.signed_off_by = by
+        competency.signed_off_at = timezone.now()
+        competency.expires_on = expires_on
+        competency.save(update_fields=["signed_off_by", "signed_off_at", "expires_on"])
+    return competency

@@ -26,6 +26,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_is_transactional)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> None:
+    """pytest-django's database setup, with the migrated data kept where every test finds it.
+
+    Serialized rollback reloads the roles and catalogs after a transactional test's flush from a copy
+    that Django keeps on the connection object. Once Playwright's event loop runs in this thread, the
+    test code gets a fresh connection object (connections are per context), which has no copy: the
+    second browser test then found no roles. Keeping the copy on the connection class reaches both.
+    """
+    from django.db import connections
+
+    for alias in connections:
+        contents = getattr(connections[alias], "_test_serialized_contents", None)
+        if contents is not None:
+            type(connections[alias])._test_serialized_contents = contents
+
+
 @pytest.fixture
 def medical_assistant(db: None) -> User:
     return UserFactory(username="ma", first_name="Maria", last_name="Alvarez", role=roles.ROLE_MEDICAL_ASSISTANT)
@@ -54,6 +71,11 @@ def lab_tech(db: None) -> User:
 @pytest.fixture
 def admin_user(db: None) -> User:
     return UserFactory(username="admin", is_staff=True, is_superuser=False, role=roles.ROLE_ADMIN)
+
+
+@pytest.fixture
+def auditor(db: None) -> User:
+    return UserFactory(username="audit", first_name="Harriet", last_name="Nkemelu", role=roles.ROLE_AUDITOR)
 
 
 @pytest.fixture

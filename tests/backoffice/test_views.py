@@ -144,9 +144,9 @@ class TestQueue:
             handoff.test_orders.create(test=test, created_by=handoff.ordering_clinician)
         c = _as(client, medical_assistant)
         # 1 session, 2 user, 3 user permissions, 4 group permissions,
-        # 5 handoffs with patient/clinician/claimer/station/room, 6 procedures, 7 tests,
-        # 8 user's groups (navbar), 9 station filter choices.
-        with django_assert_num_queries(9):
+        # 5 handoffs with patient/clinician/claimer/station/room, 6 access row, 7 its patients (one bulk INSERT),
+        # 8 procedures, 9 tests, 10 user's groups (navbar), 11 station filter choices.
+        with django_assert_num_queries(11):
             response = c.get(reverse("queue"))
         assert len(response.context["handoffs"]) == rows
 
@@ -170,8 +170,9 @@ class TestBoard:
                 services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=medical_assistant)
         c = _as(client, supervisor)
         # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 handoffs with joins,
-        # 6 procedures, 7 tests, 8 stations, 9 station occupants, 10 user's groups (navbar).
-        with django_assert_num_queries(10):
+        # 6 access row, 7 its patients (one bulk INSERT), 8 procedures, 9 tests, 10 stations,
+        # 11 station occupants, 12 user's groups (navbar).
+        with django_assert_num_queries(12):
             response = c.get(reverse("board"))
         assert sum(len(items) for _, items in response.context["columns"]) == rows
 

@@ -1,0 +1,150 @@
+"""The access log in the app, for auditors and supervisors: search it, page through it, export it.
+
+Searches are POSTed: an MRN identifies a patient, so it stays out of URLs and server logs. Every
+search and export is itself an access row, naming the patients it showed.
+"""
+
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import UTC
+from typing import Any
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from backoffice import selectors
+from backoffice.audit import csv_safe, log_access
+from backoffice.filters import AccessLogFilter
+from backoffice.models import AccessAction, AccessLog, AccessLogPatient, Patient, User
+
+PAGE_SIZE = 50
+# Rows fetched per round trip while streaming an export (each with one query for their patients).
+EXPORT_CHUNK = 2000
+CSV_HEADER = (
+    "at_utc",
+    "username",
+    "user_id",
+    "action",
+    "what",
+    "object_ref",
+    "ip",
+    "outcome",
+    "patient_mrns",
+    "patient_names",
+)
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # LoginRequiredMiddleware guarantees a real user here
+    return user
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        return max(1, int(raw or 1))
+    except ValueError:
+        return 1
+
+
+def _searched(log_filter: AccessLogFilter) -> list[Patient]:
+    return [log_filter.searched_patient] if log_filter.searched_patient is not None else []
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("backoffice.view_accesslog", raise_exception=True)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The search form; after a search, one page of matching rows, newest first."""
+    searched = request.method == "POST"
+    log_filter = AccessLogFilter(request.POST if searched else None, queryset=selectors.access_log(user=_user(request)))
+    page = _page_number(request.POST.get("page")) if searched else 1
+    rows: list[AccessLog] = []
+    has_next = False
+    if searched and log_filter.is_valid():
+        start = (page - 1) * PAGE_SIZE
+        # One row beyond the page says whether there is a next one, without counting the whole log.
+        rows = list(log_filter.qs[start : start + PAGE_SIZE + 1])
+        has_next = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        shown = [patient for row in rows for patient in row.patients.all()]
+        for row in rows:
+            # The patient searched for first, so a long list page doesn't bury them.
+            row.shown_patients = sorted(row.patients.all(), key=lambda p: p != log_filter.searched_patient)  # type: ignore[attr-defined]
+        log_access(request=request, action=AccessAction.LIST, what="access log", patients=shown + _searched(log_filter))
+    context = {
+        "filter": log_filter,
+        "searched": searched,
+        "rows": rows,
+        "page": page,
+        "has_next": has_next,
+        "first_row": (page - 1) * PAGE_SIZE + 1,
+        "last_row": (page - 1) * PAGE_SIZE + len(rows),
+        "searched_mrn": log_filter.searched_patient.mrn if log_filter.searched_patient else "",
+        "nav": "audit",
+    }
+    status = 422 if searched and not log_filter.is_valid() else 200
+    return render(request, "backoffice/audit/log.html", context, status=status)
+
+
+class _Echo:
+    """A file-like object whose write hands the line back, for csv.writer in a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_row(entry: AccessLog) -> list[str]:
+    patients = list(entry.patients.all())
+    cells: Iterable[Any] = (
+        entry.at.astimezone(UTC).isoformat(timespec="seconds"),
+        entry.username,
+        entry.user_id or "",
+        entry.action,
+        entry.what,
+        entry.object_ref,
+        entry.ip or "",
+        entry.outcome,
+        "; ".join(p.mrn for p in patients),
+        "; ".join(f"{p.family_name}, {p.given_name}" for p in patients),
+    )
+    return [csv_safe(cell) for cell in cells]
+
+
+def _csv_lines(entries: Iterator[AccessLog]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    for entry in entries:
+        yield writer.writerow(csv_row(entry))
+
+
+@require_POST
+@permission_required("backoffice.view_accesslog", raise_exception=True)
+def audit_export(request: HttpRequest) -> HttpResponseBase:
+    """Every row the search matches, as CSV, streamed; logged before the first byte leaves."""
+    log_filter = AccessLogFilter(request.POST, queryset=selectors.access_log(user=_user(request)))
+    if not log_filter.is_valid():
+        context = {"filter": log_filter, "searched": True, "rows": [], "nav": "audit"}
+        return render(request, "backoffice/audit/log.html", context, status=422)
+    entries = log_filter.qs
+    patient_ids = sorted(
+        AccessLogPatient.objects.filter(log__in=entries.values("pk"))
+        .order_by()
+        .values_list("patient_id", flat=True)
+        .distinct()
+    )
+    log_access(
+        request=request,
+        action=AccessAction.EXPORT,
+        what="access log export",
+        patients=[*patient_ids, *(p.pk for p in _searched(log_filter))],
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(
+        _csv_lines(entries.iterator(chunk_size=EXPORT_CHUNK)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="access-log-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,518 @@
+"""Procedure pages. Thin: check access, validate a form, call a service, message, redirect."""
+
+import csv
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from backoffice.audit import csv_safe, log_access, log_refusals
+from backoffice.models import AccessAction, Handoff, User
+from backoffice.workflow import IDENTIFIED_STATUSES, HandoffStatus, StationState, TransitionNotAllowed
+from procedures import selectors, services
+from procedures.filters import ProcedureQueueFilter
+from procedures.forms import (
+    AddendumForm,
+    ChargeDayForm,
+    CosignForm,
+    DocumentationForm,
+    MedicationForm,
+    NotDoneForm,
+    ResubmitForm,
+    ReturnForm,
+    SignOffForm,
+    StartForm,
+)
+from procedures.models import ProcedureDocumentation, ProcedureOrder
+from procedures.workflow import ADDENDUM_STATUSES, EDITABLE_STATUSES, ProcedureStatus
+
+# Work waiting this long in one status is highlighted on the procedure queue.
+QUEUE_WAIT_WARNING_MINUTES = 30
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # LoginRequiredMiddleware guarantees a real user here
+    return user
+
+
+# --- The procedure page ------------------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if user.has_perm("procedures.perform_procedure"):
+        return redirect("procedures:queue")
+    if user.has_perm("procedures.sign_off_competency"):
+        return redirect("procedures:competency")
+    if user.has_perm("procedures.view_charges"):
+        return redirect("procedures:charges")
+    return render(request, "backoffice/no_role.html", status=403)
+
+
+@log_refusals("procedure")
+@require_GET
+@permission_required("procedures.view_procedureorder", raise_exception=True)
+def procedure_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    return _render_detail(request, order, user)
+
+
+def _render_detail(
+    request: HttpRequest, order: ProcedureOrder, user: User, *, status: int = 200, **kwargs: Any
+) -> HttpResponse:
+    """The procedure page, also after a refused form: each showing is logged as a view of the patient."""
+    log_access(
+        request=request,
+        action=AccessAction.VIEW,
+        what="procedure",
+        patients=[order.handoff.patient_id],
+        object_ref=str(order.uuid),
+    )
+    return render(request, "procedures/procedure_detail.html", _detail_context(order, user, **kwargs), status=status)
+
+
+def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", **forms_: Any) -> dict[str, Any]:
+    record = selectors.procedure_record(order)
+    doc = record.documentation
+    handoff = order.handoff
+    ptype = order.procedure_type
+    supervises = user.has_perm("procedures.supervise_procedure")
+    performs = user.has_perm("procedures.perform_procedure")
+    is_performer = order.performer_id == user.pk
+    works_handoff = handoff.is_open and (handoff.claimed_by_id == user.pk or supervises)
+    may_start = (
+        order.status == ProcedureStatus.ORDERED and performs and works_handoff and handoff.status in IDENTIFIED_STATUSES
+    )
+    needs_supervision = (
+        may_start and ptype.supervision_required_if_not_competent and not services.is_competent(user, ptype)
+    )
+    may_document = order.status in EDITABLE_STATUSES and is_performer and doc is not None
+    context: dict[str, Any] = {
+        "order": order,
+        "handoff": handoff,
+        "patient": handoff.patient,
+        "ptype": ptype,
+        "record": record,
+        "doc": doc,
+        "addenda": selectors.addenda(order),
+        "is_performer": is_performer,
+        "may_start": may_start,
+        "needs_supervision": needs_supervision,
+        "credential_problem": services.credential_problem(user) if may_start else "",
+        "may_document": may_document,
+        "doc_error": doc_error,
+        "gaps": services.documentation_gaps(order, doc) if may_document and doc else [],
+        "may_review": order.status == ProcedureStatus.AWAITING_COSIGN and supervises and not is_performer,
+        "may_resubmit": order.status == ProcedureStatus.RETURNED and is_performer,
+        "may_addendum": order.status in ADDENDUM_STATUSES and (is_performer or supervises),
+        "may_not_done": order.status in (ProcedureStatus.ORDERED, ProcedureStatus.IN_PROGRESS)
+        and performs
+        and works_handoff,
+        "identity_pending": order.status == ProcedureStatus.ORDERED and handoff.status not in IDENTIFIED_STATUSES,
+        "now": timezone.now(),
+        "nav": "procedures",
+    }
+    if may_start:
+        context["start_form"] = forms_.get("start_form") or StartForm(
+            order=order, performer=user, needs_supervision=needs_supervision
+        )
+    if may_document and doc is not None:
+        context["doc_form"] = forms_.get("doc_form") or DocumentationForm(order=order, documentation=doc)
+        if ptype.documents_medication:
+            context["med_form"] = forms_.get("med_form") or MedicationForm(initial={"version": doc.version})
+    context["not_done_form"] = forms_.get("not_done_form") or NotDoneForm()
+    context["return_form"] = forms_.get("return_form") or ReturnForm()
+    context["cosign_form"] = CosignForm()
+    context["resubmit_form"] = forms_.get("resubmit_form") or ResubmitForm()
+    context["addendum_form"] = forms_.get("addendum_form") or AddendumForm()
+    return context
+
+
+def _again(request: HttpRequest, order: ProcedureOrder, *, doc_error: str = "", **forms_: Any) -> HttpResponse:
+    """Show the page again with the form that failed, its errors and nothing written."""
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=str(order.uuid))
+    return _render_detail(request, order, user, status=422, doc_error=doc_error, **forms_)
+
+
+def _after(request: HttpRequest, order: ProcedureOrder, success: str, *, back: str = "") -> HttpResponse:
+    """Message the outcome; when the change closed the handoff, say so and where the patient was."""
+    handoff = Handoff.objects.select_related("station", "patient").get(pk=order.handoff_id)
+    messages.success(request, success)
+    if handoff.status == HandoffStatus.COMPLETED:
+        station = handoff.station
+        turnover = (
+            f" {station.name} needs turnover." if station and station.state == StationState.NEEDS_TURNOVER else ""
+        )
+        messages.info(
+            request, f"Every ordered item is done: {handoff.patient.full_name}'s handoff is complete.{turnover}"
+        )
+        if back != "queue":
+            return redirect("handoff_detail", uuid=handoff.uuid)
+    if back == "queue":
+        return redirect("procedures:queue")
+    return redirect("procedures:detail", uuid=order.uuid)
+
+
+def _run(
+    request: HttpRequest,
+    uuid: str,
+    action: Callable[[ProcedureOrder, User], object],
+    success: str,
+    *,
+    back: str = "",
+) -> HttpResponse:
+    """Run one service for the procedure in the URL; a refusal becomes a message, never a 500."""
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    try:
+        action(order, user)
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+        if back == "queue":
+            return redirect("procedures:queue")
+        return redirect("procedures:detail", uuid=order.uuid)
+    text = success.format(procedure=order.procedure_type.name, patient=order.handoff.patient.full_name)
+    return _after(request, order, text, back=back)
+
+
+@log_refusals("procedure start")
+@require_POST
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def procedure_start(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    ptype = order.procedure_type
+    needs = ptype.supervision_required_if_not_competent and not services.is_competent(user, ptype)
+    form = StartForm(request.POST, order=order, performer=user, needs_supervision=needs)
+    if form.is_valid():
+        try:
+            services.procedure_start(
+                order=order,
+                by=user,
+                supervision=form.cleaned_data.get("supervision") or "none",
+                supervisor=form.cleaned_data.get("supervisor"),
+                supervisor_password=form.cleaned_data.get("supervisor_password", ""),
+                request=request,
+            )
+        except TransitionNotAllowed as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{ptype.name} started. Work through the checklist and document as you go.")
+            return redirect("procedures:detail", uuid=order.uuid)
+    return _again(request, order, start_form=form)
+
+
+def _documentation(order: ProcedureOrder) -> ProcedureDocumentation:
+    return ProcedureDocumentation.objects.get(order=order)
+
+
+@log_refusals("procedure documentation")
+@require_POST
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def procedure_document(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    if order.status not in EDITABLE_STATUSES:
+        messages.error(request, "This procedure's documentation can't be changed any more; add an addendum instead.")
+        return redirect("procedures:detail", uuid=order.uuid)
+    form = DocumentationForm(request.POST, order=order, documentation=_documentation(order))
+    finishing = "finish" in request.POST and order.status == ProcedureStatus.IN_PROGRESS
+    if form.is_valid():
+        try:
+            doc = services.procedure_document(
+                order=order, by=user, version=form.cleaned_data["version"], data=form.to_documentation()
+            )
+            if finishing:
+                services.procedure_finish(order=order, by=user, version=doc.version)
+        except services.StaleDocumentation as exc:
+            # Show what is stored now, not the stale copy, with the reason above it.
+            fresh = DocumentationForm(order=order, documentation=_documentation(order))
+            return _again(request, order, doc_form=fresh, doc_error=str(exc))
+        except TransitionNotAllowed as exc:
+            if finishing:
+                # The documentation was saved; only finishing was refused (the message says what is missing).
+                messages.warning(request, f"Saved. {exc}")
+                return redirect("procedures:detail", uuid=order.uuid)
+            form.add_error(None, str(exc))
+        else:
+            if finishing:
+                order.refresh_from_db()
+                if order.status == ProcedureStatus.AWAITING_COSIGN:
+                    return _after(
+                        request, order, f"{order.procedure_type.name} is done and waits for a supervisor's co-sign."
+                    )
+                return _after(request, order, f"{order.procedure_type.name} is complete.")
+            messages.success(request, "Documentation saved.")
+            return redirect("procedures:detail", uuid=order.uuid)
+    return _again(request, order, doc_form=form)
+
+
+@log_refusals("procedure medication")
+@require_POST
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def procedure_medication(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    form = MedicationForm(request.POST)
+    if form.is_valid():
+        try:
+            given = services.procedure_add_medication(
+                order=order, by=user, version=form.cleaned_data["version"], medication=form.to_medication()
+            )
+        except services.ExpiredLot as exc:
+            form.add_error("expiry_date", str(exc))
+        except TransitionNotAllowed as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Recorded: {given}.")
+            return redirect("procedures:detail", uuid=order.uuid)
+    return _again(request, order, med_form=form)
+
+
+@log_refusals("procedure not done")
+@require_POST
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def procedure_not_done(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    form = NotDoneForm(request.POST)
+    if not form.is_valid():
+        return _again(request, order, not_done_form=form)
+    data = form.cleaned_data
+    return _run(
+        request,
+        uuid,
+        lambda o, u: services.procedure_not_done(order=o, by=u, reason=data["reason"], note=data["note"]),
+        "{procedure} recorded as not done.",
+    )
+
+
+@log_refusals("procedure co-sign")
+@require_POST
+@permission_required("procedures.supervise_procedure", raise_exception=True)
+def procedure_cosign(request: HttpRequest, uuid: str) -> HttpResponse:
+    form = CosignForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    return _run(
+        request,
+        uuid,
+        lambda o, u: services.procedure_cosign(order=o, by=u, note=note),
+        "Co-signed: {procedure} for {patient}.",
+        back=request.POST.get("back", ""),
+    )
+
+
+@log_refusals("procedure return")
+@require_POST
+@permission_required("procedures.supervise_procedure", raise_exception=True)
+def procedure_return(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    back = request.POST.get("back", "")
+    form = ReturnForm(request.POST)
+    if not form.is_valid():
+        if back == "queue":
+            messages.error(request, "Say what needs correcting before you return it.")
+            return redirect("procedures:queue")
+        return _again(request, order, return_form=form)
+    comment = form.cleaned_data["comment"]
+    return _run(
+        request,
+        uuid,
+        lambda o, u: services.procedure_return(order=o, by=u, comment=comment),
+        "Returned to the performer: {procedure} for {patient}.",
+        back=back,
+    )
+
+
+@log_refusals("procedure resubmit")
+@require_POST
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def procedure_resubmit(request: HttpRequest, uuid: str) -> HttpResponse:
+    form = ResubmitForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    return _run(
+        request,
+        uuid,
+        lambda o, u: services.procedure_resubmit(order=o, by=u, note=note),
+        "{procedure} is back in the co-sign queue.",
+    )
+
+
+@log_refusals("procedure addendum")
+@require_POST
+@permission_required("procedures.view_procedureorder", raise_exception=True)
+def procedure_addendum(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    form = AddendumForm(request.POST)
+    if form.is_valid():
+        try:
+            services.procedure_add_addendum(
+                order=order, by=user, reason=form.cleaned_data["reason"], text=form.cleaned_data["text"]
+            )
+        except TransitionNotAllowed as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Addendum added; the original documentation is unchanged.")
+            return redirect("procedures:detail", uuid=order.uuid)
+    return _again(request, order, addendum_form=form)
+
+
+# --- Supervisor pages --------------------------------------------------------------------------
+
+
+@log_refusals("procedure queue")
+@require_GET
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def queue(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    queue_filter = ProcedureQueueFilter(request.GET, queryset=selectors.procedure_queue(user=user), user=user)
+    orders = list(queue_filter.qs)
+    log_access(
+        request=request,
+        action=AccessAction.LIST,
+        what="procedure queue",
+        patients=[o.handoff.patient_id for o in orders],
+    )
+    now = timezone.now()
+    oldest = orders[0].pk if orders else None
+    counts = Counter(o.status for o in orders)
+    context = {
+        "filter": queue_filter,
+        "orders": orders,
+        "oldest": oldest,
+        "counts": [(s, counts.get(s, 0)) for s in ProcedureStatus if s in counts],
+        "warning_minutes": QUEUE_WAIT_WARNING_MINUTES,
+        "supervises": user.has_perm("procedures.supervise_procedure"),
+        "now": now,
+        "nav": "procedures",
+        "tab": "queue",
+    }
+    return render(request, "procedures/queue.html", context)
+
+
+@require_GET
+@permission_required("procedures.sign_off_competency", raise_exception=True)
+def competency(request: HttpRequest) -> HttpResponse:
+    return _competency_page(request, SignOffForm())
+
+
+def _competency_page(request: HttpRequest, form: SignOffForm, *, status: int = 200) -> HttpResponse:
+    types, rows = selectors.competency_matrix(user=_user(request))
+    context = {
+        "types": types,
+        "rows": rows,
+        "form": form,
+        "warning_days": selectors.CREDENTIAL_WARNING_DAYS,
+        "today": timezone.localdate(),
+        "horizon": timezone.localdate() + timedelta(days=selectors.CREDENTIAL_WARNING_DAYS),
+        "nav": "procedures",
+        "tab": "competency",
+    }
+    return render(request, "procedures/competency.html", context, status=status)
+
+
+@require_POST
+@permission_required("procedures.sign_off_competency", raise_exception=True)
+def competency_sign_off(request: HttpRequest) -> HttpResponse:
+    form = SignOffForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.competency_sign_off(
+                user=data["user"],
+                procedure_type=data["procedure_type"],
+                by=_user(request),
+                expires_on=data["expires_on"],
+            )
+        except TransitionNotAllowed as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{data['user']} is signed off for {data['procedure_type'].name}.")
+            return redirect("procedures:competency")
+    return _competency_page(request, form, status=422)
+
+
+@require_GET
+@permission_required("procedures.view_charges", raise_exception=True)
+def charges(request: HttpRequest) -> HttpResponse:
+    form = ChargeDayForm(request.GET or None)
+    day = form.day()
+    lines = selectors.charges_for_day(user=_user(request), day=day)
+    log_access(request=request, action=AccessAction.LIST, what="charge list", patients=[c.patient_id for c in lines])
+    totals = Counter(line.code for line in lines)
+    context = {
+        "form": form if form.is_bound else ChargeDayForm(initial={"date": day}),
+        "day": day,
+        "lines": lines,
+        "totals": sorted(totals.items()),
+        "nav": "procedures",
+        "tab": "charges",
+    }
+    return render(request, "procedures/charges.html", context)
+
+
+@require_GET
+@permission_required("procedures.view_charges", raise_exception=True)
+def charges_csv(request: HttpRequest) -> HttpResponse:
+    day = ChargeDayForm(request.GET or None).day()
+    lines = selectors.charges_for_day(user=_user(request), day=day)
+    log_access(
+        request=request,
+        action=AccessAction.EXPORT,
+        what="charge list CSV",
+        patients=[c.patient_id for c in lines],
+        object_ref=f"{day:%Y-%m-%d}",
+    )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="charges-{day:%Y-%m-%d}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "Service date",
+            "MRN",
+            "Patient",
+            "Date of birth",
+            "CPT/HCPCS",
+            "Modifiers",
+            "Units",
+            "Description",
+            "Performed by",
+            "Supervised by",
+            "Ordering clinician",
+            "Procedure ID",
+        ]
+    )
+    for line in lines:
+        writer.writerow(
+            [
+                csv_safe(value)
+                for value in (
+                    f"{line.service_date:%Y-%m-%d}",
+                    line.patient.mrn,
+                    f"{line.patient.family_name}, {line.patient.given_name}",
+                    f"{line.patient.date_of_birth:%Y-%m-%d}",
+                    line.code,
+                    line.modifiers,
+                    line.units,
+                    line.description,
+                    line.performer,
+                    line.supervisor or "",
+                    line.ordering_clinician,
+                    line.order.uuid,
+                )
+            ]
+        )
+    return response

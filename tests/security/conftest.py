@@ -1,0 +1,42 @@
+"""Security tests run with the production sign-in policy that test_settings relaxes for the rest."""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from backoffice import auth
+from backoffice.models import User
+
+
+@pytest.fixture(autouse=True)
+def production_sign_in_policy(settings: Any) -> Iterator[None]:
+    settings.OTP_REQUIRED_ROLES = ["Admin"]
+    settings.OTP_REQUIRED_FOR_SUPERUSERS = True
+    settings.AUTHENTICATION_BACKENDS = [
+        "axes.backends.AxesStandaloneBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    yield
+
+
+def age_session(client: Client, *, idle: float = 0, since_login: float | None = None) -> None:
+    """Move the session's clocks into the past, as if `idle` seconds passed without activity."""
+    session = client.session
+    now = time.time()
+    session[auth.LAST_ACTIVITY_KEY] = now - idle
+    session[auth.LOGIN_AT_KEY] = now - (since_login if since_login is not None else idle)
+    session.save()
+
+
+def current_code(device: TOTPDevice, *, offset_steps: int = 0) -> str:
+    """The code an authenticator app would show now (offset_steps=+/-1 for the next/previous one)."""
+    return str(totp(device.bin_key, step=device.step, t0=device.t0 - offset_steps * device.step, digits=6)).zfill(6)
+
+
+def enroll(user: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)

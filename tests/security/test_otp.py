@@ -1,0 +1,222 @@
+"""Second factor: TOTP after the password for required roles; optional for everyone else."""
+
+import logging
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.test import Client
+from django.urls import reverse
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from backoffice.models import User
+from tests.conftest import PASSWORD
+from tests.security.conftest import current_code, enroll
+
+pytestmark = pytest.mark.django_db
+
+
+def sign_in(client: Client, username: str, next_url: str = "") -> None:
+    response = client.post(reverse("login"), {"username": username, "password": PASSWORD, "next": next_url})
+    assert response.status_code == 302, response.content.decode()[:500]
+
+
+@pytest.fixture
+def no_throttle(settings) -> None:  # type: ignore[no-untyped-def]
+    """django-otp waits 1, 2, 4… seconds after each wrong code; tests that retry at once skip that."""
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+
+
+def test_the_production_default_requires_a_second_factor_for_admins_only(settings) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    # The test settings relax the policy; read what a production process would use.
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.OTP_REQUIRED_ROLES)"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+        "SECRET_KEY": "x" * 60,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/none",
+        "PATH": "/usr/bin:/bin",
+    }
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    assert output.stdout.strip() == "['Admin']"
+
+
+def test_a_required_role_is_sent_to_the_code_step_after_the_password(client: Client, admin_user: User) -> None:
+    enroll(admin_user)
+    sign_in(client, "admin")
+    for url in [reverse("home"), reverse("admin:index"), reverse("account_security")]:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("otp_verify")), url
+
+
+def test_a_required_role_without_an_app_is_sent_to_set_one_up(client: Client, admin_user: User) -> None:
+    sign_in(client, "admin")
+    response = client.get(reverse("admin:index"), follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("otp_setup"))
+    page = response.content.decode()
+    assert "Set up two-step sign-in" in page
+    assert "otpauth://totp/" in page
+    assert 'src="data:image/svg+xml' in page
+
+
+def test_a_wrong_code_is_refused(client: Client, admin_user: User, caplog: pytest.LogCaptureFixture) -> None:
+    enroll(admin_user)
+    sign_in(client, "admin")
+    with caplog.at_level(logging.INFO):
+        response = client.post(reverse("otp_verify"), {"code": "000000"})
+    assert response.status_code == 422
+    assert "That code isn&#x27;t right" in response.content.decode()
+    assert DEVICE_ID_SESSION_KEY not in client.session
+    assert client.get(reverse("admin:index"))["Location"].startswith(reverse("otp_verify"))
+    assert any(r.getMessage().startswith("second_factor_failed") for r in caplog.records)
+
+
+def test_a_correct_code_lets_them_in_with_a_new_session_id(client: Client, admin_user: User, no_throttle: None) -> None:
+    device = enroll(admin_user)
+    sign_in(client, "admin", next_url=reverse("admin:index"))
+    client.post(reverse("otp_verify"), {"code": "000000"})
+    key_before = client.session.session_key
+
+    response = client.post(reverse("otp_verify"), {"code": current_code(device), "next": reverse("admin:index")})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:index")
+    assert client.session.session_key != key_before
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_code_cannot_be_used_twice(client: Client, admin_user: User) -> None:
+    device = enroll(admin_user)
+    code = current_code(device)
+    sign_in(client, "admin")
+    assert client.post(reverse("otp_verify"), {"code": code}).status_code == 302
+
+    other = Client()
+    sign_in(other, "admin")
+    assert other.post(reverse("otp_verify"), {"code": code}).status_code == 422
+
+
+def test_repeated_wrong_codes_are_throttled(client: Client, admin_user: User) -> None:
+    device = enroll(admin_user)
+    sign_in(client, "admin")
+    client.post(reverse("otp_verify"), {"code": "000000"})
+    response = client.post(reverse("otp_verify"), {"code": current_code(device)})
+    assert response.status_code == 422
+    assert "Too many wrong codes" in response.content.decode()
+
+
+def test_setting_up_an_app_confirms_it_with_a_code(client: Client, admin_user: User, no_throttle: None) -> None:
+    sign_in(client, "admin")
+    client.get(reverse("otp_setup"))
+    device = TOTPDevice.objects.get(user=admin_user)
+    assert not device.confirmed
+
+    assert client.post(reverse("otp_setup"), {"code": "123"}).status_code == 422
+    response = client.post(reverse("otp_setup"), {"code": current_code(device)})
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.confirmed
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_the_setup_page_shows_the_same_secret_until_confirmed(client: Client, admin_user: User) -> None:
+    sign_in(client, "admin")
+    first = client.get(reverse("otp_setup")).context["otpauth_uri"]
+    second = client.get(reverse("otp_setup")).context["otpauth_uri"]
+    assert first == second
+    assert TOTPDevice.objects.filter(user=admin_user).count() == 1
+
+
+def test_a_second_app_cannot_be_added_to_get_around_the_first(client: Client, admin_user: User) -> None:
+    enroll(admin_user)
+    sign_in(client, "admin")
+    response = client.get(reverse("otp_setup"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("otp_verify")
+    assert TOTPDevice.objects.filter(user=admin_user).count() == 1
+
+
+def test_a_superuser_needs_a_second_factor_too(client: Client, django_user_model: type[User]) -> None:
+    django_user_model.objects.create_superuser("root", "root@clinic.test", PASSWORD)
+    sign_in(client, "root")
+    assert client.get(reverse("admin:index"))["Location"].startswith(reverse("otp_verify"))
+
+
+def test_a_role_that_does_not_require_it_is_not_asked(client: Client, medical_assistant: User) -> None:
+    sign_in(client, "ma")
+    assert client.get(reverse("queue")).status_code == 200
+
+
+def test_other_roles_can_turn_it_on_from_their_account_page(
+    client: Client, medical_assistant: User, no_throttle: None
+) -> None:
+    sign_in(client, "ma")
+    page = client.get(reverse("account_security")).content.decode()
+    assert "Set up an authenticator app" in page
+    client.get(reverse("otp_setup"))
+    device = TOTPDevice.objects.get(user=medical_assistant)
+    client.post(reverse("otp_setup"), {"code": current_code(device)})
+    assert "Two-step sign-in is on" in client.get(reverse("account_security")).content.decode()
+
+    # From now on their own sign-in asks for the code as well.
+    other = Client()
+    sign_in(other, "ma")
+    assert other.get(reverse("queue"))["Location"].startswith(reverse("otp_verify"))
+
+
+def test_other_roles_can_turn_it_off_with_a_current_code(
+    client: Client, medical_assistant: User, no_throttle: None
+) -> None:
+    device = enroll(medical_assistant)
+    sign_in(client, "ma")
+    client.post(reverse("otp_verify"), {"code": current_code(device)})
+    assert client.post(reverse("otp_disable"), {"code": "000000"}).status_code == 422
+    assert TOTPDevice.objects.filter(user=medical_assistant).exists()
+
+    device.refresh_from_db()
+    response = client.post(reverse("otp_disable"), {"code": current_code(device, offset_steps=1)})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=medical_assistant).exists()
+    assert client.get(reverse("queue")).status_code == 200
+
+
+def test_an_optional_user_whose_app_was_removed_is_not_stuck_at_the_code_step(
+    client: Client, medical_assistant: User
+) -> None:
+    device = enroll(medical_assistant)
+    sign_in(client, "ma")
+    device.delete()  # an administrator removed it (lost phone)
+    response = client.get(reverse("otp_verify"), {"next": reverse("queue")})
+    assert response["Location"] == reverse("queue")
+    assert client.get(reverse("queue")).status_code == 200
+
+
+def test_a_required_role_cannot_turn_it_off(client: Client, admin_user: User) -> None:
+    device = enroll(admin_user)
+    sign_in(client, "admin")
+    client.post(reverse("otp_verify"), {"code": current_code(device)})
+    client.post(reverse("otp_disable"), {"code": current_code(device, offset_steps=1)})
+    assert TOTPDevice.objects.filter(user=admin_user).exists()
+
+
+def test_a_user_waiting_for_the_code_step_can_still_sign_out(client: Client, admin_user: User) -> None:
+    enroll(admin_user)
+    sign_in(client, "admin")
+    assert client.post(reverse("logout")).status_code == 302
+    assert SESSION_KEY not in client.session
+
+
+def test_an_htmx_request_before_the_code_step_gets_a_whole_page_redirect(client: Client, admin_user: User) -> None:
+    enroll(admin_user)
+    sign_in(client, "admin")
+    response = client.get(reverse("home"), headers={"HX-Request": "true"})
+    assert response["HX-Redirect"] == reverse("otp_verify")
+
+
+def test_the_next_url_must_stay_on_this_site(client: Client, admin_user: User) -> None:
+    device = enroll(admin_user)
+    sign_in(client, "admin")
+    response = client.post(reverse("otp_verify"), {"code": current_code(device), "next": "https://evil.example/"})
+    assert response["Location"] == reverse("home")
