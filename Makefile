@@ -15,7 +15,7 @@ PYTHON := $(shell for p in $(PY_CANDIDATES); do \
 .PHONY: help setup run test lint fmt typecheck check browser-deps bench bench-growth bench-deps
 
 help:
-	@echo "make run   - set up, migrate, load demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make run   - set up, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
 	@echo "make test  - set up and run the whole suite (unit, integration, browser) on Postgres"
 	@echo "make bench - benchmark: seeded database, gunicorn, wrk at 16 connections (BENCH_ARGS=...)"
 	@echo "make bench-growth - queue p95 at 10k vs 1M historical handoffs"
@@ -37,7 +37,13 @@ setup: $(VENV)/.installed
 run: setup
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@# The task worker runs beside the web server, in its own process group (set -m) so that the trap
+	@# stops it and its autoreloader together whenever runserver exits (Ctrl+C, error, kill).
+	@set -m; export DEBUG=$${DEBUG:-true}; \
+	$(BIN)/python manage.py db_worker & worker=$$!; \
+	trap 'kill -TERM -- -$$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	echo "Task worker started (pid $$worker); it stops with the server."; \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -14,3 +14,17 @@ class BackofficeConfig(AppConfig):
 
         # Runs once per migrate, after every app's permissions exist.
         post_migrate.connect(sync_roles, sender=self, dispatch_uid="backoffice.sync_roles")
+        # Starts the every-minute overdue check (backoffice.tasks) if no run of it is pending; every
+        # deploy migrates, so the chain is (re)started on each one. Idempotent.
+        post_migrate.connect(_schedule_overdue_check, sender=self, dispatch_uid="backoffice.schedule_overdue_check")
+
+
+def _schedule_overdue_check(using: str = "default", **kwargs: object) -> None:
+    from django.db import connections
+    from django_tasks_db.models import DBTaskResult
+
+    from backoffice.tasks import schedule_overdue_check
+
+    # A partial migrate (e.g. `migrate backoffice 0004`) may leave the task table unbuilt.
+    if DBTaskResult._meta.db_table in connections[using].introspection.table_names():
+        schedule_overdue_check()

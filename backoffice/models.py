@@ -274,6 +274,9 @@ class Handoff(models.Model):
     identity_method = models.CharField(max_length=20, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancel_reason = models.CharField(max_length=200, blank=True, editable=False)
+    # Set by the background check (backoffice.tasks.flag_overdue_handoffs) to the moment a waiting handoff
+    # passed its QUEUE_OVERDUE_MINUTES_* threshold; cleared once it is no longer waiting past it.
+    overdue_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -350,11 +353,23 @@ class Handoff(models.Model):
         minutes = self.waiting_minutes()
         return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
+    @property
+    def overdue_minutes(self) -> int:
+        """The threshold for this handoff's priority (QUEUE_OVERDUE_MINUTES_STAT or _ROUTINE)."""
+        return settings.QUEUE_OVERDUE_MINUTES_STAT if self.is_stat else settings.QUEUE_OVERDUE_MINUTES_ROUTINE
+
     def is_overdue(self, now: datetime | None = None) -> bool:
-        if not self.is_open:
+        """Waiting, unclaimed, past its threshold: the queue and the board highlight it.
+
+        Only a waiting handoff counts; once someone claims the patient they have an owner, and the
+        flag clears. The background check sets overdue_since; between its runs (every minute) the
+        live computation answers, so a row turns red on time even if the worker is behind.
+        """
+        if self.status != HandoffStatus.WAITING:
             return False
-        limit = settings.QUEUE_OVERDUE_MINUTES_STAT if self.is_stat else settings.QUEUE_OVERDUE_MINUTES_ROUTINE
-        return self.waiting_minutes(now) >= limit
+        if self.overdue_since is not None:
+            return True
+        return self.waiting_minutes(now) >= self.overdue_minutes
 
     @property
     def need_badges(self) -> list[tuple[str, str]]:
@@ -386,6 +401,7 @@ class HandoffEvent(models.Model):
         STARTED = "started", "Work started"
         COMPLETED = "completed", "Completed"
         CANCELLED = "cancelled", "Cancelled"
+        FLAGGED_OVERDUE = "flagged_overdue", "Flagged overdue"
 
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="events")
     at = models.DateTimeField(default=timezone.now)

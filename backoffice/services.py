@@ -7,8 +7,9 @@ Views, admin actions, commands and tests all call these; nothing else assigns a 
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -373,3 +374,79 @@ def station_turnover(*, station: Station, by: User, note: str = "Cleaned and res
         _station_move(locked, StationState.READY, by=by, note=note)
     station.state, station.state_changed_at = locked.state, locked.state_changed_at
     return station
+
+
+SYSTEM_USERNAME = "system"
+
+
+def system_user() -> User:
+    """The actor of events the back office writes by itself (the overdue check).
+
+    Inactive with an unusable password: nobody can sign in as it, and it holds no role. Event rows
+    need an actor (PROTECT, not null), so it is created on first use and never deleted.
+    """
+    user, created = User.objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"first_name": "System", "is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def handoffs_flag_overdue(*, now: datetime | None = None) -> int:
+    """Flag waiting handoffs past their threshold and unflag the rest; return how many were newly flagged.
+
+    Overdue means status "waiting" (nobody has claimed the patient) for at least
+    QUEUE_OVERDUE_MINUTES_STAT (STAT) or QUEUE_OVERDUE_MINUTES_ROUTINE (routine) since the handoff was
+    created. A claimed handoff is not overdue: it has an owner, who is fetching the patient. A
+    released handoff keeps its created_at, so it is flagged again on the next run if it is past.
+
+    overdue_since is set to when the threshold passed (created_at + threshold), and each newly
+    flagged handoff gets a "flagged_overdue" event by the system user. Rows are taken with
+    FOR UPDATE SKIP LOCKED, so any number of workers can run this at once without flagging a handoff
+    twice, and none waits behind a member of staff who is claiming a patient (that row is skipped;
+    the next run sees it). The version is not bumped: flagging is not an edit by anyone.
+    """
+    now = now or timezone.now()
+    routine_cutoff = now - timedelta(minutes=settings.QUEUE_OVERDUE_MINUTES_ROUTINE)
+    stat_cutoff = now - timedelta(minutes=settings.QUEUE_OVERDUE_MINUTES_STAT)
+    past = models.Q(priority=Priority.STAT, created_at__lte=stat_cutoff) | (
+        ~models.Q(priority=Priority.STAT) & models.Q(created_at__lte=routine_cutoff)
+    )
+    waiting_past = models.Q(status=HandoffStatus.WAITING) & past
+    with transaction.atomic():
+        stale = list(
+            Handoff.objects.select_for_update(skip_locked=True)
+            .filter(overdue_since__isnull=False)
+            .exclude(waiting_past)
+            .values_list("pk", flat=True)
+        )
+        if stale:
+            Handoff.objects.filter(pk__in=stale).update(overdue_since=None)
+        due = list(
+            Handoff.objects.select_for_update(skip_locked=True)
+            .filter(waiting_past, overdue_since__isnull=True)
+            .order_by()
+        )
+        if not due:
+            return 0
+        actor = system_user()
+        events = []
+        for handoff in due:
+            limit = handoff.overdue_minutes
+            handoff.overdue_since = handoff.created_at + timedelta(minutes=limit)
+            events.append(
+                HandoffEvent(
+                    handoff=handoff,
+                    at=now,
+                    actor=actor,
+                    action=Action.FLAGGED_OVERDUE,
+                    from_status=handoff.status,
+                    to_status=handoff.status,
+                    note=f"Waiting {handoff.waiting_minutes(now)} min; the limit is {limit} min.",
+                )
+            )
+        Handoff.objects.bulk_update(due, ["overdue_since"])
+        HandoffEvent.objects.bulk_create(events)
+    return len(due)

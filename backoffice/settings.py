@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    # Background work: Django's tasks API, stored in Postgres, run by `manage.py db_worker`.
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -155,6 +157,14 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Queue rules: how long a handoff may wait before the queue highlights it.
 QUEUE_OVERDUE_MINUTES_ROUTINE = env_int("QUEUE_OVERDUE_MINUTES_ROUTINE", 20, minimum=1)
 QUEUE_OVERDUE_MINUTES_STAT = env_int("QUEUE_OVERDUE_MINUTES_STAT", 5, minimum=1)
+
+# Background tasks (django.tasks) live in Postgres; any number of `manage.py db_worker` processes, on
+# any number of machines, take them with SELECT ... FOR UPDATE SKIP LOCKED (README, "Background work").
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# Rows per queue page, and handoffs per supervisor-board column (the oldest; the rest are counted).
+QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", 50, minimum=5)
+BOARD_COLUMN_SIZE = env_int("BOARD_COLUMN_SIZE", 25, minimum=5)
 
 # --- Authentication and sessions (docs/security.md, "Authentication and sessions") ---------------
 

@@ -7,6 +7,7 @@ so they sit on the top floor and read each app's selectors.
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.db import connection
@@ -82,7 +83,14 @@ def _attach_items(handoffs: list[Handoff]) -> None:
 def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     queue_filter = QueueFilter(request.GET, queryset=selectors.queue_handoffs(user=user), user=user)
-    handoffs = list(queue_filter.qs)
+    # A page of the queue, not all of it: MAs work from the top, and a large clinic can have
+    # hundreds open. Counts come from one grouped query; the rows from one indexed slice.
+    counts = selectors.open_counts(queue_filter.qs)
+    total = sum(counts.values())
+    size = settings.QUEUE_PAGE_SIZE
+    pages = max(1, -(-total // size))
+    page = _page_number(request, pages)
+    handoffs = list(queue_filter.qs[(page - 1) * size : page * size])
     # Every refresh is logged too: each one shows the patients again, perhaps to someone else.
     log_access(request=request, action=AccessAction.LIST, what="queue", patients=[h.patient_id for h in handoffs])
     _attach_items(handoffs)
@@ -90,23 +98,46 @@ def queue(request: HttpRequest) -> HttpResponse:
         "filter": queue_filter,
         "handoffs": handoffs,
         "now": timezone.now(),
-        "waiting_count": sum(1 for h in handoffs if h.status == HandoffStatus.WAITING),
+        "waiting_count": counts[HandoffStatus.WAITING],
+        "open_count": total,
+        "page": page,
+        "pages": pages,
+        "first_row": (page - 1) * size + 1,
+        "last_row": (page - 1) * size + len(handoffs),
+        "filter_query": _without_page(request),
         "nav": "queue",
     }
     template = "backoffice/queue.html#queue-table" if _is_htmx(request) else "backoffice/queue.html"
     return render(request, template, context)
 
 
+def _page_number(request: HttpRequest, pages: int) -> int:
+    """The ?page= asked for, kept within 1..pages; anything else is page 1."""
+    try:
+        return min(max(1, int(request.GET.get("page", "1"))), pages)
+    except ValueError:
+        return 1
+
+
+def _without_page(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
 @log_refusals("board")
 @require_GET
 @permission_required("backoffice.view_board", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
-    handoffs = list(selectors.board_handoffs(user=_user(request)))
-    # The stations panel shows occupants, which are open handoffs and so among these patients.
-    log_access(request=request, action=AccessAction.LIST, what="board", patients=[h.patient_id for h in handoffs])
+    user = _user(request)
+    handoffs = list(selectors.board_handoffs(user=user, per_status=settings.BOARD_COLUMN_SIZE))
+    counts = selectors.open_counts(selectors.board_handoffs(user=user))
+    stations = selectors.stations_with_occupant()
+    shown = [h.patient_id for h in handoffs] + [s.occupant.patient_id for s in stations if s.occupant]  # type: ignore[attr-defined]
+    log_access(request=request, action=AccessAction.LIST, what="board", patients=shown)
     _attach_items(handoffs)
     columns = [
-        (status, [h for h in handoffs if h.status == status])
+        (status, [h for h in handoffs if h.status == status], counts[status])
         for status in (
             HandoffStatus.WAITING,
             HandoffStatus.CLAIMED,
@@ -116,7 +147,7 @@ def board(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "columns": columns,
-        "stations": selectors.stations_with_occupant(),
+        "stations": stations,
         "now": timezone.now(),
         "nav": "board",
     }

@@ -16,6 +16,7 @@ import platform
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -343,11 +344,15 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per page")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--fresh", action="store_true", help="drop and reload the benchmark database(s)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk (make bench installs it when run as root)")
+    if not args.port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
     url = server_url()
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -143,15 +143,50 @@ class TestQueue:
             procedure_orders_add(handoff=handoff, procedure_types=[procedure], by=handoff.ordering_clinician)
             handoff.test_orders.create(test=test, created_by=handoff.ordering_clinician)
         c = _as(client, medical_assistant)
-        # 1 session, 2 user, 3 user permissions, 4 group permissions,
-        # 5 handoffs with patient/clinician/claimer/station/room, 6 access row, 7 its patients (one bulk INSERT),
-        # 8 procedures, 9 tests, 10 user's groups (navbar), 11 station filter choices.
-        with django_assert_num_queries(11):
+        # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 open counts by status,
+        # 6 one page of handoffs with patient/clinician/claimer/station/room, 7 access row,
+        # 8 its patients (one bulk INSERT), 9 procedures, 10 tests, 11 user's groups (navbar),
+        # 12 station filter choices.
+        with django_assert_num_queries(12):
             response = c.get(reverse("queue"))
         assert len(response.context["handoffs"]) == rows
 
+    def test_it_pages_a_long_queue_keeping_the_filters(
+        self,
+        client: Client,
+        medical_assistant: User,
+        settings,  # type: ignore[no-untyped-def]
+    ) -> None:
+        settings.QUEUE_PAGE_SIZE = 5
+        HandoffFactory.create_batch(7, priority=Priority.ROUTINE)
+        HandoffFactory(priority=Priority.STAT)
+        c = _as(client, medical_assistant)
+        first = c.get(reverse("queue"), {"priority": "2"})
+        assert len(first.context["handoffs"]) == 5
+        assert first.context["open_count"] == 7
+        assert "priority=2&amp;page=2" in first.content.decode()
+        second = c.get(reverse("queue"), {"priority": "2", "page": "2"})
+        assert len(second.context["handoffs"]) == 2
+        assert {h.pk for h in first.context["handoffs"]}.isdisjoint({h.pk for h in second.context["handoffs"]})
+        assert c.get(reverse("queue"), {"page": "junk"}).context["page"] == 1
+
 
 class TestBoard:
+    def test_columns_show_the_oldest_and_count_the_rest(
+        self,
+        client: Client,
+        supervisor: User,
+        settings,  # type: ignore[no-untyped-def]
+    ) -> None:
+        settings.BOARD_COLUMN_SIZE = 5
+        handoffs = HandoffFactory.create_batch(8)
+        response = _as(client, supervisor).get(reverse("board"))
+        status, items, count = response.context["columns"][0]
+        assert status == HandoffStatus.WAITING
+        assert count == 8
+        assert [h.pk for h in items] == [h.pk for h in handoffs[:5]]
+        assert "Oldest 5 of 8 shown." in response.content.decode()
+
     @pytest.mark.parametrize("rows", [5, 50])
     def test_query_count_does_not_grow_with_rows(
         self,
@@ -169,12 +204,14 @@ class TestBoard:
                 services.handoff_claim(handoff=handoff, by=medical_assistant)
                 services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=medical_assistant)
         c = _as(client, supervisor)
-        # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 handoffs with joins,
-        # 6 access row, 7 its patients (one bulk INSERT), 8 procedures, 9 tests, 10 stations,
-        # 11 station occupants, 12 user's groups (navbar).
-        with django_assert_num_queries(12):
+        # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the oldest handoffs of each
+        # status with joins, 6 open counts by status, 7 stations, 8 station occupants, 9 access row,
+        # 10 its patients (one bulk INSERT), 11 procedures, 12 tests, 13 user's groups (navbar).
+        with django_assert_num_queries(13):
             response = c.get(reverse("board"))
-        assert sum(len(items) for _, items in response.context["columns"]) == rows
+        columns = response.context["columns"]
+        assert sum(count for _, _, count in columns) == rows
+        assert all(len(items) == min(count, 25) for _, items, count in columns)
 
     def test_it_groups_by_status_and_shows_station_states(
         self, client: Client, supervisor: User, medical_assistant: User, handoff: Handoff, station
@@ -182,7 +219,7 @@ class TestBoard:
         services.handoff_claim(handoff=handoff, by=medical_assistant)
         services.handoff_assign_station(handoff=handoff, station=station, by=medical_assistant)
         response = _as(client, supervisor).get(reverse("board"))
-        columns = dict(response.context["columns"])
+        columns = {status: items for status, items, _count in response.context["columns"]}
         assert [h.pk for h in columns[HandoffStatus.CLAIMED]] == [handoff.pk]
         assert "Occupied" in response.content.decode()
 
