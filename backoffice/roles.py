@@ -65,8 +65,16 @@ ADMIN_EXCLUDED = {
     "backoffice.change_accesslogpatient",
     "backoffice.delete_accesslogpatient",
 }
-# Beyond ADMIN_APPS: the field-level history of every tracked record, across models, in admin.
-ADMIN_EXTRA = {"pghistory.view_middlewareevents"}
+# Beyond ADMIN_APPS: the field-level history of every tracked record, across models, in admin;
+# and unlocking a locked-out account or removing a lost authenticator. View and delete only:
+# adding or changing a device would let an admin plant a known secret on someone's account.
+ADMIN_EXTRA = {
+    "pghistory.view_middlewareevents",
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "otp_totp.view_totpdevice",
+    "otp_totp.delete_totpdevice",
+}
 
 
 def sync_roles(apps: Any = None, **kwargs: Any) -> None:

@@ -453,3 +453,10 @@ def test_non_staff_are_sent_to_the_admin_login(
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
     assert client.get(response["Location"]).status_code == 200
+
+
+def test_the_admin_role_can_unlock_accounts_and_remove_lost_authenticators_but_not_plant_one(admin_user) -> None:  # type: ignore[no-untyped-def]
+    assert admin_user.has_perm("axes.delete_accessattempt")
+    assert admin_user.has_perm("otp_totp.delete_totpdevice")
+    assert not admin_user.has_perm("otp_totp.add_totpdevice")
+    assert not admin_user.has_perm("otp_totp.change_totpdevice")
