@@ -21,7 +21,7 @@ from backoffice import selectors, services
 from backoffice.audit import log_access, log_refusals
 from backoffice.filters import QueueFilter
 from backoffice.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
-from backoffice.models import AccessAction, Handoff, Station, User
+from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, User
 from backoffice.ordering import handoff_order
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import HandoffStatus, TransitionNotAllowed
@@ -198,6 +198,17 @@ def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any
     }
 
 
+def _log_refused(request: HttpRequest, handoff: Handoff) -> None:
+    log_access(
+        request=request,
+        action=AccessAction.DENIED,
+        what=f"handoff action {request.resolver_match.url_name if request.resolver_match else ''}",
+        patients=[handoff.patient_id],
+        object_ref=str(handoff.uuid),
+        outcome=AccessOutcome.DENIED,
+    )
+
+
 def _transition(
     request: HttpRequest, uuid: str, action: Callable[[Handoff, User], Handoff], success: str, *, back: str = "detail"
 ) -> HttpResponse:
@@ -206,6 +217,10 @@ def _transition(
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
     try:
         action(handoff, user)
+    except services.PermissionRefused as exc:
+        # Acting on a handoff that isn't yours (a swapped id) is refused, changes nothing and is logged.
+        _log_refused(request, handoff)
+        messages.error(request, str(exc))
     except TransitionNotAllowed as exc:
         messages.error(request, str(exc))
     else:
@@ -278,6 +293,8 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
                 scanned_mrn=form.cleaned_data["scanned_mrn"],
             )
         except TransitionNotAllowed as exc:
+            if isinstance(exc, services.PermissionRefused):
+                _log_refused(request, handoff)
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Identity verified for {handoff.patient.full_name}. You can start.")

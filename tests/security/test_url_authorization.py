@@ -1,0 +1,283 @@
+"""Every URL pattern, every role: the GET outcome must match an explicit rule in this file.
+
+A URL pattern without a rule fails the test, so a new page cannot ship without someone deciding who
+may see it. Outcomes: "ok" (200, or a redirect that is not to a login page), "login" (redirect to the
+app's or the admin's login), "forbidden" (403/404), "method" (405: POST-only, refused before the
+permission check for every signed-in user).
+"""
+
+import re
+import uuid as uuid_lib
+from collections.abc import Iterator
+
+import pytest
+from axes.models import AccessFailureLog
+from django.contrib import admin
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from backoffice.models import User
+from procedures.models import ProcedureType
+from procedures.services import procedure_orders_add
+from tests.conftest import PASSWORD
+from tests.security.conftest import current_code, enroll
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "medical_assistant", "supervisor", "clinician", "lab_tech", "admin_user", "auditor", "outsider")
+
+OK, LOGIN, FORBIDDEN, METHOD = "ok", "login", "forbidden", "method"
+
+
+def rule(default: str, **per_role: str) -> dict[str, str]:
+    """Anonymous users are sent to the login page unless said otherwise; every other role gets `default`."""
+    return {"anonymous": LOGIN, **dict.fromkeys(ROLES[1:], default), **per_role}
+
+
+ALL_SIGNED_IN = ROLES[1:]
+CLINICAL = ("medical_assistant", "supervisor", "clinician", "lab_tech")
+
+
+def only(*allowed: str, anonymous: str = LOGIN, default: str = FORBIDDEN) -> dict[str, str]:
+    """Anonymous users go to login; the roles named get "ok"; everyone else gets `default`."""
+    return {"anonymous": anonymous, **dict.fromkeys(ALL_SIGNED_IN, default), **dict.fromkeys(allowed, OK)}
+
+
+POST_ONLY = rule(METHOD)  # GET refused with 405 for every signed-in user; POST tests check the permission.
+
+# ---- backoffice -----------------------------------------------------------------------------------
+BACKOFFICE: dict[str, dict[str, str]] = {
+    "healthz": rule(OK, anonymous=OK),
+    "login": rule(OK, anonymous=OK),  # signed-in users are sent on (redirect_authenticated_user)
+    "logout": POST_ONLY,
+    "otp_verify": rule(OK),
+    "otp_setup": rule(OK),
+    "account_security": rule(OK),
+    "otp_disable": POST_ONLY,
+    "session_keepalive": POST_ONLY,
+    "session_status": rule(OK),
+    "home": rule(OK, outsider=FORBIDDEN),  # redirects each role to its start page; no role: 403
+    # The admin role holds backoffice.view_handoff (it sees handoffs in admin too), so it may read them.
+    "queue": only(*CLINICAL, "admin_user"),
+    "board": only("supervisor"),
+    "handoff_new": only("medical_assistant", "supervisor", "clinician"),
+    "patient_search": POST_ONLY,
+    "handoff_detail": only(*CLINICAL, "admin_user"),
+    "handoff_claim": POST_ONLY,
+    "handoff_release": POST_ONLY,
+    "handoff_station": POST_ONLY,
+    "handoff_verify": POST_ONLY,
+    "handoff_start": POST_ONLY,
+    "handoff_complete": POST_ONLY,
+    "handoff_cancel": POST_ONLY,
+    "station_turnover": POST_ONLY,
+    "audit": only("supervisor", "auditor"),
+    "audit_export": POST_ONLY,
+}
+
+# ---- procedures -----------------------------------------------------------------------------------
+PROCEDURES: dict[str, dict[str, str]] = {
+    "procedures:home": only("medical_assistant", "supervisor"),
+    "procedures:queue": only("medical_assistant", "supervisor"),
+    "procedures:competency": only("supervisor"),
+    "procedures:competency_sign_off": POST_ONLY,
+    "procedures:charges": only("supervisor"),
+    "procedures:charges_csv": only("supervisor"),
+    "procedures:detail": only("medical_assistant", "supervisor", "clinician", "admin_user"),
+    "procedures:start": POST_ONLY,
+    "procedures:document": POST_ONLY,
+    "procedures:medication": POST_ONLY,
+    "procedures:not_done": POST_ONLY,
+    "procedures:cosign": POST_ONLY,
+    "procedures:return": POST_ONLY,
+    "procedures:resubmit": POST_ONLY,
+    "procedures:addendum": POST_ONLY,
+}
+
+# ---- Django admin ---------------------------------------------------------------------------------
+# "admin:*" and unnamed admin routes: everyone but the (second-factor verified) admin goes to a login
+# page; the admin gets in. The exceptions are listed below.
+ADMIN_DEFAULT = only("admin_user", default=LOGIN)
+ADMIN_REFUSED = only(default=LOGIN) | {"admin_user": FORBIDDEN}
+# Records written only by the app's workflows or by machinery: admin may look, never add or delete.
+_ADMIN_READ_ONLY = [
+    "backoffice_credentialhistory",
+    "backoffice_handoff",
+    "backoffice_handoffevent",
+    "backoffice_handoffhistory",
+    "backoffice_patienthistory",
+    "backoffice_stationevent",
+    "backoffice_stationhistory",
+    "lab_testorder",
+    "pghistory_middlewareevents",
+    "procedures_addendum",
+    "procedures_chargeline",
+    "procedures_competency",
+    "procedures_competencyhistory",
+    "procedures_medicationadministration",
+    "procedures_proceduredocumentation",
+    "procedures_proceduredocumentationhistory",
+    "procedures_procedureevent",
+    "procedures_procedureorder",
+    "procedures_procedureorderhistory",
+    "procedures_stepcompletion",
+    "procedures_vitalsigns",
+    "procedures_vitalsignshistory",
+]
+# Models the admin role holds no permission on at all.
+_ADMIN_NO_ACCESS = ["axes_accessfailurelog", "axes_accesslog", "django_tasks_database_dbtaskresult"]
+ADMIN: dict[str, dict[str, str]] = {
+    **{f"admin:{model}_{view}": ADMIN_REFUSED for model in _ADMIN_READ_ONLY for view in ("add", "delete")},
+    **{
+        f"admin:{model}_{view}": ADMIN_REFUSED
+        for model in _ADMIN_NO_ACCESS
+        for view in ("add", "change", "changelist", "delete", "history")
+    },
+    # Unlocking is deleting an attempt; adding one is not something anyone does by hand.
+    "admin:axes_accessattempt_add": ADMIN_REFUSED,
+    # Planting or reading an authenticator's secret would let an admin sign in as its owner.
+    "admin:otp_totp_totpdevice_add": ADMIN_REFUSED,
+    "admin:otp_totp_totpdevice_config": ADMIN_REFUSED,
+    "admin:otp_totp_totpdevice_qrcode": ADMIN_REFUSED,
+    "admin:autocomplete": ADMIN_REFUSED,  # no autocomplete field is asked for in this request
+    "admin:view_on_site": ADMIN_REFUSED,  # no model here has get_absolute_url
+    "admin/(?P<url>.*)": ADMIN_REFUSED,  # the catch-all: unknown admin URLs are 404
+    # Login pages are open; signed-in non-staff see the admin login form telling them so.
+    "admin:login": rule(OK, anonymous=OK),
+    # GET is refused (405) for the admin; the admin site sends anyone else to its index.
+    "admin:logout": rule(OK, admin_user=METHOD),
+}
+
+RULES: dict[str, dict[str, str]] = {**BACKOFFICE, **PROCEDURES, **ADMIN}
+
+
+def rule_for(key: str) -> dict[str, str] | None:
+    if key in RULES:
+        return RULES[key]
+    if key.startswith(("admin:", "admin/")):
+        return ADMIN_DEFAULT
+    return None
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def _walk(patterns: list[URLPattern | URLResolver], prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:
+    """(rule key, raw route) for every endpoint: the pattern's full name, or its route if unnamed."""
+    for entry in patterns:
+        route = prefix + str(entry.pattern).lstrip("^").rstrip("$")
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _walk(entry.url_patterns, route, ns)
+        else:
+            yield (f"{namespace}{entry.name}" if entry.name else route), route
+
+
+def _url(route: str, samples: dict[str, str]) -> str:
+    def sample(match: re.Match[str]) -> str:
+        return samples.get(match.group(1), "1")
+
+    return "/" + _CONVERTER.sub(sample, _GROUP.sub(sample, route.replace("\\", "")))
+
+
+def _outcome(status: int, location: str) -> str:
+    if status == 200:
+        return OK
+    if status in (301, 302):
+        if location.startswith((reverse("login"), reverse("admin:login"), reverse("otp_verify"))):
+            return LOGIN
+        return OK
+    if status in (403, 404):
+        return FORBIDDEN
+    if status == 405:
+        return METHOD
+    return f"status {status}"
+
+
+def _client_for(role: str, request: pytest.FixtureRequest) -> Client:
+    client = Client()
+    if role == "anonymous":
+        return client
+    user: User = request.getfixturevalue(role)
+    if role == "admin_user":
+        # Admins need the second factor under the production policy: sign in the way they do.
+        device = enroll(user)
+        response = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
+        assert response.status_code == 302
+        response = client.post(reverse("otp_verify"), {"code": current_code(device)})
+        assert response.status_code == 302
+    else:
+        client.force_login(user)
+    return client
+
+
+def _admin_object_ids() -> dict[str, str]:
+    """A real primary key per admin model ("app_model" → pk), so change/history/delete reach the object."""
+    ids = {}
+    for model in admin.site._registry:
+        pk = model._default_manager.order_by("pk").values_list("pk", flat=True).first()
+        ids[f"{model._meta.app_label}_{model._meta.model_name}"] = str(pk) if pk is not None else "1"
+        ids[f"{model._meta.app_label}/{model._meta.model_name}"] = ids[
+            f"{model._meta.app_label}_{model._meta.model_name}"
+        ]
+    return ids
+
+
+def _object_id(key: str, ids: dict[str, str]) -> str:
+    for model, pk in ids.items():
+        if key.startswith((f"admin:{model}_", f"admin/{model}/")):
+            return pk
+    return "1"
+
+
+def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.FixtureRequest, handoff, station) -> None:  # type: ignore[no-untyped-def]
+    ptype = ProcedureType.objects.filter(is_active=True).first()
+    assert ptype is not None
+    order = procedure_orders_add(handoff=handoff, procedure_types=[ptype], by=handoff.ordering_clinician)[0]
+    # A row for every admin model the admin may not open, so the refusal is tested on a real object.
+    AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
+    endpoints = sorted(set(_walk(get_resolver().url_patterns)))
+    missing = [key for key, _ in endpoints if rule_for(key) is None]
+    assert not missing, "new URL without an authorization rule: " + ", ".join(missing)
+    stale = sorted(set(RULES) - {key for key, _ in endpoints})
+    assert not stale, f"rules for URLs that no longer exist: {stale}"
+
+    clients = {role: _client_for(role, request) for role in ROLES}
+    admin_ids = _admin_object_ids()
+    mismatches: list[str] = []
+    checked = 0
+    for key, route in endpoints:
+        samples = {
+            "uuid": str(order.uuid if key.startswith("procedures:") else handoff.uuid),
+            "code": station.code,
+            "object_id": _object_id(key, admin_ids),
+            "id": str(request.getfixturevalue("medical_assistant").pk),  # admin's password-change page
+            "app_label": "backoffice",
+            "content_type_id": "1",
+            "url": "no-such-page/",
+        }
+        url = _url(route, samples)
+        expected = rule_for(key)
+        assert expected is not None
+        for role, client in clients.items():
+            response = client.get(url)
+            got = _outcome(response.status_code, response.get("Location", ""))
+            checked += 1
+            if got != expected[role]:
+                mismatches.append(f"{key} ({url}) as {role}: expected {expected[role]}, got {got}")
+    assert not mismatches, "\n".join(mismatches)
+    assert checked > 100
+    assert checked == len(endpoints) * len(ROLES)
+
+
+def test_a_url_without_a_rule_is_reported() -> None:
+    assert rule_for("some_new_page") is None
+    assert rule_for("admin:backoffice_patient_changelist") is ADMIN_DEFAULT
+
+
+def test_unknown_uuids_are_not_found_for_roles_that_may_see_the_page(client: Client, medical_assistant: User) -> None:
+    client.force_login(medical_assistant)
+    missing = str(uuid_lib.uuid4())
+    assert client.get(reverse("handoff_detail", args=[missing])).status_code == 404
+    assert client.get(reverse("procedures:detail", args=[missing])).status_code == 404
