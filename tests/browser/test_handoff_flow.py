@@ -1,6 +1,8 @@
 """The walking skeleton in a real browser: exam room → queue → claim → identity → board."""
 
 import datetime as dt
+import logging
+import urllib.parse
 
 import pytest
 from playwright.sync_api import expect
@@ -17,6 +19,7 @@ def test_a_clinician_hands_off_and_an_ma_claims_verifies_and_the_board_shows_it(
     clinician,
     medical_assistant,
     supervisor,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     patient = PatientFactory(
         mrn="M314159",
@@ -31,6 +34,9 @@ def test_a_clinician_hands_off_and_an_ma_claims_verifies_and_the_board_shows_it(
     ExamRoomFactory(name="Exam 3")
     StationFactory(code="phleb-1", name="Phlebotomy chair 1")
     page = screen.page
+    caplog.set_level(logging.DEBUG)  # everything any logger says while the live server runs the flow
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
 
     # The clinician hands the patient off from the exam room.
     screen.login("doc")
@@ -102,3 +108,11 @@ def test_a_clinician_hands_off_and_an_ma_claims_verifies_and_the_board_shows_it(
     screen.shot("05-supervisor-board")
     screen.assert_accessible()
     screen.assert_no_console_errors()
+
+    # No patient data in URLs' query strings or in the logs (HIPAA: logs are not access-controlled).
+    identifiers = ["Martínez", "Martinez", "MARTÍNEZ", "Rosa", "M314159", "1961-04-12", "Penicillin"]
+    query_strings = [urllib.parse.urlsplit(url).query for url in requested]
+    assert not [q for q in query_strings if any(i.lower() in q.lower() for i in identifiers)], query_strings
+    assert caplog.records, "the flow logged nothing at all, so this check would prove nothing"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert not [i for i in identifiers if i in logged], logged
