@@ -35,6 +35,7 @@ from backoffice.models import (
     Handoff,
     HandoffEvent,
     Patient,
+    RolePolicy,
     Station,
     StationEvent,
     User,
@@ -258,6 +259,13 @@ class EquipmentAdmin(admin.ModelAdmin):
     list_display = ("name", "code")
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
+
+
+@admin.register(RolePolicy)
+class RolePolicyAdmin(admin.ModelAdmin):
+    list_display = ("group", "require_second_factor")
+    list_editable = ("require_second_factor",)
+    list_select_related = ("group",)
 
 
 @admin.register(ExamRoom)

@@ -22,6 +22,7 @@ from axes.signals import user_locked_out
 from django import forms
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models import Q
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -179,8 +180,11 @@ def role_requires_second_factor(user: Any) -> bool:
     """Whether the user's role (not their own choice) makes the second factor compulsory."""
     if user.is_superuser and settings.OTP_REQUIRED_FOR_SUPERUSERS:
         return True
-    roles = list(settings.OTP_REQUIRED_ROLES)
-    return bool(roles) and user.groups.filter(name__in=roles).exists()
+    # Roles named in the environment, or marked in admin (Role security policies).
+    required = Q(policy__require_second_factor=True)
+    if settings.OTP_REQUIRED_ROLES:
+        required |= Q(name__in=list(settings.OTP_REQUIRED_ROLES))
+    return bool(user.groups.filter(required).exists())
 
 
 def user_needs_second_factor(user: Any) -> bool:

@@ -492,3 +492,19 @@ class AccessLogPatient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient_id} in access {self.log_id}"
+
+
+class RolePolicy(models.Model):
+    """Per-role security rules an admin sets in Django admin (on top of OTP_REQUIRED_ROLES)."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="policy", verbose_name="role")
+    require_second_factor = models.BooleanField(
+        default=False, help_text="Members must confirm every sign-in with an authenticator app code."
+    )
+
+    class Meta:
+        verbose_name = "role security policy"
+        verbose_name_plural = "role security policies"
+
+    def __str__(self) -> str:
+        return f"{self.group.name}: {'second factor required' if self.require_second_factor else 'password only'}"

@@ -23,6 +23,7 @@ from backoffice.models import (
     Credential,
     Handoff,
     HandoffEvent,
+    RolePolicy,
     Station,
     StationEvent,
     User,
@@ -113,6 +114,7 @@ def some_of_everything(handoff: Handoff, station: Station, medical_assistant: Us
         HandoffFactory.create(), StationFactory.create(code="chair-1", name="Chair 1"), medical_assistant, supervisor
     )
     start_work(handoff, station, medical_assistant)
+    RolePolicy.objects.create(group=Group.objects.get(name=roles.ROLE_LAB_TECH), require_second_factor=False)
     one_of_everything()  # a procedure with every kind of record: documentation, medication, co-sign, charge
 
 

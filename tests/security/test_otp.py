@@ -220,3 +220,15 @@ def test_the_next_url_must_stay_on_this_site(client: Client, admin_user: User) -
     sign_in(client, "admin")
     response = client.post(reverse("otp_verify"), {"code": current_code(device), "next": "https://evil.example/"})
     assert response["Location"] == reverse("home")
+
+
+def test_an_admin_can_require_the_second_factor_for_a_role_in_admin(supervisor, settings) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Group
+
+    from backoffice.auth import role_requires_second_factor
+    from backoffice.models import RolePolicy
+
+    settings.OTP_REQUIRED_ROLES = []
+    assert not role_requires_second_factor(supervisor)
+    RolePolicy.objects.create(group=Group.objects.get(name="Supervisor"), require_second_factor=True)
+    assert role_requires_second_factor(supervisor)
