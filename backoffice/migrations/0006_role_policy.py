@@ -5,23 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('backoffice', '0005_handoff_overdue_since'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("backoffice", "0005_handoff_overdue_since"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RolePolicy',
+            name="RolePolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('require_second_factor', models.BooleanField(default=False, help_text='Members must confirm every sign-in with an authenticator app code.')),
-                ('group', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='policy', to='auth.group', verbose_name='role')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "require_second_factor",
+                    models.BooleanField(
+                        default=False, help_text="Members must confirm every sign-in with an authenticator app code."
+                    ),
+                ),
+                (
+                    "group",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="policy",
+                        to="auth.group",
+                        verbose_name="role",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'role security policy',
-                'verbose_name_plural': 'role security policies',
+                "verbose_name": "role security policy",
+                "verbose_name_plural": "role security policies",
             },
         ),
     ]
