@@ -43,10 +43,6 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 
-    @property
-    def display_name(self) -> str:
-        return str(self)
-
 
 @pghistory.track(**_history("CredentialHistory"))
 class Credential(models.Model):
@@ -339,10 +335,6 @@ class Handoff(models.Model):
     @property
     def is_stat(self) -> bool:
         return self.priority == Priority.STAT
-
-    @property
-    def waiting_since(self) -> datetime:
-        return self.created_at
 
     def waiting_minutes(self, now: datetime | None = None) -> int:
         end = self.closed_at or now or timezone.now()

@@ -6,7 +6,6 @@ from django.db.models.functions import RowNumber
 from django.http import Http404
 
 from backoffice.models import AccessLog, Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
-from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES
 
 
@@ -69,10 +68,6 @@ def stations_with_occupant() -> list[Station]:
     return stations
 
 
-def ready_stations() -> list[Station]:
-    return list(Station.objects.filter(is_active=True, state="ready").order_by("kind", "name"))
-
-
 def find_patients(query: str, *, user: User, limit: int = 10) -> list[Patient]:
     """Patients by exact MRN (a scanned wristband) or by the start of family/given name."""
     if not user.has_perm("backoffice.view_patient"):
@@ -89,10 +84,6 @@ def find_patients(query: str, *, user: User, limit: int = 10) -> list[Patient]:
         condition &= Q(family_name__istartswith=word) | Q(given_name__istartswith=word)
     open_count = Count("handoffs", filter=Q(handoffs__status__in=OPEN_STATUSES))
     return list(Patient.objects.filter(condition).annotate(open_handoffs=open_count).order_by("family_name")[:limit])
-
-
-def clinicians() -> list[User]:
-    return list(User.objects.filter(groups__name=ROLE_CLINICIAN, is_active=True).order_by("last_name"))
 
 
 def access_log(*, user: User) -> QuerySet[AccessLog]:

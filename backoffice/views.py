@@ -209,12 +209,20 @@ def _log_refused(request: HttpRequest, handoff: Handoff) -> None:
     )
 
 
+def _handoff(request: HttpRequest, uuid: str) -> Handoff:
+    return selectors.handoff_for_user(user=_user(request), uuid=uuid)
+
+
 def _transition(
-    request: HttpRequest, uuid: str, action: Callable[[Handoff, User], Handoff], success: str, *, back: str = "detail"
+    request: HttpRequest,
+    handoff: Handoff,
+    action: Callable[[Handoff, User], Handoff],
+    success: str,
+    *,
+    back: str = "detail",
 ) -> HttpResponse:
-    """Run one service for the handoff in the URL; a refusal becomes a message, never a 500."""
+    """Run one service for the handoff the view loaded; a refusal becomes a message, never a 500."""
     user = _user(request)
-    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
     try:
         action(handoff, user)
     except services.PermissionRefused as exc:
@@ -251,7 +259,7 @@ def handoff_claim(request: HttpRequest, uuid: str) -> HttpResponse:
 def handoff_release(request: HttpRequest, uuid: str) -> HttpResponse:
     return _transition(
         request,
-        uuid,
+        _handoff(request, uuid),
         lambda h, u: services.handoff_release(handoff=h, by=u),
         "{patient} is back on the queue.",
         back="queue",
@@ -270,7 +278,7 @@ def handoff_station(request: HttpRequest, uuid: str) -> HttpResponse:
     station: Station = form.cleaned_data["station"]
     return _transition(
         request,
-        uuid,
+        handoff,
         lambda h, u: services.handoff_assign_station(handoff=h, station=station, by=u),
         f"{{patient}} is at {station.name}.",
     )
@@ -308,7 +316,10 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_start(request: HttpRequest, uuid: str) -> HttpResponse:
     return _transition(
-        request, uuid, lambda h, u: services.handoff_start(handoff=h, by=u), "Work started for {patient}."
+        request,
+        _handoff(request, uuid),
+        lambda h, u: services.handoff_start(handoff=h, by=u),
+        "Work started for {patient}.",
     )
 
 
@@ -318,7 +329,7 @@ def handoff_start(request: HttpRequest, uuid: str) -> HttpResponse:
 def handoff_complete(request: HttpRequest, uuid: str) -> HttpResponse:
     return _transition(
         request,
-        uuid,
+        _handoff(request, uuid),
         lambda h, u: services.handoff_complete(handoff=h, by=u),
         "{patient}'s handoff is complete; the station needs turnover.",
         back="queue",
@@ -337,7 +348,7 @@ def handoff_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
     reason = form.cleaned_data["reason"]
     return _transition(
         request,
-        uuid,
+        handoff,
         lambda h, u: services.handoff_cancel(handoff=h, by=u, reason=reason),
         "Handoff for {patient} cancelled.",
     )
