@@ -1,8 +1,8 @@
 """The access log: one append-only row per view, list, search, print or export of patient data.
 
 Pages call `log_access` once they know which patients they show, before they render them. The row
-and its patient rows are two INSERTs whatever the number of patients; if either fails the request
-fails, so nothing is shown that was not logged.
+and its patient rows are one INSERT statement whatever the number of patients; if it fails the
+request fails, so nothing is shown that was not logged.
 
 What is never stored: search terms (they may be a patient's name) and query strings. `what` is a
 short fixed label chosen by the code, `object_ref` the opaque id from the URL.
@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -70,11 +70,10 @@ def log_access(
 ) -> AccessLog:
     """Record that the request's user was shown (or refused) these patients' data.
 
-    Two queries: the log row, then one bulk INSERT of its patients (none when there are none).
+    One statement whatever the number of patients (see _INSERT_SQL).
     """
     user = getattr(request, "user", None)
     staff = user if isinstance(user, User) else None
-    ids = _patient_ids(patients)
     entry = AccessLog(
         at=timezone.now(),
         user=staff,
@@ -85,15 +84,35 @@ def log_access(
         ip=client_ip(request),
         outcome=outcome,
     )
-    # savepoint=False: inside a caller's transaction this adds no SAVEPOINT round trips; alone, it is
-    # its own transaction, so the row never exists without its patients.
-    with transaction.atomic(savepoint=False):
-        entry.save(force_insert=True)
-        if ids:
-            AccessLogPatient.objects.bulk_create(
-                [AccessLogPatient(log=entry, patient_id=pk, at=entry.at) for pk in ids]
-            )
+    fields = [entry.at, entry.user_id, entry.username, entry.action, entry.what, entry.object_ref, entry.ip]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, [*fields, entry.outcome, _patient_ids(patients)])
+        row = cursor.fetchone()
+    assert row is not None  # INSERT ... RETURNING always answers one row
+    entry.pk = row[0]
+    entry._state.adding = False
+    entry._state.db = connection.alias
     return entry
+
+
+# Every page that shows patients runs this, so it is one statement and one round trip: the log row
+# and its patient rows are written together (a statement is atomic on its own, so the row never
+# exists without its patients) instead of BEGIN, two INSERTs and COMMIT.
+_LOG = AccessLog._meta.db_table
+_LOG_PATIENT = AccessLogPatient._meta.db_table
+_INSERT_SQL = f"""
+WITH entry AS (
+    INSERT INTO {_LOG} (at, user_id, username, action, what, object_ref, ip, outcome)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id, at
+), listed AS (
+    INSERT INTO {_LOG_PATIENT} (log_id, patient_id, at)
+    SELECT entry.id, listed.patient_id, entry.at
+    FROM entry CROSS JOIN unnest(%s::bigint[]) WITH ORDINALITY AS listed(patient_id, n)
+    ORDER BY listed.n
+)
+SELECT id FROM entry
+"""  # noqa: S608 - table names come from the models, values are parameters
 
 
 def log_refusals(what: str) -> Callable[[ViewFunc], ViewFunc]:

@@ -117,7 +117,7 @@ AUTH_USER_MODEL = "backoffice.User"
 # django-axes checks for a lockout before any backend checks a password (it must come first).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "backoffice.backends.RolePermissionBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

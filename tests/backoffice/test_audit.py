@@ -587,10 +587,9 @@ class TestAuditPages:
         for _ in range(rows):
             _seen(by=medical_assistant, patients=patients)
         c = _as(client, auditor)
-        # 1 session, 2 user, 3 user permissions, 4 group permissions, 5 the patient by MRN,
-        # 6 the page of rows with their users, 7 their patients, 8 this search's access row,
-        # 9 its patients, 10 user's groups (navbar).
-        with django_assert_num_queries(10):
+        # 1 session, 2 user, 3 permissions, 4 the patient by MRN, 5 the page of rows with their
+        # users, 6 their patients, 7 this search's access row with its patients, 8 user's groups (navbar).
+        with django_assert_num_queries(8):
             response = c.post(reverse("audit"), {"patient": patients[0].mrn, "username": "ma"})
         assert len(response.context["rows"]) == min(rows, 50)
 

@@ -19,7 +19,7 @@ def production_sign_in_policy(settings: Any) -> Iterator[None]:
     settings.OTP_REQUIRED_FOR_SUPERUSERS = True
     settings.AUTHENTICATION_BACKENDS = [
         "axes.backends.AxesStandaloneBackend",
-        "django.contrib.auth.backends.ModelBackend",
+        "backoffice.backends.RolePermissionBackend",
     ]
     yield
 
