@@ -164,6 +164,19 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 
 # Rows per queue page, and handoffs per supervisor-board column (the oldest; the rest are counted).
 QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", 50, minimum=5)
+# Rendered queue rows and board cards, kept in each worker's memory (backoffice/fragments.py). Their
+# keys change with the handoff and patient rows; this bounds how long other names they print
+# (exam room, staff, station, catalog items) can lag behind a rename.
+FRAGMENT_CACHE_SECONDS = env_int("FRAGMENT_CACHE_SECONDS", 60, minimum=0)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "TIMEOUT": FRAGMENT_CACHE_SECONDS,
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    },
+}
 BOARD_COLUMN_SIZE = env_int("BOARD_COLUMN_SIZE", 25, minimum=5)
 
 # --- Authentication and sessions (docs/security.md, "Authentication and sessions") ---------------

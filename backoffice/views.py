@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backoffice import selectors, services
+from backoffice import fragments, selectors, services
 from backoffice.audit import log_access, log_refusals
 from backoffice.filters import QueueFilter
 from backoffice.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
@@ -90,25 +90,38 @@ def queue(request: HttpRequest) -> HttpResponse:
     size = settings.QUEUE_PAGE_SIZE
     pages = max(1, -(-total // size))
     page = _page_number(request, pages)
-    handoffs = list(queue_filter.qs[(page - 1) * size : page * size])
+    keys = fragments.row_keys(queue_filter.qs[(page - 1) * size : page * size])
     # Every refresh is logged too: each one shows the patients again, perhaps to someone else.
-    log_access(request=request, action=AccessAction.LIST, what="queue", patients=[h.patient_id for h in handoffs])
-    _attach_items(handoffs)
+    log_access(request=request, action=AccessAction.LIST, what="queue", patients=[k.patient_id for k in keys])
+    rows = fragments.rendered_rows(
+        keys,
+        template_name="partials/queue_row.html",
+        load=_load_for_rows,
+        variant="claim" if user.has_perm("backoffice.claim_handoff") else "view",
+        context={"may_claim": user.has_perm("backoffice.claim_handoff")},
+    )
     context = {
         "filter": queue_filter,
-        "handoffs": handoffs,
+        "rows": rows,
         "now": timezone.now(),
         "waiting_count": counts[HandoffStatus.WAITING],
         "open_count": total,
         "page": page,
         "pages": pages,
         "first_row": (page - 1) * size + 1,
-        "last_row": (page - 1) * size + len(handoffs),
+        "last_row": (page - 1) * size + len(rows),
         "filter_query": _without_page(request),
         "nav": "queue",
     }
     template = "backoffice/queue.html#queue-table" if _is_htmx(request) else "backoffice/queue.html"
     return render(request, template, context)
+
+
+def _load_for_rows(ids: list[int]) -> list[Handoff]:
+    """The handoffs a queue row or board card prints, with their items: three queries whatever the count."""
+    handoffs = list(Handoff.objects.for_lists().filter(pk__in=ids))
+    _attach_items(handoffs)
+    return handoffs
 
 
 def _page_number(request: HttpRequest, pages: int) -> int:
@@ -130,14 +143,14 @@ def _without_page(request: HttpRequest) -> str:
 @permission_required("backoffice.view_board", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    handoffs = list(selectors.board_handoffs(user=user, per_status=settings.BOARD_COLUMN_SIZE))
+    keys = fragments.row_keys(selectors.board_handoffs(user=user, per_status=settings.BOARD_COLUMN_SIZE))
     counts = selectors.open_counts(selectors.board_handoffs(user=user))
     stations = selectors.stations_with_occupant()
-    shown = [h.patient_id for h in handoffs] + [s.occupant.patient_id for s in stations if s.occupant]  # type: ignore[attr-defined]
+    shown = [k.patient_id for k in keys] + [s.occupant.patient_id for s in stations if s.occupant]  # type: ignore[attr-defined]
     log_access(request=request, action=AccessAction.LIST, what="board", patients=shown)
-    _attach_items(handoffs)
+    cards = fragments.rendered_rows(keys, template_name="partials/board_card.html", load=_load_for_rows)
     columns = [
-        (status, [h for h in handoffs if h.status == status], counts[status])
+        (status, [card for card in cards if card.status == status], counts[status])
         for status in (
             HandoffStatus.WAITING,
             HandoffStatus.CLAIMED,

@@ -43,6 +43,14 @@ def django_db_setup(django_db_setup: None) -> None:
             type(connections[alias])._test_serialized_contents = contents
 
 
+@pytest.fixture(autouse=True)
+def _empty_fragment_cache() -> None:
+    """Each test starts with no rendered rows cached (backoffice/fragments.py): no test sees another's."""
+    from django.core.cache import caches
+
+    caches["fragments"].clear()
+
+
 @pytest.fixture
 def medical_assistant(db: None) -> User:
     return UserFactory(username="ma", first_name="Maria", last_name="Alvarez", role=roles.ROLE_MEDICAL_ASSISTANT)
