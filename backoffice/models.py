@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
 
@@ -42,6 +43,11 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+    @cached_property
+    def role_names(self) -> list[str]:
+        """The user's roles (groups) by name; the permission backend fills this without a query."""
+        return sorted(self.groups.values_list("name", flat=True))
 
 
 @pghistory.track(**_history("CredentialHistory"))

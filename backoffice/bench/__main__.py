@@ -234,6 +234,24 @@ def open_handoff_ids(db_url: str) -> tuple[str, list[str]]:
     return str(detail[0]), waiting
 
 
+RELEASE = """
+from backoffice.models import Handoff, User
+from backoffice.services import handoff_release
+ma = User.objects.get(username="ma")
+uuids = open({path!r}).read().split()
+for handoff in Handoff.objects.filter(uuid__in=uuids, status="claimed", claimed_by=ma):
+    handoff_release(handoff=handoff, by=ma, reason="benchmark: claim phase over")
+"""
+
+
+def release_claimed(db_url: str, uuids: list[str]) -> None:
+    """Put back on the queue what the claim phase took, through the service, so the next run finds it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ids") as ids:
+        ids.write("\n".join(uuids))
+        ids.flush()
+        manage(app_env(db_url), "shell", "-c", RELEASE.format(path=ids.name))
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     with contextlib.suppress(OSError, StopIteration):
@@ -280,6 +298,7 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             extra_env={"BENCH_POST_PATH": "/handoffs/%s/claim/", "BENCH_IDS": ids.name, "BENCH_CSRF": ma_csrf},
         )
         Path(ids.name).unlink()
+        release_claimed(db_url, waiting)
         claim = measure("claim handoff (POST)", "/handoffs/<uuid>/claim/", raw)
         claim.notes["waiting_handoffs"] = len(waiting)
         results.append(claim)

@@ -587,9 +587,9 @@ class TestAuditPages:
         for _ in range(rows):
             _seen(by=medical_assistant, patients=patients)
         c = _as(client, auditor)
-        # 1 session, 2 user, 3 permissions, 4 the patient by MRN, 5 the page of rows with their
-        # users, 6 their patients, 7 this search's access row with its patients, 8 user's groups (navbar).
-        with django_assert_num_queries(8):
+        # 1 session, 2 user, 3 permissions and roles, 4 the patient by MRN, 5 the page of rows with
+        # their users, 6 their patients, 7 this search's access row with its patients.
+        with django_assert_num_queries(7):
             response = c.post(reverse("audit"), {"patient": patients[0].mrn, "username": "ma"})
         assert len(response.context["rows"]) == min(rows, 50)
 

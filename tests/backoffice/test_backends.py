@@ -2,7 +2,7 @@
 
 import pytest
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -27,7 +27,7 @@ def test_each_role_gets_the_same_permissions_as_model_backend(role: str) -> None
     assert RolePermissionBackend().get_all_permissions(_fresh(user)) == expected
 
 
-def test_direct_and_group_permissions_are_both_read_in_one_query(medical_assistant: User) -> None:
+def test_direct_and_group_permissions_and_role_names_are_read_in_one_query(medical_assistant: User) -> None:
     extra = Permission.objects.get(content_type__app_label="backoffice", codename="view_accesslog")
     medical_assistant.user_permissions.add(extra)
     user = _fresh(medical_assistant)
@@ -37,6 +37,7 @@ def test_direct_and_group_permissions_are_both_read_in_one_query(medical_assista
         assert backend.has_perm(user, "backoffice.view_accesslog")
         assert backend.has_perm(user, "backoffice.claim_handoff")
         assert not backend.has_perm(user, "backoffice.view_board")
+        assert user.role_names == [roles.ROLE_MEDICAL_ASSISTANT]
     assert len(queries) == 1
     assert perms == ModelBackend().get_all_permissions(_fresh(medical_assistant))
 
@@ -52,3 +53,8 @@ def test_superuser_has_every_permission_and_inactive_or_object_checks_have_none(
 
 def test_a_user_without_roles_has_no_permissions() -> None:
     assert RolePermissionBackend().get_all_permissions(_fresh(UserFactory())) == set()
+
+
+def test_role_names_without_a_permission_check_read_the_groups(supervisor: User) -> None:
+    supervisor.groups.add(Group.objects.get(name=roles.ROLE_AUDITOR))
+    assert _fresh(supervisor).role_names == sorted([roles.ROLE_SUPERVISOR, roles.ROLE_AUDITOR])

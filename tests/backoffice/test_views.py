@@ -143,15 +143,15 @@ class TestQueue:
             procedure_orders_add(handoff=handoff, procedure_types=[procedure], by=handoff.ordering_clinician)
             handoff.test_orders.create(test=test, created_by=handoff.ordering_clinician)
         c = _as(client, medical_assistant)
-        # 1 session, 2 user, 3 permissions, 4 open counts by status, 5 the page's row keys (ids,
-        # patients, row versions), 6 access row with its patients, 7 the rows not yet rendered with
-        # patient/clinician/claimer/station/room, 8 their procedures, 9 their tests,
-        # 10 user's groups (navbar), 11 station filter choices.
-        with django_assert_num_queries(11):
+        # 1 session, 2 user, 3 permissions and roles, 4 open counts by status, 5 the page's row keys
+        # (ids, patients, row versions), 6 access row with its patients, 7 the rows not yet rendered
+        # with patient/clinician/claimer/station/room, 8 their procedures, 9 their tests,
+        # 10 station filter choices.
+        with django_assert_num_queries(10):
             response = c.get(reverse("queue"))
         assert len(response.context["rows"]) == rows
         # The 15-second refresh finds every row rendered already (7-9 not needed) and renders only
-        # the table (10-11 not needed either).
+        # the table (no station choices either).
         with django_assert_num_queries(6):
             again = c.get(reverse("queue"), headers={"HX-Request": "true"})
         assert [r.pk for r in again.context["rows"]] == [r.pk for r in response.context["rows"]]
@@ -209,12 +209,12 @@ class TestBoard:
                 services.handoff_claim(handoff=handoff, by=medical_assistant)
                 services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=medical_assistant)
         c = _as(client, supervisor)
-        # 1 session, 2 user, 3 permissions, 4 the keys of the oldest handoffs of each status,
+        # 1 session, 2 user, 3 permissions and roles, 4 the keys of the oldest handoffs of each status,
         # 5 open counts by status, 6 stations, 7 station occupants, 8 access row with its patients,
-        # 9 the cards not yet rendered with their joins, 10 procedures, 11 tests, 12 user's groups (navbar).
-        with django_assert_num_queries(12):
+        # 9 the cards not yet rendered with their joins, 10 procedures, 11 tests.
+        with django_assert_num_queries(11):
             response = c.get(reverse("board"))
-        with django_assert_num_queries(9):  # every card rendered already: 9-11 are not needed
+        with django_assert_num_queries(8):  # every card rendered already: 9-11 are not needed
             c.get(reverse("board"))
         columns = response.context["columns"]
         assert sum(count for _, _, count in columns) == rows

@@ -407,11 +407,11 @@ class TestQueue:
             else:
                 ready_handoff("69209", ma=new_ma())
         c = _as(client, sup)
-        # 1 session, 2 user, 3 permissions,
+        # 1 session, 2 user, 3 permissions and roles,
         # 4 open procedures with patient, station, type, performer, supervisor, returner and documentation,
-        # 5 their medications, 6 access log row with its patients, 7 user's groups (navbar),
-        # 8 station filter choices, 9 performer filter choices, 10 procedure type filter choices.
-        with django_assert_num_queries(10):
+        # 5 their medications, 6 access log row with its patients,
+        # 7 station filter choices, 8 performer filter choices, 9 procedure type filter choices.
+        with django_assert_num_queries(9):
             response = c.get(reverse("procedures:queue"))
         assert len(response.context["orders"]) == rows
 
@@ -457,10 +457,10 @@ class TestCompetency:
         for _ in range(staff):
             signed_off(new_ma(), "36415", "69209", by=sup)
         c = _as(client, sup)
-        # 1 session, 2 user, 3 permissions, 4 active procedure types,
+        # 1 session, 2 user, 3 permissions and roles, 4 active procedure types,
         # 5 staff who perform procedures, 6 their credentials, 7 their competencies with signers,
-        # 8 their groups, 9 user's groups (navbar), 10 sign-off staff choices, 11 sign-off procedure choices.
-        with django_assert_num_queries(11):
+        # 8 their groups, 9 sign-off staff choices, 10 sign-off procedure choices.
+        with django_assert_num_queries(10):
             response = c.get(reverse("procedures:competency"))
         # The MAs, the supervisor, and the supervisor who signed the supervisor off.
         assert len(response.context["rows"]) == staff + 2
