@@ -12,13 +12,14 @@ PORT ?= 8000
 PYTHON := $(shell for p in $(PY_CANDIDATES); do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help setup run test lint fmt typecheck check browser-deps bench bench-growth bench-deps
+.PHONY: help setup run test lint fmt typecheck check browser-deps bench bench-growth bench-deps profile
 
 help:
 	@echo "make run   - set up, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
 	@echo "make test  - set up and run the whole suite (unit, integration, browser) on Postgres"
 	@echo "make bench - benchmark: seeded database, gunicorn, wrk at 16 connections (BENCH_ARGS=...)"
 	@echo "make bench-growth - queue p95 at 10k vs 1M historical handoffs"
+	@echo "make profile PAGE=queue - one page's CPU, SQL and call tree on the benchmark database (after make bench)"
 	@echo "make lint / fmt / typecheck - ruff check, ruff format, mypy"
 
 $(BIN)/python:
@@ -84,3 +85,7 @@ bench: setup bench-deps
 
 bench-growth: setup bench-deps
 	$(BIN)/python -m backoffice.bench --growth $(BENCH_ARGS)
+
+PAGE ?= queue
+profile: setup
+	$(BIN)/python -m backoffice.bench.profile $(PAGE) --tree $(PROFILE_ARGS)

@@ -124,12 +124,15 @@ def prepare(db_url: str, *, patients: int, handoffs: int, open_: int) -> dict[st
 
 
 class Server:
-    def __init__(self, db_url: str, port: int, workers: int) -> None:
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
+    """gunicorn with the production settings in gunicorn.conf.py; only the worker shape is overridden."""
+
+    def __init__(self, db_url: str, args: argparse.Namespace) -> None:
+        self.port = args.port
+        self.base = f"http://127.0.0.1:{args.port}"
         gunicorn = str(Path(PYTHON).with_name("gunicorn"))
-        cmd = [gunicorn, "backoffice.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
-        cmd += ["--log-level", "warning", "--worker-class", "sync", "--timeout", "60"]
+        cmd = [gunicorn, "backoffice.wsgi", "--config", str(BASE_DIR / "gunicorn.conf.py")]
+        cmd += ["--bind", f"127.0.0.1:{args.port}", "--log-level", "warning", "--workers", str(args.workers)]
+        cmd += ["--worker-class", args.worker_class, "--threads", str(args.threads)]
         self.process = subprocess.Popen(cmd, cwd=BASE_DIR, env=app_env(db_url))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -268,13 +271,15 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     db_url = ensure_database(url, name, fresh=args.fresh)
     counts = prepare(db_url, patients=args.patients, handoffs=args.handoffs, open_=args.open)
     detail, waiting = open_handoff_ids(db_url)
-    server = Server(db_url, args.port, args.workers)
+    server = Server(db_url, args)
     results: list[Result] = []
     try:
         ma_cookie, ma_csrf = login(server.base, "ma")
         sup_cookie, _ = login(server.base, "supervisor")
         pages = [
             ("healthz", "/healthz", "", 200),
+            # The floor for a signed-in page: session and user loaded, every middleware run, no page.
+            ("signed-in floor", "/session/status/", ma_cookie, 200),
             ("queue (MA)", "/queue/", ma_cookie, 200),
             ("handoff detail (MA)", f"/handoffs/{detail}/", ma_cookie, 200),
             ("supervisor board", "/board/", sup_cookie, 200),
@@ -315,7 +320,7 @@ def growth_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     for handoffs in (args.growth_small, args.growth_large):
         db_url = ensure_database(url, f"backoffice_bench_{handoffs}", fresh=args.fresh)
         counts = prepare(db_url, patients=args.patients, handoffs=handoffs, open_=args.open)
-        server = Server(db_url, args.port, args.workers)
+        server = Server(db_url, args)
         try:
             cookie, _ = login(server.base, "ma")
             expect_status(server.base, "/queue/", cookie, 200)
@@ -330,6 +335,12 @@ def growth_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
 
 def print_table(report: dict[str, Any]) -> None:
+    machine, settings = report["machine"], report["settings"]
+    print()
+    print(f"Machine: {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}")
+    print(
+        f"Server: {settings['server']}; wrk {settings['connections']} connections, {settings['duration_s']} s per page"
+    )
     if "results" in report:
         db = report["database"]
         print()
@@ -363,6 +374,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per page")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--threads", type=int, default=4, help="per worker (gthread)")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--fresh", action="store_true", help="drop and reload the benchmark database(s)")
     args = parser.parse_args()
@@ -377,7 +390,8 @@ def main() -> None:
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "settings": {
-            "server": f"gunicorn sync, {args.workers} workers",
+            "server": f"gunicorn {args.worker_class}, {args.workers} workers"
+            + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
             "connections": args.connections,
             "duration_s": args.duration,
             "load_generator": "wrk -t2 on the same machine",

@@ -109,7 +109,7 @@ def main() -> None:
         with profiler:
             for _ in range(args.requests):
                 hit()
-        sys.stdout.write(profiler.output_text(unicode=True, color=False, show_all=False))
+        sys.stdout.write(profiler.output_text(unicode=True, color=False, show_all=os.environ.get("PROFILE_ALL") == "1"))
 
 
 if __name__ == "__main__":
