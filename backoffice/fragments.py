@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from django.core.cache import caches
-from django.db.models import QuerySet
+from django.db.models import Expression, QuerySet
 from django.db.models.expressions import RawSQL
 from django.template.loader import get_template
 from django.utils import timezone
@@ -51,6 +51,7 @@ class RowKey(NamedTuple):
     status: str
     created_at: datetime
     version: str
+    extra: tuple[Any, ...] = ()  # the values of row_keys' extra annotations, in their order
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,15 @@ class Row:
     html: SafeString
 
 
-def row_keys(handoffs: QuerySet[Handoff]) -> list[RowKey]:
-    """What decides each handoff's row, in the queryset's order: one query, no model instances."""
-    fields = ("pk", "patient_id", "status", "created_at", "row_version")
-    return [RowKey(*values) for values in handoffs.annotate(row_version=ROW_VERSION).values_list(*fields)]
+def row_keys(handoffs: QuerySet[Handoff], **extra: Expression) -> list[RowKey]:
+    """What decides each handoff's row, in the queryset's order: one query, no model instances.
+
+    ``extra`` annotations (window totals, say, so a page needs no separate count) come back on
+    each key's ``extra``.
+    """
+    fields = ("pk", "patient_id", "status", "created_at", "row_version", *extra)
+    rows = handoffs.annotate(row_version=ROW_VERSION, **extra).values_list(*fields)
+    return [RowKey(*values[:5], extra=tuple(values[5:])) for values in rows]
 
 
 def rendered_rows(

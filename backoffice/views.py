@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.db import connection
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -24,7 +25,7 @@ from backoffice.forms import CancelForm, HandoffForm, PatientSearchForm, Station
 from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, User
 from backoffice.ordering import handoff_order
 from backoffice.roles import ROLE_CLINICIAN
-from backoffice.workflow import HandoffStatus, TransitionNotAllowed
+from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed
 from lab.selectors import test_orders_by_handoff
 from procedures.selectors import procedure_orders_by_handoff
 
@@ -84,13 +85,19 @@ def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     queue_filter = QueueFilter(request.GET, queryset=selectors.queue_handoffs(user=user), user=user)
     # A page of the queue, not all of it: MAs work from the top, and a large clinic can have
-    # hundreds open. Counts come from one grouped query; the rows from one indexed slice.
-    counts = selectors.open_counts(queue_filter.qs)
-    total = sum(counts.values())
+    # hundreds open. One indexed query reads the page's row keys with the queue's totals.
     size = settings.QUEUE_PAGE_SIZE
+    page = _requested_page(request)
+    keys = _queue_keys(queue_filter.qs, page, size)
+    if keys:
+        total, waiting = keys[0].extra
+    else:  # an empty queue, or a page past its end: count, and show the last page instead
+        counts = selectors.open_counts(queue_filter.qs)
+        total, waiting = sum(counts.values()), counts[HandoffStatus.WAITING]
+        if total and page > 1:
+            page = -(-total // size)
+            keys = _queue_keys(queue_filter.qs, page, size)
     pages = max(1, -(-total // size))
-    page = _page_number(request, pages)
-    keys = fragments.row_keys(queue_filter.qs[(page - 1) * size : page * size])
     # Every refresh is logged too: each one shows the patients again, perhaps to someone else.
     log_access(request=request, action=AccessAction.LIST, what="queue", patients=[k.patient_id for k in keys])
     rows = fragments.rendered_rows(
@@ -104,7 +111,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "filter": queue_filter,
         "rows": rows,
         "now": timezone.now(),
-        "waiting_count": counts[HandoffStatus.WAITING],
+        "waiting_count": waiting,
         "open_count": total,
         "page": page,
         "pages": pages,
@@ -124,12 +131,21 @@ def _load_for_rows(ids: list[int]) -> list[Handoff]:
     return handoffs
 
 
-def _page_number(request: HttpRequest, pages: int) -> int:
-    """The ?page= asked for, kept within 1..pages; anything else is page 1."""
+def _requested_page(request: HttpRequest) -> int:
+    """The ?page= asked for, at least 1; anything else is page 1."""
     try:
-        return min(max(1, int(request.GET.get("page", "1"))), pages)
+        return max(1, int(request.GET.get("page", "1")))
     except ValueError:
         return 1
+
+
+def _queue_keys(handoffs: QuerySet[Handoff], page: int, size: int) -> list[fragments.RowKey]:
+    """One page's row keys, each carrying the open and waiting totals of the whole filtered queue."""
+    return fragments.row_keys(
+        handoffs[(page - 1) * size : page * size],
+        open_total=Window(Count("pk")),
+        waiting_total=Window(Count("pk", filter=Q(status=HandoffStatus.WAITING))),
+    )
 
 
 def _without_page(request: HttpRequest) -> str:
@@ -143,8 +159,12 @@ def _without_page(request: HttpRequest) -> str:
 @permission_required("backoffice.view_board", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    keys = fragments.row_keys(selectors.board_handoffs(user=user, per_status=settings.BOARD_COLUMN_SIZE))
-    counts = selectors.open_counts(selectors.board_handoffs(user=user))
+    # Each card's key carries its status's total, counted before the per-column cap.
+    status_total = Window(Count("pk"), partition_by=[F("status")])
+    keys = fragments.row_keys(
+        selectors.board_handoffs(user=user, per_status=settings.BOARD_COLUMN_SIZE), status_total=status_total
+    )
+    counts = dict.fromkeys(OPEN_STATUSES, 0) | {k.status: k.extra[0] for k in keys}
     stations = selectors.stations_with_occupant()
     shown = [k.patient_id for k in keys] + [s.occupant.patient_id for s in stations if s.occupant]  # type: ignore[attr-defined]
     log_access(request=request, action=AccessAction.LIST, what="board", patients=shown)

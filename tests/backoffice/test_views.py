@@ -143,16 +143,16 @@ class TestQueue:
             procedure_orders_add(handoff=handoff, procedure_types=[procedure], by=handoff.ordering_clinician)
             handoff.test_orders.create(test=test, created_by=handoff.ordering_clinician)
         c = _as(client, medical_assistant)
-        # 1 session, 2 user, 3 permissions and roles, 4 open counts by status, 5 the page's row keys
-        # (ids, patients, row versions), 6 access row with its patients, 7 the rows not yet rendered
-        # with patient/clinician/claimer/station/room, 8 their procedures, 9 their tests,
-        # 10 station filter choices.
-        with django_assert_num_queries(10):
+        # 1 session, 2 user, 3 permissions and roles, 4 the page's row keys (ids, patients, row
+        # versions) with the queue's totals, 5 access row with its patients, 6 the rows not yet
+        # rendered with patient/clinician/claimer/station/room, 7 their procedures, 8 their tests,
+        # 9 station filter choices.
+        with django_assert_num_queries(9):
             response = c.get(reverse("queue"))
         assert len(response.context["rows"]) == rows
-        # The 15-second refresh finds every row rendered already (7-9 not needed) and renders only
+        # The 15-second refresh finds every row rendered already (6-8 not needed) and renders only
         # the table (no station choices either).
-        with django_assert_num_queries(6):
+        with django_assert_num_queries(5):
             again = c.get(reverse("queue"), headers={"HX-Request": "true"})
         assert [r.pk for r in again.context["rows"]] == [r.pk for r in response.context["rows"]]
 
@@ -174,6 +174,10 @@ class TestQueue:
         assert len(second.context["rows"]) == 2
         assert {h.pk for h in first.context["rows"]}.isdisjoint({h.pk for h in second.context["rows"]})
         assert c.get(reverse("queue"), {"page": "junk"}).context["page"] == 1
+        past_the_end = c.get(reverse("queue"), {"priority": "2", "page": "9"})
+        assert past_the_end.context["page"] == 2
+        assert [r.pk for r in past_the_end.context["rows"]] == [r.pk for r in second.context["rows"]]
+        assert (past_the_end.context["open_count"], past_the_end.context["waiting_count"]) == (7, 7)
 
 
 class TestBoard:
@@ -209,12 +213,12 @@ class TestBoard:
                 services.handoff_claim(handoff=handoff, by=medical_assistant)
                 services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=medical_assistant)
         c = _as(client, supervisor)
-        # 1 session, 2 user, 3 permissions and roles, 4 the keys of the oldest handoffs of each status,
-        # 5 open counts by status, 6 stations, 7 station occupants, 8 access row with its patients,
-        # 9 the cards not yet rendered with their joins, 10 procedures, 11 tests.
-        with django_assert_num_queries(11):
+        # 1 session, 2 user, 3 permissions and roles, 4 the keys of the oldest handoffs of each status
+        # with each status's total, 5 stations, 6 station occupants, 7 access row with its patients,
+        # 8 the cards not yet rendered with their joins, 9 procedures, 10 tests.
+        with django_assert_num_queries(10):
             response = c.get(reverse("board"))
-        with django_assert_num_queries(8):  # every card rendered already: 9-11 are not needed
+        with django_assert_num_queries(7):  # every card rendered already: 8-10 are not needed
             c.get(reverse("board"))
         columns = response.context["columns"]
         assert sum(count for _, _, count in columns) == rows
