@@ -47,9 +47,34 @@ def handoff_for_user(*, user: User, uuid: str) -> Handoff:
     """One handoff by its opaque id, or 404 for a user whose role may not see handoffs."""
     _require_view(user)
     try:
-        return Handoff.objects.for_lists().select_related("identity_verified_by", "created_by").get(uuid=uuid)
+        return Handoff.objects.for_lists().select_related("identity_verified_by").get(uuid=uuid)
     except (Handoff.DoesNotExist, ValueError):
         raise Http404 from None
+
+
+# What the pages show of a member of staff: User.__str__ (full name, else username).
+STAFF_NAME_FIELDS = ("id", "username", "first_name", "last_name")
+
+
+def handoff_detail_for_user(*, user: User, uuid: str) -> Handoff:
+    """handoff_for_user for the handoff page: the same access rule, read in two small queries.
+
+    The handoff with its patient, exam room and station, then the staff it names (orderer, claimer,
+    identity checker) by id, their names only. Joining all seven tables in one query cost Postgres
+    1-2 ms of planning (the join-order search) on every request; these two plan in a fifth of that.
+    """
+    _require_view(user)
+    try:
+        handoff = Handoff.objects.select_related("patient", "exam_room", "station").get(uuid=uuid)
+    except (Handoff.DoesNotExist, ValueError):
+        raise Http404 from None
+    named = {handoff.ordering_clinician_id, handoff.claimed_by_id, handoff.identity_verified_by_id}
+    staff = User.objects.only(*STAFF_NAME_FIELDS).in_bulk(named - {None})
+    # Setting the relations fills Django's cache of each, so the page reads no user again.
+    handoff.ordering_clinician = staff[handoff.ordering_clinician_id]
+    handoff.claimed_by = staff.get(handoff.claimed_by_id)  # None when unclaimed
+    handoff.identity_verified_by = staff.get(handoff.identity_verified_by_id)
+    return handoff
 
 
 def handoff_events(handoff: Handoff) -> list[HandoffEvent]:

@@ -160,7 +160,7 @@ def board(request: HttpRequest) -> HttpResponse:
 @permission_required("backoffice.view_handoff", raise_exception=True)
 def handoff_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
-    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    handoff = selectors.handoff_detail_for_user(user=user, uuid=uuid)
     return _render_detail(request, handoff, user)
 
 
