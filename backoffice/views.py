@@ -308,7 +308,7 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
         else:
             messages.success(request, f"Identity verified for {handoff.patient.full_name}. You can start.")
             return redirect("handoff_detail", uuid=handoff.uuid)
-    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    handoff = selectors.handoff_detail_for_user(user=user, uuid=uuid)  # as the failed check left it
     return _render_detail(request, handoff, user, status=422, verify_form=form)
 
 
