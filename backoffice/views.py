@@ -26,7 +26,7 @@ from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, Use
 from backoffice.ordering import handoff_order
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed
-from lab.selectors import test_orders_by_handoff
+from lab.selectors import test_orders_by_handoff, test_orders_for_handoff
 from procedures.selectors import procedure_orders_by_handoff
 
 
@@ -193,7 +193,7 @@ def board(request: HttpRequest) -> HttpResponse:
 @permission_required("backoffice.view_handoff", raise_exception=True)
 def handoff_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
-    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    handoff = selectors.handoff_detail_for_user(user=user, uuid=uuid)
     return _render_detail(request, handoff, user)
 
 
@@ -208,16 +208,17 @@ def _render_detail(
         patients=[handoff.patient_id],
         object_ref=str(handoff.uuid),
     )
-    _attach_items([handoff])
     return render(request, "backoffice/handoff_detail.html", _detail_context(handoff, user, **forms), status=status)
 
 
 def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any]:
+    """What the page shows, each read once. The procedures panel reads its own orders (procedure_tags)."""
     mine = handoff.claimed_by_id == user.pk
     may_work = user.has_perm("backoffice.claim_handoff") and (mine or user.has_perm("backoffice.view_board"))
     return {
         "handoff": handoff,
         "patient": handoff.patient,
+        "test_orders": test_orders_for_handoff(handoff),
         "events": selectors.handoff_events(handoff),
         "mine": mine,
         "may_work": may_work and handoff.is_open and handoff.status != HandoffStatus.WAITING,
@@ -340,7 +341,7 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
         else:
             messages.success(request, f"Identity verified for {handoff.patient.full_name}. You can start.")
             return redirect("handoff_detail", uuid=handoff.uuid)
-    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    handoff = selectors.handoff_detail_for_user(user=user, uuid=uuid)  # as the failed check left it
     return _render_detail(request, handoff, user, status=422, verify_form=form)
 
 

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from backoffice.models import Credential, Handoff, Station, User
+from backoffice.selectors import load_staff_names
 from procedures.models import (
     Addendum,
     ChargeLine,
@@ -45,12 +46,11 @@ def active_procedure_types() -> list[ProcedureType]:
 
 
 def procedures_for_handoff(handoff: Handoff) -> list[ProcedureOrder]:
-    """The handoff page's procedure panel: one query."""
-    return list(
-        ProcedureOrder.objects.filter(handoff=handoff)
-        .select_related("procedure_type", "performer", "supervisor", "cosigned_by")
-        .order_by("id")
-    )
+    """The handoff page's procedure panel: the orders with their types in one query, and the staff
+    they name (performer, supervisor, co-signer) in a second once someone has started one."""
+    orders = list(ProcedureOrder.objects.filter(handoff=handoff).select_related("procedure_type").order_by("id"))
+    load_staff_names(orders, "performer", "supervisor", "cosigned_by")
+    return orders
 
 
 def _require(user: User, perm: str) -> None:

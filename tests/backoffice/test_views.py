@@ -13,6 +13,7 @@ from lab.models import TestDefinition
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.factories import HandoffFactory, PatientFactory, StationFactory
+from tests.procedures.helpers import new_ma, ready_handoff, start
 
 pytestmark = pytest.mark.django_db
 
@@ -233,6 +234,63 @@ class TestBoard:
         columns = {status: items for status, items, _count in response.context["columns"]}
         assert [h.pk for h in columns[HandoffStatus.CLAIMED]] == [handoff.pk]
         assert "Occupied" in response.content.decode()
+
+
+class TestDetail:
+    @pytest.mark.parametrize("items", [1, 10])
+    def test_query_count_does_not_grow_with_items_or_events(
+        self,
+        client: Client,
+        medical_assistant: User,
+        other_ma: User,
+        handoff: Handoff,
+        station,
+        django_assert_num_queries,
+        items: int,  # type: ignore[no-untyped-def]
+    ) -> None:
+        procedure_types = list(ProcedureType.objects.filter(is_active=True).order_by("code")[:items])
+        procedure_orders_add(handoff=handoff, procedure_types=procedure_types, by=handoff.ordering_clinician)
+        for test in TestDefinition.objects.filter(is_active=True).order_by("pk")[:items]:
+            handoff.test_orders.create(test=test, created_by=handoff.ordering_clinician)
+        for _ in range(items):  # claimed and released by someone else, `items` times
+            services.handoff_claim(handoff=handoff, by=other_ma)
+            services.handoff_release(handoff=handoff, by=other_ma)
+        services.handoff_claim(handoff=handoff, by=medical_assistant)
+        c = _as(client, medical_assistant)
+        # 1 session, 2 user, 3 permissions, 4 the handoff with patient/room/station, 5 the staff it
+        # names (orderer, claimer), 6 access row with its patient, 7 lab tests, 8 events with actors,
+        # 9 user's groups (navbar), 10 ready stations for the station form, 11 procedures with types.
+        with django_assert_num_queries(11) as captured:
+            response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
+        # The station choices are one plain query, not a server-side cursor (DECLARE, FETCH, CLOSE).
+        assert not [q for q in captured.captured_queries if q["sql"].startswith("DECLARE")]
+        content = response.content.decode()
+        assert len(response.context["events"]) == 2 * items + 1
+        assert len(response.context["test_orders"]) == items
+        assert content.count('class="fw-semibold" href="/procedures/') == items
+        assert 'id="id_station"' in content
+        assert "Procedure room 1" in content
+
+    @pytest.mark.parametrize("started", [1, 3])
+    def test_query_count_does_not_grow_with_started_procedures(
+        self,
+        client: Client,
+        django_assert_num_queries,
+        started: int,  # type: ignore[no-untyped-def]
+    ) -> None:
+        ma = new_ma()
+        codes = ["36415", "96372", "69209"][:started]
+        handoff, orders = ready_handoff(*codes, ma=ma)
+        for order in orders.values():
+            start(order, ma, cosign=True)
+        c = _as(client, ma)
+        # 1 session, 2 user, 3 permissions, 4 the handoff with patient/room/station, 5 the staff it
+        # names (orderer, claimer, identity checker), 6 access row with its patient, 7 lab tests,
+        # 8 events with actors, 9 user's groups (navbar), 10 procedures with types, 11 the staff
+        # the procedures name (performers).
+        with django_assert_num_queries(11):
+            response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
+        assert response.content.decode().count(">Document<") == started
 
 
 class TestActions:
