@@ -72,7 +72,7 @@ def row_keys(handoffs: QuerySet[Handoff], **extra: Expression) -> list[RowKey]:
     """
     fields = ("pk", "patient_id", "status", "created_at", "row_version", *extra)
     rows = handoffs.annotate(row_version=ROW_VERSION, **extra).values_list(*fields)
-    return [RowKey(*values[:5], extra=tuple(values[5:])) for values in rows]
+    return [RowKey._make((*values[:5], tuple(values[5:]))) for values in rows]
 
 
 def rendered_rows(
