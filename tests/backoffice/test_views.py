@@ -257,10 +257,10 @@ class TestDetail:
             services.handoff_release(handoff=handoff, by=other_ma)
         services.handoff_claim(handoff=handoff, by=medical_assistant)
         c = _as(client, medical_assistant)
-        # 1 session, 2 user, 3 permissions, 4 the handoff with patient/room/station, 5 the staff it
-        # names (orderer, claimer), 6 access row with its patient, 7 lab tests, 8 events with actors,
-        # 9 user's groups (navbar), 10 ready stations for the station form, 11 procedures with types.
-        with django_assert_num_queries(11) as captured:
+        # 1 session, 2 user, 3 permissions and roles, 4 the handoff with patient/room/station, 5 the
+        # staff it names (orderer, claimer), 6 access row with its patient, 7 lab tests, 8 events with
+        # actors, 9 ready stations for the station form, 10 procedures with types.
+        with django_assert_num_queries(10) as captured:
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         # The station choices are one plain query, not a server-side cursor (DECLARE, FETCH, CLOSE).
         assert not [q for q in captured.captured_queries if q["sql"].startswith("DECLARE")]
@@ -284,11 +284,11 @@ class TestDetail:
         for order in orders.values():
             start(order, ma, cosign=True)
         c = _as(client, ma)
-        # 1 session, 2 user, 3 permissions, 4 the handoff with patient/room/station, 5 the staff it
-        # names (orderer, claimer, identity checker), 6 access row with its patient, 7 lab tests,
-        # 8 events with actors, 9 user's groups (navbar), 10 procedures with types, 11 the staff
-        # the procedures name (performers).
-        with django_assert_num_queries(11):
+        # 1 session, 2 user, 3 permissions and roles, 4 the handoff with patient/room/station, 5 the
+        # staff it names (orderer, claimer, identity checker), 6 access row with its patient, 7 lab
+        # tests, 8 events with actors, 9 procedures with types, 10 the staff the procedures name
+        # (performers).
+        with django_assert_num_queries(10):
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         assert response.content.decode().count(">Document<") == started
 
