@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, ForeignKey, Model, Prefetch, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
@@ -98,6 +99,22 @@ def handoff_detail_for_user(*, user: User, uuid: str) -> Handoff:
 
 def handoff_events(handoff: Handoff) -> list[HandoffEvent]:
     return list(handoff.events.select_related("actor").order_by("-at", "-id"))
+
+
+def station_choices() -> list[tuple[str, str]]:
+    """(code, name) of the active stations, for filter drop-downs; cached for a minute per process.
+
+    The queue shows this list on every full load; building the ORM query cost more than running
+    it. A station added or retired in admin shows in the list within a minute.
+    """
+    choices: list[tuple[str, str]] | None = cache.get(STATION_CHOICES_KEY)
+    if choices is None:
+        choices = list(Station.objects.filter(is_active=True).order_by("name").values_list("code", "name"))
+        cache.set(STATION_CHOICES_KEY, choices, 60)
+    return choices
+
+
+STATION_CHOICES_KEY = "selectors:station_choices"
 
 
 def stations_with_occupant() -> list[Station]:

@@ -109,6 +109,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "filter": queue_filter,
+        "station_choices": [] if _is_htmx(request) else selectors.station_choices(),
         "rows": rows,
         "now": timezone.now(),
         "waiting_count": waiting,

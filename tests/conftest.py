@@ -45,10 +45,11 @@ def django_db_setup(django_db_setup: None) -> None:
 
 @pytest.fixture(autouse=True)
 def _empty_fragment_cache() -> None:
-    """Each test starts with no rendered rows cached (backoffice/fragments.py): no test sees another's."""
+    """Each test starts with nothing cached (rendered rows, station choices): no test sees another's."""
     from django.core.cache import caches
 
     caches["fragments"].clear()
+    caches["default"].clear()
 
 
 @pytest.fixture

@@ -132,7 +132,9 @@ class Server:
         gunicorn = str(Path(PYTHON).with_name("gunicorn"))
         cmd = [gunicorn, "backoffice.wsgi", "--config", str(BASE_DIR / "gunicorn.conf.py")]
         cmd += ["--bind", f"127.0.0.1:{args.port}", "--log-level", "warning", "--workers", str(args.workers)]
-        cmd += ["--worker-class", args.worker_class, "--threads", str(args.threads)]
+        cmd += ["--worker-class", args.worker_class]
+        if args.worker_class == "gthread":  # with more than one thread gunicorn turns sync into gthread
+            cmd += ["--threads", str(args.threads)]
         self.process = subprocess.Popen(cmd, cwd=BASE_DIR, env=app_env(db_url))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -374,7 +376,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per page")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4, help="per worker (gthread)")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--fresh", action="store_true", help="drop and reload the benchmark database(s)")

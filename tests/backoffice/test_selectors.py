@@ -1,12 +1,13 @@
-"""Reads shared by pages: staff names filled in from one query."""
+"""Reads shared by pages: staff names filled in from one query, station choices."""
 
 import pytest
 
-from backoffice import services
+from backoffice import selectors, services
 from backoffice.models import Handoff, User
 from backoffice.selectors import load_staff_names
 from procedures.models import ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
+from tests.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +45,13 @@ def test_no_query_when_nobody_is_named(
 def test_only_relations_to_staff(handoff: Handoff) -> None:
     with pytest.raises(TypeError):
         load_staff_names([handoff], "patient")
+
+
+def test_station_choices_list_active_stations_by_name_and_are_read_once_a_minute(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    StationFactory(code="room-b", name="Room B")
+    StationFactory(code="room-a", name="Room A")
+    StationFactory(code="old", name="Old room", is_active=False)
+    with django_assert_num_queries(1):
+        assert selectors.station_choices() == [("room-a", "Room A"), ("room-b", "Room B")]
+    with django_assert_num_queries(0):
+        selectors.station_choices()
