@@ -1,8 +1,8 @@
 """gunicorn's settings for this app, read from the working directory: `gunicorn backoffice.wsgi`.
 
-Sync workers: measured against gthread (2 workers x 4 threads) with `make bench`, they served the
-detail page, the board and the claim POST faster and the rest the same (README, "Performance").
-Every worker holds one persistent database connection.
+Sync workers: measured against gthread (2 workers x 4 threads) with `make bench`, they served every
+page but the claim POST faster, the queue by 60% (README, "Performance"). Every worker holds one
+persistent database connection.
 """
 
 import os
