@@ -5,9 +5,11 @@ between two refreshes almost no row changes. Rendering fifty rows of templates w
 those pages cost, so each row's HTML is kept in this worker's memory (the "fragments" cache, never
 shared between processes or machines) under a key made of everything the row shows:
 
-- the handoff row and the patient row, by their Postgres ``xmin``: every UPDATE writes a new row
-  version with a new ``xmin``, whatever code made it (a service, the admin, the overdue job, SQL),
-  so a changed status, claim, station, allergy or name is a different key and never a stale hit;
+- the handoff row and the patient row, by their Postgres row version (``xmin``, ``ctid``): every
+  UPDATE writes a new version of the row, whatever code made it (a service, the admin, the overdue
+  job, SQL). A version written by another transaction has another ``xmin``; two written by the same
+  transaction sit in different places (``ctid``). So a changed status, claim, station, allergy or
+  name is a different key, never a stale hit;
 - the minutes waited, which the row prints and which decide when it turns overdue;
 - today's date, for the patient's age;
 - the viewer's variant (whether they may claim, for the queue's button).
@@ -15,7 +17,9 @@ shared between processes or machines) under a key made of everything the row sho
 Anything else a row prints comes from another table: the exam room's, the staff's and the
 station's names and the ordered items' catalog names. Those entries expire after
 ``FRAGMENT_CACHE_SECONDS`` (60 by default), so a rename shows within a minute.
-The page still logs every patient it lists (the keys query reads them) before it renders.
+The page still logs every patient it lists (the keys query reads them) before it renders. Expired
+entries leave memory when read again or when the cache culls at its size limit (5,000 rows, a few
+MB per worker); they are never written anywhere else.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -39,8 +43,8 @@ _PATIENT = Patient._meta.db_table
 # The handoff's and its patient's row versions: a correlated subquery, so it needs no join and
 # works under the board's window-function subquery too.
 ROW_VERSION = RawSQL(  # noqa: S611 - table names from the models, no input
-    f"\"{_HANDOFF}\".xmin::text || ':' || "  # noqa: S608
-    f'(SELECT p.xmin::text FROM "{_PATIENT}" p WHERE p.id = "{_HANDOFF}".patient_id)',
+    f'"{_HANDOFF}".xmin::text || "{_HANDOFF}".ctid::text || \':\' || '  # noqa: S608
+    f'(SELECT p.xmin::text || p.ctid::text FROM "{_PATIENT}" p WHERE p.id = "{_HANDOFF}".patient_id)',
     [],
 )
 
@@ -92,15 +96,29 @@ def rendered_rows(
     today = timezone.localdate(now)
     cache = caches[CACHE_ALIAS]
     wanted = {k.pk: _key(template_name, k, _minutes(now, k.created_at), today, variant) for k in keys}
+    created = {wanted[k.pk]: k.created_at for k in keys}
     found: dict[str, str] = cache.get_many(list(wanted.values())) if wanted else {}
     missing = [pk for pk, key in wanted.items() if key not in found]
     if missing:
         template = get_template(template_name)
+        logged = {k.pk: k.patient_id for k in keys}
         fresh = {}
         for handoff in load(missing):
+            if handoff.patient_id != logged[handoff.pk]:
+                continue  # not the patient the page logged: leave the row out rather than show it
             fresh[wanted[handoff.pk]] = template.render({"handoff": handoff, "now": now, **(context or {})})
-        cache.set_many(fresh)
         found.update(fresh)
+        # The templates read the clock again; a row rendered across a minute boundary may print the
+        # next minute, so it is shown but not kept under this minute's key.
+        after = timezone.now()
+        if timezone.localdate(after) == today:
+            cache.set_many(
+                {
+                    key: html
+                    for key, html in fresh.items()
+                    if _minutes(after, created[key]) == _minutes(now, created[key])
+                }
+            )
     # A handoff that stopped matching between the two reads (closed a moment ago) is left out.
     return [
         Row(pk=k.pk, patient_id=k.patient_id, status=k.status, html=mark_safe(found[wanted[k.pk]]))  # noqa: S308

@@ -132,10 +132,14 @@ def _load_for_rows(ids: list[int]) -> list[Handoff]:
     return handoffs
 
 
+# No queue has this many pages; a larger ?page= would only overflow the OFFSET.
+MAX_PAGE = 10_000
+
+
 def _requested_page(request: HttpRequest) -> int:
-    """The ?page= asked for, at least 1; anything else is page 1."""
+    """The ?page= asked for, within 1..MAX_PAGE; anything else is page 1. Past the end: see queue()."""
     try:
-        return max(1, int(request.GET.get("page", "1")))
+        return min(max(1, int(request.GET.get("page", "1"))), MAX_PAGE)
     except ValueError:
         return 1
 

@@ -45,6 +45,7 @@ def test_direct_and_group_permissions_and_role_names_are_read_in_one_query(medic
 def test_superuser_has_every_permission_and_inactive_or_object_checks_have_none(admin_user: User) -> None:
     superuser = UserFactory(is_superuser=True)
     backend = RolePermissionBackend()
+    assert backend.get_all_permissions(_fresh(superuser)) == ModelBackend().get_all_permissions(_fresh(superuser))
     assert len(backend.get_all_permissions(_fresh(superuser))) == Permission.objects.count()
     inactive = UserFactory(role=roles.ROLE_SUPERVISOR, is_active=False)
     assert backend.get_all_permissions(_fresh(inactive)) == set()
