@@ -19,6 +19,7 @@ from backoffice import selectors
 from backoffice.audit import csv_safe, log_access
 from backoffice.filters import AccessLogFilter
 from backoffice.models import AccessAction, AccessLog, AccessLogPatient, Patient, User
+from backoffice.paging import page_number
 
 PAGE_SIZE = 50
 # Rows fetched per round trip while streaming an export (each with one query for their patients).
@@ -43,13 +44,6 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def _page_number(raw: str | None) -> int:
-    try:
-        return max(1, int(raw or 1))
-    except ValueError:
-        return 1
-
-
 def _searched(log_filter: AccessLogFilter) -> list[Patient]:
     return [log_filter.searched_patient] if log_filter.searched_patient is not None else []
 
@@ -60,7 +54,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     """The search form; after a search, one page of matching rows, newest first."""
     searched = request.method == "POST"
     log_filter = AccessLogFilter(request.POST if searched else None, queryset=selectors.access_log(user=_user(request)))
-    page = _page_number(request.POST.get("page")) if searched else 1
+    page = page_number(request.POST.get("page")) if searched else 1
     rows: list[AccessLog] = []
     has_next = False
     if searched and log_filter.is_valid():

@@ -24,6 +24,7 @@ from backoffice.filters import QueueFilter
 from backoffice.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
 from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, User
 from backoffice.ordering import handoff_order
+from backoffice.paging import page_number
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed
 from lab.selectors import test_orders_by_handoff, test_orders_for_handoff
@@ -87,7 +88,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     # A page of the queue, not all of it: MAs work from the top, and a large clinic can have
     # hundreds open. One indexed query reads the page's row keys with the queue's totals.
     size = settings.QUEUE_PAGE_SIZE
-    page = _requested_page(request)
+    page = page_number(request.GET.get("page"))  # past the end: see below
     keys = _queue_keys(queue_filter.qs, page, size)
     if keys:
         total, waiting = keys[0].extra
@@ -130,18 +131,6 @@ def _load_for_rows(ids: list[int]) -> list[Handoff]:
     handoffs = list(Handoff.objects.for_lists().filter(pk__in=ids))
     _attach_items(handoffs)
     return handoffs
-
-
-# No queue has this many pages; a larger ?page= would only overflow the OFFSET.
-MAX_PAGE = 10_000
-
-
-def _requested_page(request: HttpRequest) -> int:
-    """The ?page= asked for, within 1..MAX_PAGE; anything else is page 1. Past the end: see queue()."""
-    try:
-        return min(max(1, int(request.GET.get("page", "1"))), MAX_PAGE)
-    except ValueError:
-        return 1
 
 
 def _queue_keys(handoffs: QuerySet[Handoff], page: int, size: int) -> list[fragments.RowKey]:
