@@ -34,7 +34,7 @@ from django.template.loader import get_template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from backoffice.models import Handoff, Patient
+from backoffice.models import Handoff, Patient, whole_minutes
 
 CACHE_ALIAS = "fragments"
 
@@ -95,7 +95,7 @@ def rendered_rows(
     now = timezone.now()
     today = timezone.localdate(now)
     cache = caches[CACHE_ALIAS]
-    wanted = {k.pk: _key(template_name, k, _minutes(now, k.created_at), today, variant) for k in keys}
+    wanted = {k.pk: _key(template_name, k, whole_minutes(k.created_at, now), today, variant) for k in keys}
     created = {wanted[k.pk]: k.created_at for k in keys}
     found: dict[str, str] = cache.get_many(list(wanted.values())) if wanted else {}
     missing = [pk for pk, key in wanted.items() if key not in found]
@@ -116,7 +116,7 @@ def rendered_rows(
                 {
                     key: html
                     for key, html in fresh.items()
-                    if _minutes(after, created[key]) == _minutes(now, created[key])
+                    if whole_minutes(created[key], after) == whole_minutes(created[key], now)
                 }
             )
     # A handoff that stopped matching between the two reads (closed a moment ago) is left out.
@@ -125,11 +125,6 @@ def rendered_rows(
         for k in keys
         if wanted[k.pk] in found
     ]
-
-
-def _minutes(now: datetime, created_at: datetime) -> int:
-    """Whole minutes waited, as Handoff.waiting_minutes counts them for an open handoff."""
-    return max(0, int((now - created_at).total_seconds() // 60))
 
 
 def _key(template_name: str, key: RowKey, minutes: int, today: date, variant: str) -> str:

@@ -33,6 +33,11 @@ def _history(model_name: str) -> dict[str, Any]:
     }
 
 
+def whole_minutes(start: datetime, end: datetime) -> int:
+    """Whole minutes from start to end, never negative: the waits the pages print."""
+    return max(0, int((end - start).total_seconds() // 60))
+
+
 class User(AbstractUser):
     """A member of staff. Roles are Django groups (see backoffice.roles)."""
 
@@ -343,8 +348,7 @@ class Handoff(models.Model):
         return self.priority == Priority.STAT
 
     def waiting_minutes(self, now: datetime | None = None) -> int:
-        end = self.closed_at or now or timezone.now()
-        return max(0, int((end - self.created_at).total_seconds() // 60))
+        return whole_minutes(self.created_at, self.closed_at or now or timezone.now())
 
     @property
     def waiting_label(self) -> str:

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backoffice.models import Equipment, Handoff, Patient, Station
+from backoffice.models import Equipment, Handoff, Patient, Station, whole_minutes
 from procedures.workflow import DONE_STATUSES, OPEN_STATUSES, NotDoneReason, ProcedureStatus, Supervision
 
 # The application's database user can neither change nor delete these rows (events, what was given,
@@ -254,8 +254,7 @@ class ProcedureOrder(models.Model):
 
     def waiting_minutes(self, now: datetime | None = None) -> int:
         """Minutes in the current status: how long the next person has kept it waiting."""
-        end = now or timezone.now()
-        return max(0, int((end - self.status_changed_at).total_seconds() // 60))
+        return whole_minutes(self.status_changed_at, now or timezone.now())
 
     @property
     def waiting_label(self) -> str:
