@@ -95,28 +95,27 @@ def rendered_rows(
     now = timezone.now()
     today = timezone.localdate(now)
     cache = caches[CACHE_ALIAS]
+    by_pk = {k.pk: k for k in keys}
     wanted = {k.pk: _key(template_name, k, whole_minutes(k.created_at, now), today, variant) for k in keys}
-    created = {wanted[k.pk]: k.created_at for k in keys}
     found: dict[str, str] = cache.get_many(list(wanted.values())) if wanted else {}
     missing = [pk for pk, key in wanted.items() if key not in found]
     if missing:
         template = get_template(template_name)
-        logged = {k.pk: k.patient_id for k in keys}
-        fresh = {}
+        fresh: dict[int, str] = {}
         for handoff in load(missing):
-            if handoff.patient_id != logged[handoff.pk]:
+            if handoff.patient_id != by_pk[handoff.pk].patient_id:
                 continue  # not the patient the page logged: leave the row out rather than show it
-            fresh[wanted[handoff.pk]] = template.render({"handoff": handoff, "now": now, **(context or {})})
-        found.update(fresh)
+            fresh[handoff.pk] = template.render({"handoff": handoff, "now": now, **(context or {})})
+        found.update({wanted[pk]: html for pk, html in fresh.items()})
         # The templates read the clock again; a row rendered across a minute boundary may print the
         # next minute, so it is shown but not kept under this minute's key.
         after = timezone.now()
         if timezone.localdate(after) == today:
             cache.set_many(
                 {
-                    key: html
-                    for key, html in fresh.items()
-                    if whole_minutes(created[key], after) == whole_minutes(created[key], now)
+                    wanted[pk]: html
+                    for pk, html in fresh.items()
+                    if whole_minutes(by_pk[pk].created_at, after) == whole_minutes(by_pk[pk].created_at, now)
                 }
             )
     # A handoff that stopped matching between the two reads (closed a moment ago) is left out.

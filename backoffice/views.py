@@ -101,12 +101,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     pages = max(1, -(-total // size))
     # Every refresh is logged too: each one shows the patients again, perhaps to someone else.
     log_access(request=request, action=AccessAction.LIST, what="queue", patients=[k.patient_id for k in keys])
+    may_claim = user.has_perm("backoffice.claim_handoff")
     rows = fragments.rendered_rows(
         keys,
         template_name="partials/queue_row.html",
         load=_load_for_rows,
-        variant="claim" if user.has_perm("backoffice.claim_handoff") else "view",
-        context={"may_claim": user.has_perm("backoffice.claim_handoff")},
+        variant="claim" if may_claim else "view",
+        context={"may_claim": may_claim},
     )
     context = {
         "filter": queue_filter,
