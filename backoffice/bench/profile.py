@@ -13,7 +13,6 @@ it creates and loads the database this reads (`backoffice_bench_200000` on DATAB
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -31,18 +30,10 @@ PAGES = {
 
 
 def configure(database: str) -> None:
-    from backoffice.bench.__main__ import server_url, with_database
+    """The benchmark server's environment (bench.app_env), for Django's test client in this process."""
+    from backoffice.bench.__main__ import app_env, server_url, with_database
 
-    os.environ.update(
-        DATABASE_URL=with_database(server_url(), database),
-        DEBUG="false",
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="testserver",
-        SECURE_COOKIES="false",
-        SECURE_SSL_REDIRECT="false",
-        DB_CONN_MAX_AGE="600",
-        LOG_LEVEL="WARNING",
-    )
+    os.environ.update(app_env(with_database(server_url(), database)), ALLOWED_HOSTS="testserver")
     os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
     import django
 
