@@ -13,7 +13,7 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from backoffice import roles
-from backoffice.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
+from backoffice.devtools.seed.catalogs import DEMO_PASSWORD, DEMO_USERS
 from backoffice.models import (
     Credential,
     ExamRoom,
