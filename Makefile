@@ -81,11 +81,11 @@ bench-deps:
 	  fi; }
 
 bench: setup bench-deps
-	$(BIN)/python -m backoffice.bench $(BENCH_ARGS)
+	$(BIN)/python -m backoffice.devtools.bench $(BENCH_ARGS)
 
 bench-growth: setup bench-deps
-	$(BIN)/python -m backoffice.bench --growth $(BENCH_ARGS)
+	$(BIN)/python -m backoffice.devtools.bench --growth $(BENCH_ARGS)
 
 PAGE ?= queue
 profile: setup
-	$(BIN)/python -m backoffice.bench.profile $(PAGE) --tree $(PROFILE_ARGS)
+	$(BIN)/python -m backoffice.devtools.bench.profile $(PAGE) --tree $(PROFILE_ARGS)

@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString
 from pghistory.admin import EventModelAdmin, EventsAdmin
 
 from backoffice import services
-from backoffice.audit import log_access
+from backoffice.audit.log import log_access
 from backoffice.models import (
     AccessAction,
     Credential,
@@ -336,8 +336,8 @@ class StationAdmin(admin.ModelAdmin):
 
 @admin.register(StationEvent)
 class StationEventAdmin(ReadOnlyModelAdmin):
-    list_display = ("at", "station", "from_state", "to_state", "actor", "note")
-    list_filter = ("to_state", "from_state", "station")
+    list_display = ("at", "station", "action", "from_status", "to_status", "actor", "note")
+    list_filter = ("action", "to_status", "station")
     list_select_related = ("station", "actor")
     search_fields = ("station__code", "station__name", "note")
     date_hierarchy = "at"

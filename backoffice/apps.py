@@ -9,14 +9,23 @@ class BackofficeConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the sign-in signal receivers (session clocks, security log).
-        import backoffice.auth  # noqa: F401
+        import backoffice.accounts.auth  # noqa: F401
+        from backoffice.audit.subjects import register_subject
         from backoffice.roles import sync_roles
+
+        register_subject("handoff", _patient_of_handoff)
 
         # Runs once per migrate, after every app's permissions exist.
         post_migrate.connect(sync_roles, sender=self, dispatch_uid="backoffice.sync_roles")
         # Starts the every-minute overdue check (backoffice.tasks) if no run of it is pending; every
         # deploy migrates, so the chain is (re)started on each one. Idempotent.
         post_migrate.connect(_schedule_overdue_check, sender=self, dispatch_uid="backoffice.schedule_overdue_check")
+
+
+def _patient_of_handoff(ref: str) -> int | None:
+    from backoffice.models import Handoff
+
+    return Handoff.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()
 
 
 def _schedule_overdue_check(using: str = "default", **kwargs: object) -> None:

@@ -5,7 +5,6 @@ from datetime import date, datetime
 from typing import Any
 
 import pghistory
-import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -13,18 +12,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from backoffice.transitions import APPEND_ONLY, TransitionEvent
 from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
 
-# Append-only: the application's database user can neither change nor delete these rows. A trigger
-# refuses UPDATE and DELETE (TRUNCATE, which only a test flush or an operator uses, is not a row event).
-APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
 
+def tracked_history(model_name: str) -> dict[str, Any]:
+    """Field-level history by trigger, for ``@pghistory.track(**tracked_history("…History"))``.
 
-def _history(model_name: str) -> dict[str, Any]:
-    """Field-level history by trigger: a snapshot on insert and on every update that changes something.
-
-    Each snapshot carries the request's context (user, path) set by pghistory's middleware. The
-    snapshot tables are append-only, like the event rows.
+    A snapshot on insert and on every update that changes something, each carrying the request's
+    context (user, path) set by pghistory's middleware. The snapshot tables are append-only, like
+    the event rows.
     """
     return {
         "model_name": model_name,
@@ -55,7 +52,7 @@ class User(AbstractUser):
         return sorted(self.groups.values_list("name", flat=True))
 
 
-@pghistory.track(**_history("CredentialHistory"))
+@pghistory.track(**tracked_history("CredentialHistory"))
 class Credential(models.Model):
     """A professional credential held by a staff member (CMA, RMA, RN, ...)."""
 
@@ -96,7 +93,7 @@ class Credential(models.Model):
         return self.expires_on >= (on or timezone.localdate())
 
 
-@pghistory.track(**_history("PatientHistory"))
+@pghistory.track(**tracked_history("PatientHistory"))
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "F", "Female"
@@ -168,7 +165,7 @@ class Equipment(models.Model):
         return self.name
 
 
-@pghistory.track(**_history("StationHistory"))
+@pghistory.track(**tracked_history("StationHistory"))
 class Station(models.Model):
     """A procedure room, phlebotomy chair or lab bench in the back office."""
 
@@ -186,6 +183,8 @@ class Station(models.Model):
     is_active = models.BooleanField(default=True)
     state_changed_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    STATUS_FIELD = "state"  # for backoffice.transitions
+
     class Meta:
         ordering = ["name"]
 
@@ -193,22 +192,24 @@ class Station(models.Model):
         return self.name
 
 
-class StationEvent(models.Model):
+class StationEvent(TransitionEvent):
     """An append-only record of a station's state change (occupied, turnover, ready)."""
 
-    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="events")
-    at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    from_state = models.CharField(max_length=20, choices=StationState.choices)
-    to_state = models.CharField(max_length=20, choices=StationState.choices)
-    note = models.CharField(max_length=200, blank=True)
+    class Action(models.TextChoices):
+        OCCUPIED = "occupied", "Patient arrived"
+        VACATED = "vacated", "Patient left"
+        TURNED_OVER = "turned_over", "Cleaned and restocked"
 
-    class Meta:
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=30, choices=Action.choices)
+    from_status = models.CharField(max_length=20, choices=StationState.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=StationState.choices, blank=True)
+
+    class Meta(TransitionEvent.Meta):
         ordering = ["-at", "-id"]
-        triggers = [APPEND_ONLY]
 
     def __str__(self) -> str:
-        return f"{self.station}: {self.from_state} → {self.to_state}"
+        return f"{self.station}: {self.from_status} → {self.to_status}"
 
 
 class ExamRoom(models.Model):
@@ -232,7 +233,7 @@ class HandoffQuerySet(models.QuerySet["Handoff"]):
         return self.select_related("patient", "ordering_clinician", "claimed_by", "station", "exam_room")
 
 
-@pghistory.track(**_history("HandoffHistory"))
+@pghistory.track(**tracked_history("HandoffHistory"))
 class Handoff(models.Model):
     """A patient handed from the exam room to the back office, with what was ordered."""
 
@@ -390,7 +391,7 @@ class Handoff(models.Model):
         return badges
 
 
-class HandoffEvent(models.Model):
+class HandoffEvent(TransitionEvent):
     """An append-only record of something done to a handoff: who, when, from, to, why."""
 
     class Action(models.TextChoices):
@@ -404,22 +405,15 @@ class HandoffEvent(models.Model):
         COMPLETED = "completed", "Completed"
         CANCELLED = "cancelled", "Cancelled"
         FLAGGED_OVERDUE = "flagged_overdue", "Flagged overdue"
+        ITEMS_ORDERED = "items_ordered", "Items ordered"
 
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="events")
-    at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=30, choices=Action.choices)
     from_status = models.CharField(max_length=20, choices=HandoffStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=HandoffStatus.choices, blank=True)
-    note = models.CharField(max_length=300, blank=True)
 
-    class Meta:
-        ordering = ["at", "id"]
+    class Meta(TransitionEvent.Meta):
         indexes = [models.Index(fields=["handoff", "at"], name="handoffevent_handoff_idx")]
-        triggers = [APPEND_ONLY]
-
-    def __str__(self) -> str:
-        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class AccessAction(models.TextChoices):
@@ -440,7 +434,7 @@ class AccessOutcome(models.TextChoices):
 class AccessLog(models.Model):
     """One look at patient data: who saw which patients, what, how, when (UTC), from where, and the outcome.
 
-    Append-only. Written by backoffice.audit.log_access; never edited, never deleted.
+    Append-only. Written by backoffice.audit.log.log_access; never edited, never deleted.
     """
 
     Action = AccessAction

@@ -55,7 +55,7 @@ ADMIN_EXCLUDED = {
     "procedures.perform_procedure",
     *_PROCEDURE_SUPERVISION,
     # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
-    # looked at what, admins included. The access log is written only by backoffice.audit in any case.
+    # looked at what, admins included. The access log is written only by backoffice.audit.log in any case.
     "backoffice.view_accesslog",
     "backoffice.add_accesslog",
     "backoffice.change_accesslog",

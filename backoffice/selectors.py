@@ -1,6 +1,7 @@
 """Reads the core pages need, with their access checks and joins applied together."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -8,7 +9,9 @@ from django.db.models import Count, F, ForeignKey, Model, Prefetch, Q, QuerySet,
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
+from backoffice import services
 from backoffice.models import AccessLog, Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
+from backoffice.transitions import Offer, offer
 from backoffice.workflow import OPEN_STATUSES
 
 
@@ -28,7 +31,7 @@ def board_handoffs(*, user: User, per_status: int) -> HandoffQuerySet:
 
     The cap is a window function in the same query, so a busy day's hundreds of open handoffs
     cost one indexed read, not one query per column. The board reads row keys from it
-    (backoffice.fragments), so it joins nothing.
+    (backoffice.pages.fragments), so it joins nothing.
     """
     if not user.has_perm("backoffice.view_board"):
         raise Http404
@@ -160,3 +163,60 @@ def access_log(*, user: User) -> QuerySet[AccessLog]:
         .prefetch_related(Prefetch("patients", queryset=patients))
         .order_by("-at", "-id")
     )
+
+
+class HandoffActions:
+    """What this user may do to this handoff now, each asked of the guard its service runs.
+
+    Each answer is an Offer (truthy when the service would accept it, else carrying the service's
+    own refusal) worked out when first read, so a page pays only for what it shows.
+    """
+
+    def __init__(self, handoff: Handoff, user: User) -> None:
+        self.handoff = handoff
+        self.user = user
+
+    def _offer(self, check: Callable[[Handoff, User], None]) -> Offer:
+        return offer(lambda: check(self.handoff, self.user))
+
+    @cached_property
+    def claim(self) -> Offer:
+        return self._offer(services.check_claim)
+
+    @cached_property
+    def release(self) -> Offer:
+        return self._offer(services.check_release)
+
+    @cached_property
+    def assign_station(self) -> Offer:
+        return self._offer(services.check_assign_station)
+
+    @cached_property
+    def verify_identity(self) -> Offer:
+        return self._offer(services.check_verify_identity)
+
+    @cached_property
+    def start(self) -> Offer:
+        return self._offer(services.check_start)
+
+    @cached_property
+    def complete(self) -> Offer:
+        return self._offer(services.check_complete)
+
+    @cached_property
+    def cancel(self) -> Offer:
+        return self._offer(services.check_cancel)
+
+    @cached_property
+    def works(self) -> bool:
+        """Whether the user works this open handoff (its claimer, or a supervisor stepping in)."""
+        return self.handoff.is_open and services.works_handoff(self.handoff, self.user)
+
+    NAMES = ("claim", "release", "assign_station", "verify_identity", "start", "complete", "cancel")
+
+    def allowed(self) -> set[str]:
+        return {name for name in self.NAMES if getattr(self, name)}
+
+
+def handoff_actions(handoff: Handoff, user: User) -> HandoffActions:
+    return HandoffActions(handoff, user)

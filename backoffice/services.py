@@ -16,22 +16,19 @@ from django.utils import timezone
 from backoffice import hooks
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, Station, StationEvent, User
 from backoffice.roles import ROLE_CLINICIAN
+from backoffice.transitions import edit, lock, move, record, record_all, require
 from backoffice.workflow import (
-    HANDOFF_MOVES,
+    HANDOFF,
     IDENTIFIED_STATUSES,
-    STATION_MOVES,
+    STATION,
     HandoffStatus,
+    PermissionRefused,
     Priority,
     StationState,
     TransitionNotAllowed,
-    check_move,
 )
 
 Action = HandoffEvent.Action
-
-
-class PermissionRefused(TransitionNotAllowed):
-    """The actor's role does not allow this action."""
 
 
 class AlreadyClaimed(TransitionNotAllowed):
@@ -56,43 +53,98 @@ class Needs:
     isolation: str = Handoff.Isolation.NONE
 
 
-def _require(user: User, perm: str, doing: str) -> None:
-    if not user.is_active or not user.has_perm(perm):
-        raise PermissionRefused(f"Your role doesn't allow you to {doing}.")
-
-
-def _lock(handoff: Handoff) -> Handoff:
-    return Handoff.objects.select_for_update().get(pk=handoff.pk)
-
-
-def _event(handoff: Handoff, *, by: User, action: str, from_status: str = "", note: str = "") -> HandoffEvent:
-    return HandoffEvent.objects.create(
-        handoff=handoff, actor=by, action=action, from_status=from_status, to_status=handoff.status, note=note[:300]
+def works_handoff(handoff: Handoff, user: User) -> bool:
+    """Whether this user works this handoff: its claimer does, and a supervisor may step in."""
+    return handoff.claimed_by_id is not None and (
+        handoff.claimed_by_id == user.pk or user.has_perm("backoffice.view_board")
     )
 
 
-def _move(
-    handoff: Handoff, target: str, *, by: User, action: str, note: str = "", fields: tuple[str, ...] = ()
-) -> None:
-    current = handoff.status
-    check_move(HANDOFF_MOVES, current, target, label="handoff")
-    handoff.status = target
-    handoff.version += 1
-    handoff.save(update_fields=["status", "version", *fields])
-    _event(handoff, by=by, action=action, from_status=current, note=note)
+def require_works_handoff(handoff: Handoff, by: User) -> None:
+    """Refuse work on an unclaimed or closed handoff, or on someone else's (unless a supervisor)."""
+    if not handoff.is_open:
+        raise TransitionNotAllowed(f"This handoff is {HANDOFF.name(handoff.status)}.")
+    if handoff.claimed_by_id is None:
+        # Nobody to name: without this the refusal below read "claimed by None".
+        raise TransitionNotAllowed("Claim the patient first.")
+    if not works_handoff(handoff, by):
+        raise PermissionRefused(
+            f"This patient is claimed by {handoff.claimed_by}; only they or a supervisor can do that."
+        )
 
 
-def _copy_back(target: Handoff, source: Handoff) -> Handoff:
-    """Refresh the caller's instance so it sees what was written under the lock."""
-    target.__dict__.update({k: v for k, v in source.__dict__.items() if not k.startswith("_")})
-    # __dict__.update bypasses the FK descriptors, so a relation the caller had loaded (claimed_by,
-    # station) would still answer with the old row; drop each cached relation whose id changed.
-    for field in target._meta.concrete_fields:
-        if isinstance(field, models.ForeignKey) and field.is_cached(target):
-            cached = field.get_cached_value(target)
-            if getattr(cached, "pk", None) != getattr(target, field.attname):
-                field.delete_cached_value(target)
-    return target
+def require_identity_verified(handoff: Handoff) -> None:
+    """Guard for every service that does something for the patient."""
+    if handoff.status not in IDENTIFIED_STATUSES:
+        raise IdentityNotVerified("Verify the patient's identity with two identifiers first.")
+
+
+# --- Guards: each service checks one of these under its lock; handoff_actions asks the same ones. ---
+
+
+def check_claim(handoff: Handoff, by: User) -> None:
+    require(by, "backoffice.claim_handoff", "claim patients")
+    if handoff.status != HandoffStatus.WAITING and handoff.claimed_by_id is not None and handoff.is_open:
+        who = "you" if handoff.claimed_by_id == by.pk else handoff.claimed_by
+        raise AlreadyClaimed(f"Already claimed by {who} at {timezone.localtime(handoff.claimed_at):%H:%M}.")
+    HANDOFF.check(handoff.status, HandoffStatus.CLAIMED)
+
+
+def check_release(handoff: Handoff, by: User) -> None:
+    require(by, "backoffice.claim_handoff", "release patients")
+    require_works_handoff(handoff, by)
+    HANDOFF.check(handoff.status, HandoffStatus.WAITING)
+
+
+def check_assign_station(handoff: Handoff, by: User) -> None:
+    require(by, "backoffice.claim_handoff", "assign stations")
+    if handoff.status == HandoffStatus.WAITING:
+        raise TransitionNotAllowed("Claim the patient before assigning a station.")
+    require_works_handoff(handoff, by)
+
+
+def check_verify_identity(handoff: Handoff, by: User) -> None:
+    require(by, "backoffice.claim_handoff", "verify patients")
+    require_works_handoff(handoff, by)
+    HANDOFF.check(handoff.status, HandoffStatus.IDENTITY_VERIFIED)
+
+
+def check_start(handoff: Handoff, by: User) -> None:
+    require(by, "backoffice.claim_handoff", "start work")
+    require_works_handoff(handoff, by)
+    require_identity_verified(handoff)
+    HANDOFF.check(handoff.status, HandoffStatus.IN_PROGRESS)
+    if handoff.station_id is None:
+        raise TransitionNotAllowed("Assign a station before starting.")
+
+
+def check_complete(handoff: Handoff, by: User) -> None:
+    require(by, "backoffice.claim_handoff", "complete handoffs")
+    require_works_handoff(handoff, by)
+    HANDOFF.check(handoff.status, HandoffStatus.COMPLETED)
+    remaining = hooks.open_item_count(handoff)
+    if remaining:
+        raise TransitionNotAllowed(
+            f"{remaining} ordered item{'s are' if remaining > 1 else ' is'} still open; "
+            "finish or close each one, then complete the handoff."
+        )
+
+
+def check_cancel(handoff: Handoff, by: User) -> None:
+    require(by, "backoffice.cancel_handoff", "cancel handoffs")
+    HANDOFF.check(handoff.status, HandoffStatus.CANCELLED)
+
+
+def check_add_items(handoff: Handoff, by: User) -> None:
+    """Items are ordered on an open handoff by someone who may hand patients off."""
+    require(by, "backoffice.add_handoff", "order for patients")
+    if not handoff.is_open:
+        raise TransitionNotAllowed(
+            f"Items can only be ordered on an open handoff; this one is {HANDOFF.name(handoff.status)}."
+        )
+
+
+# --- Services --------------------------------------------------------------------------------------
 
 
 def handoff_create(
@@ -106,7 +158,7 @@ def handoff_create(
     by: User,
 ) -> Handoff:
     """Hand a patient off from the exam room to the back-office queue."""
-    _require(by, "backoffice.add_handoff", "hand patients off")
+    require(by, "backoffice.add_handoff", "hand patients off")
     if not ordering_clinician.groups.filter(name=ROLE_CLINICIAN).exists():
         raise TransitionNotAllowed(f"{ordering_clinician} is not a clinician and can't order for a patient.")
     language = needs.interpreter_language.strip()
@@ -130,91 +182,92 @@ def handoff_create(
     with transaction.atomic():
         handoff.save()
         note = "" if by.pk == ordering_clinician.pk else f"On behalf of {ordering_clinician}"
-        _event(handoff, by=by, action=Action.CREATED, note=note)
+        record(handoff, by=by, action=Action.CREATED, note=note, created=True)
+    return handoff
+
+
+def handoff_lock_for_items(*, handoff: Handoff, by: User, items: str) -> Handoff:
+    """Lock an open handoff to order items on it, recording what was ordered.
+
+    Each domain app's ``*_orders_add`` calls this inside its transaction before inserting its rows,
+    so a handoff cancelled meanwhile gets nothing: the cancel waits for the lock, or this sees it.
+    """
+    lock(handoff)
+    check_add_items(handoff, by)
+    record(handoff, by=by, action=Action.ITEMS_ORDERED, note=items)
     return handoff
 
 
 def handoff_claim(*, handoff: Handoff, by: User) -> Handoff:
     """Take a waiting handoff; exactly one of several racing claimers wins."""
-    _require(by, "backoffice.claim_handoff", "claim patients")
+    require(by, "backoffice.claim_handoff", "claim patients")
     with transaction.atomic():
-        # No select_related here: a loser that waited on the lock gets the winner's row re-checked by
-        # Postgres, but the joined claimer stays the NULL it saw first. Load the claimer after locking.
-        locked = _lock(handoff)
-        if locked.status != HandoffStatus.WAITING:
-            if locked.claimed_by_id == by.pk and locked.is_open:
-                return _copy_back(handoff, locked)
-            if locked.claimed_by is not None and locked.is_open:
-                raise AlreadyClaimed(
-                    f"Already claimed by {locked.claimed_by} at {timezone.localtime(locked.claimed_at):%H:%M}."
-                )
-        locked.claimed_by = by
-        locked.claimed_at = timezone.now()
-        _move(locked, HandoffStatus.CLAIMED, by=by, action=Action.CLAIMED, fields=("claimed_by", "claimed_at"))
-    return _copy_back(handoff, locked)
-
-
-def _require_owner(handoff: Handoff, by: User) -> None:
-    """Only the claimer works a handoff; a supervisor may step in."""
-    if handoff.claimed_by_id is None:
-        # Nobody to name: without this the refusal below read "claimed by None".
-        raise TransitionNotAllowed(
-            "Claim the patient first."
-            if handoff.is_open
-            else f"This handoff is {handoff.get_status_display().lower()}."
+        # A loser that waited on the lock reads the winner's committed row; the claimer's name is
+        # loaded afterwards (lock() drops every cached relation), never the NULL seen first.
+        lock(handoff)
+        if handoff.claimed_by_id == by.pk and handoff.is_open:
+            return handoff  # already yours: a double click, or a second tab
+        check_claim(handoff, by)
+        handoff.claimed_by = by
+        handoff.claimed_at = timezone.now()
+        move(
+            handoff,
+            table=HANDOFF,
+            to=HandoffStatus.CLAIMED,
+            by=by,
+            action=Action.CLAIMED,
+            fields=("claimed_by", "claimed_at"),
         )
-    if handoff.claimed_by_id != by.pk and not by.has_perm("backoffice.view_board"):
-        raise PermissionRefused(
-            f"This patient is claimed by {handoff.claimed_by}; only they or a supervisor can do that."
-        )
+    return handoff
 
 
 def handoff_release(*, handoff: Handoff, by: User, reason: str = "") -> Handoff:
     """Put a claimed handoff back on the queue (before identity was verified)."""
-    _require(by, "backoffice.claim_handoff", "release patients")
+    require(by, "backoffice.claim_handoff", "release patients")
     with transaction.atomic():
-        locked = _lock(handoff)
-        _require_owner(locked, by)
-        check_move(HANDOFF_MOVES, locked.status, HandoffStatus.WAITING, label="handoff")
-        station = _free_station(locked, by=by)
-        locked.claimed_by = None
-        locked.claimed_at = None
-        locked.station = None
-        _move(
-            locked,
-            HandoffStatus.WAITING,
+        lock(handoff, related=("patient",))
+        check_release(handoff, by)
+        station = _free_station(handoff, by=by)
+        handoff.claimed_by = None
+        handoff.claimed_at = None
+        handoff.station = None
+        move(
+            handoff,
+            table=HANDOFF,
+            to=HandoffStatus.WAITING,
             by=by,
             action=Action.RELEASED,
             note=reason or (f"Left {station}" if station else ""),
             fields=("claimed_by", "claimed_at", "station"),
         )
-    return _copy_back(handoff, locked)
+    return handoff
 
 
 def handoff_assign_station(*, handoff: Handoff, station: Station, by: User) -> Handoff:
     """Bring the patient to a ready station; the previous one, if any, needs turnover."""
-    _require(by, "backoffice.claim_handoff", "assign stations")
+    require(by, "backoffice.claim_handoff", "assign stations")
     with transaction.atomic():
-        locked = _lock(handoff)
-        _require_owner(locked, by)
-        if not locked.is_open or locked.status == HandoffStatus.WAITING:
-            raise TransitionNotAllowed("Claim the patient before assigning a station.")
-        if locked.station_id == station.pk:
-            return _copy_back(handoff, locked)
-        new_station = Station.objects.select_for_update().get(pk=station.pk)
-        if not new_station.is_active:
-            raise TransitionNotAllowed(f"{new_station} is out of service.")
-        if new_station.state != StationState.READY:
-            raise TransitionNotAllowed(
-                f"{new_station} is {new_station.get_state_display().lower()}; pick a ready station."
-            )
-        _free_station(locked, by=by)
-        _station_move(new_station, StationState.OCCUPIED, by=by, note=f"Patient {locked.patient.mrn}")
-        locked.station = new_station
-        locked.version += 1
-        locked.save(update_fields=["station", "version"])
-        _event(locked, by=by, action=Action.STATION_ASSIGNED, from_status=locked.status, note=str(new_station))
-    return _copy_back(handoff, locked)
+        lock(handoff, related=("patient",))
+        check_assign_station(handoff, by)
+        if handoff.station_id == station.pk:
+            return handoff
+        lock(station)
+        if not station.is_active:
+            raise TransitionNotAllowed(f"{station} is out of service.")
+        if station.state != StationState.READY:
+            raise TransitionNotAllowed(f"{station} is {STATION.name(station.state)}; pick a ready station.")
+        _free_station(handoff, by=by)
+        move(
+            station,
+            table=STATION,
+            to=StationState.OCCUPIED,
+            by=by,
+            action=StationEvent.Action.OCCUPIED,
+            note=f"Patient {handoff.patient.mrn}",
+        )
+        handoff.station = station
+        edit(handoff, by=by, action=Action.STATION_ASSIGNED, note=str(station), fields=("station",))
+    return handoff
 
 
 def _normalise(text: str) -> str:
@@ -240,7 +293,7 @@ def handoff_verify_identity(
 
     A mismatch is refused and recorded as an event before IdentityMismatch is raised.
     """
-    _require(by, "backoffice.claim_handoff", "verify patients")
+    require(by, "backoffice.claim_handoff", "verify patients")
     scanned_mrn = scanned_mrn.strip()
     if scanned_mrn:
         method = "wristband"
@@ -250,10 +303,9 @@ def handoff_verify_identity(
         raise TransitionNotAllowed("Scan the wristband, or give both the patient's full name and date of birth.")
     failure = ""
     with transaction.atomic():
-        locked = Handoff.objects.select_for_update(of=("self",)).select_related("patient").get(pk=handoff.pk)
-        _require_owner(locked, by)
-        check_move(HANDOFF_MOVES, locked.status, HandoffStatus.IDENTITY_VERIFIED, label="handoff")
-        patient = locked.patient
+        lock(handoff, related=("patient",))
+        check_verify_identity(handoff, by)
+        patient = handoff.patient
         if method == "wristband":
             if scanned_mrn.upper() != patient.mrn.upper():
                 failure = "Scanned wristband does not match this patient's MRN."
@@ -268,14 +320,15 @@ def handoff_verify_identity(
                 failure = f"The {' and '.join(mismatched)} given {verb} not match this patient."
         if failure:
             # Recorded, not rolled back: repeated mismatches are a safety signal for supervisors.
-            _event(locked, by=by, action=Action.IDENTITY_MISMATCH, from_status=locked.status, note=failure)
+            record(handoff, by=by, action=Action.IDENTITY_MISMATCH, note=failure)
         else:
-            locked.identity_verified_at = timezone.now()
-            locked.identity_verified_by = by
-            locked.identity_method = method
-            _move(
-                locked,
-                HandoffStatus.IDENTITY_VERIFIED,
+            handoff.identity_verified_at = timezone.now()
+            handoff.identity_verified_by = by
+            handoff.identity_method = method
+            move(
+                handoff,
+                table=HANDOFF,
+                to=HandoffStatus.IDENTITY_VERIFIED,
                 by=by,
                 action=Action.IDENTITY_VERIFIED,
                 note="Wristband scanned" if method == "wristband" else "Name and date of birth confirmed",
@@ -283,96 +336,81 @@ def handoff_verify_identity(
             )
     if failure:
         raise IdentityMismatch(f"{failure} Check the wristband and ask the patient again.")
-    return _copy_back(handoff, locked)
-
-
-def require_identity_verified(handoff: Handoff) -> None:
-    """Guard for every service that does something for the patient."""
-    if handoff.status not in IDENTIFIED_STATUSES:
-        raise IdentityNotVerified("Verify the patient's identity with two identifiers first.")
+    return handoff
 
 
 def handoff_start(*, handoff: Handoff, by: User) -> Handoff:
     """Begin the ordered work at the station, once the patient is identified."""
-    _require(by, "backoffice.claim_handoff", "start work")
+    require(by, "backoffice.claim_handoff", "start work")
     with transaction.atomic():
-        locked = _lock(handoff)
-        _require_owner(locked, by)
-        if locked.status == HandoffStatus.IN_PROGRESS:
-            return _copy_back(handoff, locked)
-        require_identity_verified(locked)
-        if locked.station_id is None:
-            raise TransitionNotAllowed("Assign a station before starting.")
-        _move(locked, HandoffStatus.IN_PROGRESS, by=by, action=Action.STARTED)
-    return _copy_back(handoff, locked)
+        lock(handoff)
+        if handoff.status == HandoffStatus.IN_PROGRESS and works_handoff(handoff, by):
+            return handoff
+        check_start(handoff, by)
+        move(handoff, table=HANDOFF, to=HandoffStatus.IN_PROGRESS, by=by, action=Action.STARTED)
+    return handoff
 
 
 def handoff_complete(*, handoff: Handoff, by: User) -> Handoff:
     """Close a handoff whose every ordered item is done; its station needs turnover."""
-    _require(by, "backoffice.claim_handoff", "complete handoffs")
+    require(by, "backoffice.claim_handoff", "complete handoffs")
     with transaction.atomic():
-        locked = _lock(handoff)
-        _require_owner(locked, by)
-        check_move(HANDOFF_MOVES, locked.status, HandoffStatus.COMPLETED, label="handoff")
-        remaining = hooks.open_item_count(locked)
-        if remaining:
-            raise TransitionNotAllowed(f"{remaining} ordered item(s) are still open.")
-        _free_station(locked, by=by)
-        locked.closed_at = timezone.now()
-        _move(locked, HandoffStatus.COMPLETED, by=by, action=Action.COMPLETED, fields=("closed_at",))
-    return _copy_back(handoff, locked)
+        lock(handoff, related=("patient",))
+        check_complete(handoff, by)
+        _free_station(handoff, by=by)
+        handoff.closed_at = timezone.now()
+        move(handoff, table=HANDOFF, to=HandoffStatus.COMPLETED, by=by, action=Action.COMPLETED, fields=("closed_at",))
+    return handoff
 
 
 def handoff_cancel(*, handoff: Handoff, by: User, reason: str) -> Handoff:
     """Cancel an open handoff with a reason; an occupied station needs turnover."""
-    _require(by, "backoffice.cancel_handoff", "cancel handoffs")
+    require(by, "backoffice.cancel_handoff", "cancel handoffs")
     reason = reason.strip()
     if not reason:
         raise TransitionNotAllowed("Give a reason for cancelling.")
     with transaction.atomic():
-        locked = _lock(handoff)
-        check_move(HANDOFF_MOVES, locked.status, HandoffStatus.CANCELLED, label="handoff")
-        _free_station(locked, by=by)
-        locked.closed_at = timezone.now()
-        locked.cancel_reason = reason[:200]
-        _move(
-            locked,
-            HandoffStatus.CANCELLED,
+        lock(handoff, related=("patient",))
+        check_cancel(handoff, by)
+        _free_station(handoff, by=by)
+        handoff.closed_at = timezone.now()
+        handoff.cancel_reason = reason[:200]
+        move(
+            handoff,
+            table=HANDOFF,
+            to=HandoffStatus.CANCELLED,
             by=by,
             action=Action.CANCELLED,
             note=reason,
             fields=("closed_at", "cancel_reason"),
         )
-    return _copy_back(handoff, locked)
+    return handoff
 
 
 def _free_station(handoff: Handoff, *, by: User) -> Station | None:
     """Send the station the patient leaves to turnover."""
     if handoff.station_id is None:
         return None
-    station = Station.objects.select_for_update().get(pk=handoff.station_id)
+    station = lock(Station(pk=handoff.station_id))
     if station.state == StationState.OCCUPIED:
         # No occupied → ready edge: a room a patient sat in is always checked before the next one.
-        _station_move(station, StationState.NEEDS_TURNOVER, by=by, note=f"Patient {handoff.patient.mrn} left")
+        move(
+            station,
+            table=STATION,
+            to=StationState.NEEDS_TURNOVER,
+            by=by,
+            action=StationEvent.Action.VACATED,
+            note=f"Patient {handoff.patient.mrn} left",
+        )
     return station
-
-
-def _station_move(station: Station, target: str, *, by: User, note: str = "") -> None:
-    current = station.state
-    check_move(STATION_MOVES, current, target, label="station")
-    station.state = target
-    station.state_changed_at = timezone.now()
-    station.save(update_fields=["state", "state_changed_at"])
-    StationEvent.objects.create(station=station, actor=by, from_state=current, to_state=target, note=note[:200])
 
 
 def station_turnover(*, station: Station, by: User, note: str = "Cleaned and restocked") -> Station:
     """Record that a station was cleaned and restocked; it is ready again."""
-    _require(by, "backoffice.manage_station", "turn over stations")
+    require(by, "backoffice.manage_station", "turn over stations")
     with transaction.atomic():
-        locked = Station.objects.select_for_update().get(pk=station.pk)
-        _station_move(locked, StationState.READY, by=by, note=note)
-    station.state, station.state_changed_at = locked.state, locked.state_changed_at
+        lock(station)
+        move(station, table=STATION, to=StationState.READY, by=by, action=StationEvent.Action.TURNED_OVER, note=note)
     return station
 
 
@@ -431,22 +469,15 @@ def handoffs_flag_overdue(*, now: datetime | None = None) -> int:
         )
         if not due:
             return 0
-        actor = system_user()
-        events = []
         for handoff in due:
-            limit = handoff.overdue_minutes
-            handoff.overdue_since = handoff.created_at + timedelta(minutes=limit)
-            events.append(
-                HandoffEvent(
-                    handoff=handoff,
-                    at=now,
-                    actor=actor,
-                    action=Action.FLAGGED_OVERDUE,
-                    from_status=handoff.status,
-                    to_status=handoff.status,
-                    note=f"Waiting {handoff.waiting_minutes(now)} min; the limit is {limit} min.",
-                )
-            )
+            handoff.overdue_since = handoff.created_at + timedelta(minutes=handoff.overdue_minutes)
+        # Not an edit by anyone: the version stays, so nobody's open form turns stale.
         Handoff.objects.bulk_update(due, ["overdue_since"])
-        HandoffEvent.objects.bulk_create(events)
+        record_all(
+            due,
+            by=system_user(),
+            action=Action.FLAGGED_OVERDUE,
+            at=now,
+            note=lambda h: f"Waiting {h.waiting_minutes(now)} min; the limit is {h.overdue_minutes} min.",
+        )
     return len(due)

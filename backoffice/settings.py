@@ -61,12 +61,12 @@ MIDDLEWARE = [
     # Before the session policy, which leaves a "you were signed out" message for the login page.
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session limits, deactivated users, no-store on signed-in pages.
-    "backoffice.middleware.SessionSecurityMiddleware",
+    "backoffice.accounts.middleware.SessionSecurityMiddleware",
     "django_otp.middleware.OTPMiddleware",
     # Django's LoginRequiredMiddleware, answering htmx requests with a full-page redirect.
-    "backoffice.middleware.LoginRequiredMiddleware",
+    "backoffice.accounts.middleware.LoginRequiredMiddleware",
     # After OTPMiddleware (request.user.is_verified) and the login check.
-    "backoffice.middleware.OTPRequiredMiddleware",
+    "backoffice.accounts.middleware.OTPRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "backoffice.auth.session_timeout",
+                "backoffice.accounts.auth.session_timeout",
             ],
         },
     },
@@ -117,7 +117,7 @@ AUTH_USER_MODEL = "backoffice.User"
 # django-axes checks for a lockout before any backend checks a password (it must come first).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "backoffice.backends.RolePermissionBackend",
+    "backoffice.accounts.backends.RolePermissionBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -164,7 +164,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 
 # Rows per queue page, and handoffs per supervisor-board column (the oldest; the rest are counted).
 QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", 50, minimum=5)
-# Rendered queue rows and board cards, kept in each worker's memory (backoffice/fragments.py). Their
+# Rendered queue rows and board cards, kept in each worker's memory (backoffice/pages/fragments.py). Their
 # keys change with the handoff and patient rows; this bounds how long other names they print
 # (exam room, staff, station, catalog items) can lag behind a rename.
 FRAGMENT_CACHE_SECONDS = env_int("FRAGMENT_CACHE_SECONDS", 60, minimum=0)
@@ -189,14 +189,14 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
-# The lockout page (templates/registration/lockout.html), the same whether or not the account exists.
-AXES_LOCKOUT_CALLABLE = "backoffice.auth.lockout_response"
+# The lockout page (templates/backoffice/accounts/lockout.html), the same whether or not the account exists.
+AXES_LOCKOUT_CALLABLE = "backoffice.accounts.auth.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_CLIENT_IP_CALLABLE = "backoffice.auth.client_ip"
+AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.auth.client_ip"
 # Axes' own log lines name the client by a keyed hash of the username (people type passwords there).
-AXES_CLIENT_STR_CALLABLE = "backoffice.auth.client_str"
+AXES_CLIENT_STR_CALLABLE = "backoffice.accounts.auth.client_str"
 AXES_VERBOSE = False
-# The client address comes from backoffice.audit.client_ip, as the access log's does (one rule for
+# The client address comes from backoffice.audit.log.client_ip, as the access log's does (one rule for
 # both; TRUSTED_PROXY_IP_HEADER below).
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 

@@ -21,7 +21,7 @@ STORAGES = {
 # go through the real lockout (tests/security/test_login.py).
 AUTHENTICATION_BACKENDS = [
     "tests.security.backends.RequestOptionalAxesBackend",
-    "backoffice.backends.RolePermissionBackend",
+    "backoffice.accounts.backends.RolePermissionBackend",
 ]
 # Most tests log in with force_login and never pass a second factor; tests/security/conftest.py
 # turns the production policy back on for the security tests.

@@ -2,19 +2,25 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from backoffice import audit_views, security_views, views
+from backoffice.accounts import views as account_views
+from backoffice.audit import views as audit_views
+from backoffice.pages import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="backoffice/accounts/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("login/otp/", security_views.otp_verify, name="otp_verify"),
-    path("login/otp/setup/", security_views.otp_setup, name="otp_setup"),
-    path("account/2fa/", security_views.account_security, name="account_security"),
-    path("account/2fa/disable/", security_views.otp_disable, name="otp_disable"),
-    path("session/keepalive/", security_views.session_keepalive, name="session_keepalive"),
-    path("session/status/", security_views.session_status, name="session_status"),
+    path("login/otp/", account_views.otp_verify, name="otp_verify"),
+    path("login/otp/setup/", account_views.otp_setup, name="otp_setup"),
+    path("account/2fa/", account_views.account_security, name="account_security"),
+    path("account/2fa/disable/", account_views.otp_disable, name="otp_disable"),
+    path("session/keepalive/", account_views.session_keepalive, name="session_keepalive"),
+    path("session/status/", account_views.session_status, name="session_status"),
     path("queue/", views.queue, name="queue"),
     path("board/", views.board, name="board"),
     path("handoffs/new/", views.handoff_new, name="handoff_new"),

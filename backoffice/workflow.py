@@ -1,14 +1,44 @@
-"""Allowed status moves for handoffs and stations, as data.
+"""Allowed status moves, as data: the shape every app's table takes, and the core's tables.
 
-Readable and testable without a database; services consult `check_move` before
-writing a status, and nothing else assigns one.
+Readable and testable without a database. Services move a status only through
+backoffice.transitions.move, which checks the object's Table; nothing else assigns one.
 """
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.db import models
 
 
 class TransitionNotAllowed(Exception):
     """A status move that the workflow table does not allow, or that this actor may not make."""
+
+
+class PermissionRefused(TransitionNotAllowed):
+    """The actor's role, or their relation to the record, does not allow this action."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One workflow: what an object is called in messages, its statuses and the moves allowed."""
+
+    label: str
+    states: type[models.TextChoices]
+    moves: Mapping[str, frozenset[str]]
+
+    def allows(self, current: str, target: str) -> bool:
+        return target in self.moves.get(current, frozenset())
+
+    def check(self, current: str, target: str) -> None:
+        """Raise TransitionNotAllowed, worded the same for every app, unless current → target is a move."""
+        if not self.allows(current, target):
+            raise TransitionNotAllowed(
+                f"This {self.label} is {self.name(current)}; it can't become {self.name(target)}."
+            )
+
+    def name(self, status: str) -> str:
+        """A status as a sentence says it: "identity verified", "awaiting co-sign"."""
+        return self.states(status).label.lower() if status in self.states.values else status.replace("_", " ")
 
 
 class HandoffStatus(models.TextChoices):
@@ -57,15 +87,5 @@ STATION_MOVES: dict[str, frozenset[str]] = {
     StationState.NEEDS_TURNOVER: frozenset({StationState.READY}),
 }
 
-
-def can_move(table: dict[str, frozenset[str]], current: str, target: str) -> bool:
-    return target in table.get(current, frozenset())
-
-
-def check_move(table: dict[str, frozenset[str]], current: str, target: str, *, label: str) -> None:
-    if not can_move(table, current, target):
-        raise TransitionNotAllowed(f"This {label} is {_label(current)}; it can't become {_label(target)}.")
-
-
-def _label(value: str) -> str:
-    return value.replace("_", " ")
+HANDOFF = Table(label="handoff", states=HandoffStatus, moves=HANDOFF_MOVES)
+STATION = Table(label="station", states=StationState, moves=STATION_MOVES)

@@ -25,8 +25,6 @@ class TestDefinition(models.Model):
         NASOPHARYNGEAL_SWAB = "np_swab", "Nasopharyngeal swab"
         NASAL_SWAB = "nasal_swab", "Anterior nasal swab"
 
-    __test__ = False  # not a pytest test class despite the name
-
     loinc_code = models.CharField("LOINC code", max_length=12, unique=True)
     name = models.CharField(max_length=120, unique=True)
     short_name = models.CharField(max_length=30)
@@ -51,8 +49,6 @@ class TestOrder(models.Model):
         SENT_OUT = "sent_out", "Sent out"
         RESULTED = "resulted", "Resulted"
         CANCELLED = "cancelled", "Cancelled"
-
-    __test__ = False
 
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="test_orders")
     test = models.ForeignKey(TestDefinition, on_delete=models.PROTECT, related_name="orders")

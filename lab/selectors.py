@@ -19,16 +19,10 @@ def test_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[TestOrd
     return grouped
 
 
-test_orders_by_handoff.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
-
-
 def test_orders_for_handoff(handoff: Handoff) -> list[TestOrder]:
     """One handoff's tests for its page, in order: one query, without the join to the handoff that
     the model's default ordering (by handoff, for lists) would add."""
     return list(TestOrder.objects.filter(handoff=handoff).select_related("test").order_by("id"))
-
-
-test_orders_for_handoff.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 def active_tests() -> list[TestDefinition]:

@@ -6,30 +6,16 @@ procedures.services. Events, addenda and charge lines are append-only.
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 import pghistory
-import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backoffice.models import Equipment, Handoff, Patient, Station, whole_minutes
+from backoffice.models import Equipment, Handoff, Patient, Station, tracked_history, whole_minutes
+from backoffice.transitions import APPEND_ONLY, TransitionEvent
 from procedures.workflow import DONE_STATUSES, OPEN_STATUSES, NotDoneReason, ProcedureStatus, Supervision
-
-# The application's database user can neither change nor delete these rows (events, what was given,
-# addenda, charges): a trigger refuses UPDATE and DELETE.
-APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
-
-
-def _history(model_name: str) -> dict[str, Any]:
-    """Field-level history by trigger, as for the core's clinical records (see backoffice.models)."""
-    return {
-        "model_name": model_name,
-        "append_only": True,
-        "obj_field": pghistory.ObjForeignKey(related_name="history"),
-    }
 
 
 class ProcedureType(models.Model):
@@ -100,7 +86,7 @@ class ProcedureStep(models.Model):
         return f"{self.position}. {self.text}"
 
 
-@pghistory.track(**_history("CompetencyHistory"))
+@pghistory.track(**tracked_history("CompetencyHistory"))
 class Competency(models.Model):
     """A staff member's standing for one procedure type: signed off or not, and supervised practice."""
 
@@ -151,7 +137,7 @@ class ProcedureOrderQuerySet(models.QuerySet["ProcedureOrder"]):
         return self.filter(status__in=OPEN_STATUSES)
 
 
-@pghistory.track(**_history("ProcedureOrderHistory"))
+@pghistory.track(**tracked_history("ProcedureOrderHistory"))
 class ProcedureOrder(models.Model):
     """A procedure ordered on a handoff, and how it was performed and supervised."""
 
@@ -262,7 +248,7 @@ class ProcedureOrder(models.Model):
         return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-class ProcedureEvent(models.Model):
+class ProcedureEvent(TransitionEvent):
     """An append-only record of something done to an ordered procedure: who, when, from, to, why."""
 
     class Action(models.TextChoices):
@@ -280,23 +266,15 @@ class ProcedureEvent(models.Model):
         ADDENDUM = "addendum", "Addendum added"
 
     order = models.ForeignKey(ProcedureOrder, on_delete=models.PROTECT, related_name="events")
-    at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=30, choices=Action.choices)
     from_status = models.CharField(max_length=20, choices=ProcedureStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=ProcedureStatus.choices, blank=True)
-    note = models.CharField(max_length=500, blank=True)
 
-    class Meta:
-        ordering = ["at", "id"]
+    class Meta(TransitionEvent.Meta):
         indexes = [models.Index(fields=["order", "at"], name="procedureevent_order_idx")]
-        triggers = [APPEND_ONLY]
-
-    def __str__(self) -> str:
-        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"
 
 
-@pghistory.track(**_history("ProcedureDocumentationHistory"))
+@pghistory.track(**tracked_history("ProcedureDocumentationHistory"))
 class ProcedureDocumentation(models.Model):
     """What the performer documents. Edited with optimistic locking; frozen once performed."""
 
@@ -367,7 +345,7 @@ class StepCompletion(models.Model):
         return f"{self.step} ✓"
 
 
-@pghistory.track(**_history("VitalSignsHistory"))
+@pghistory.track(**tracked_history("VitalSignsHistory"))
 class VitalSigns(models.Model):
     """One set of vital signs taken around a procedure."""
 

@@ -1,9 +1,10 @@
 """Reads of procedures for the pages, with their access checks and joins applied together."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
@@ -11,6 +12,8 @@ from django.utils import timezone
 
 from backoffice.models import Credential, Handoff, Station, User
 from backoffice.selectors import load_staff_names
+from backoffice.transitions import Offer, offer
+from procedures import services
 from procedures.models import (
     Addendum,
     ChargeLine,
@@ -31,6 +34,11 @@ CREDENTIAL_WARNING_DAYS = 30
 
 def open_procedure_count(handoff: Handoff) -> int:
     return ProcedureOrder.objects.filter(handoff=handoff).exclude(status__in=DONE_STATUSES).count()
+
+
+def patient_of_procedure(ref: str) -> int | None:
+    """The patient of the procedure whose opaque id a URL carries (for refusals in the access log)."""
+    return ProcedureOrder.objects.filter(uuid=ref).values_list("handoff__patient_id", flat=True).first()
 
 
 def procedure_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[ProcedureOrder]]:
@@ -255,3 +263,68 @@ def stations_for_filter() -> QuerySet[Station]:
 
 def oldest_wait(orders: list[ProcedureOrder]) -> datetime | None:
     return min((o.status_changed_at for o in orders), default=None)
+
+
+class ProcedureActions:
+    """What this user may do to this procedure now, each asked of the guard its service runs.
+
+    Each answer is an Offer (truthy when the service would accept it, else carrying the service's
+    own refusal), worked out when first read: the handoff page's panel reads only what it shows.
+    """
+
+    NAMES = ("start", "document", "add_medication", "finish", "not_done", "cosign", "return_", "resubmit", "addendum")
+
+    def __init__(self, order: ProcedureOrder, user: User) -> None:
+        self.order = order
+        self.user = user
+
+    def _offer(self, check: Callable[[ProcedureOrder, User], None]) -> Offer:
+        return offer(lambda: check(self.order, self.user))
+
+    @cached_property
+    def start(self) -> Offer:
+        return self._offer(services.check_start)
+
+    @cached_property
+    def needs_supervision(self) -> bool:
+        """Starting needs a supervisor, present or co-signing: the start form asks which."""
+        return bool(self.start) and services.needs_supervision(self.order, self.user)
+
+    @cached_property
+    def document(self) -> Offer:
+        return self._offer(services.check_document)
+
+    @cached_property
+    def add_medication(self) -> Offer:
+        return self._offer(services.check_add_medication)
+
+    @cached_property
+    def finish(self) -> Offer:
+        return self._offer(services.check_finish)
+
+    @cached_property
+    def not_done(self) -> Offer:
+        return self._offer(services.check_not_done)
+
+    @cached_property
+    def cosign(self) -> Offer:
+        return self._offer(lambda o, u: services.check_review(o, u, verb="co-sign"))
+
+    @cached_property
+    def return_(self) -> Offer:
+        return self._offer(lambda o, u: services.check_review(o, u, verb="return"))
+
+    @cached_property
+    def resubmit(self) -> Offer:
+        return self._offer(services.check_resubmit)
+
+    @cached_property
+    def addendum(self) -> Offer:
+        return self._offer(services.check_addendum)
+
+    def allowed(self) -> set[str]:
+        return {name for name in self.NAMES if getattr(self, name)}
+
+
+def procedure_actions(order: ProcedureOrder, user: User) -> ProcedureActions:
+    return ProcedureActions(order, user)

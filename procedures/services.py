@@ -3,8 +3,10 @@
 Each transition locks the handoff and then the procedure row (in that order, everywhere, so the
 last procedure to finish always sees the others' committed states and completes the handoff),
 checks the actor's permission and the workflow table, writes with update_fields and appends a
-ProcedureEvent, all in one transaction. Views, admin, commands and tests call these; nothing else
-assigns a procedure's status, its documentation version or a competency.
+ProcedureEvent, all in one transaction, through backoffice.transitions. Each guard (``check_*``)
+is also what procedures.selectors.procedure_actions asks, so a page offers exactly what these
+accept. Views, admin, commands and tests call these; nothing else assigns a procedure's status,
+its documentation version or a competency.
 """
 
 from collections.abc import Sequence
@@ -14,16 +16,22 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
 from backoffice import hooks
 from backoffice.models import Credential, Handoff, User
-from backoffice.services import PermissionRefused, handoff_complete, handoff_start, require_identity_verified
-from backoffice.workflow import OPEN_STATUSES as HANDOFF_OPEN_STATUSES
-from backoffice.workflow import HandoffStatus, TransitionNotAllowed
+from backoffice.services import (
+    handoff_complete,
+    handoff_lock_for_items,
+    handoff_start,
+    require_identity_verified,
+    require_works_handoff,
+)
+from backoffice.transitions import lock, move, record, record_all, require
+from backoffice.workflow import HandoffStatus, PermissionRefused, TransitionNotAllowed
 from procedures.models import (
     Addendum,
     ChargeLine,
@@ -39,11 +47,10 @@ from procedures.models import (
 from procedures.workflow import (
     ADDENDUM_STATUSES,
     EDITABLE_STATUSES,
+    PROCEDURE,
     NotDoneReason,
     ProcedureStatus,
     Supervision,
-    check_procedure_move,
-    label,
 )
 
 Action = ProcedureEvent.Action
@@ -143,25 +150,12 @@ class Medication:
 # --- Helpers -----------------------------------------------------------------------------------
 
 
-def _require(user: User, perm: str, doing: str) -> None:
-    if not user.is_active or not user.has_perm(perm):
-        raise PermissionRefused(f"Your role doesn't allow you to {doing}.")
-
-
 def _lock(order: ProcedureOrder) -> ProcedureOrder:
-    """Lock the handoff, then the procedure; the returned order carries the locked handoff."""
-    handoff = (
-        Handoff.objects.select_for_update(of=("self",))
-        .select_related("patient", "ordering_clinician", "station")
-        .get(pk=order.handoff_id)
-    )
-    locked = (
-        ProcedureOrder.objects.select_for_update(of=("self",))
-        .select_related("procedure_type", "performer")
-        .get(pk=order.pk)
-    )
-    locked.handoff = handoff
-    return locked
+    """Lock the handoff, then the procedure, into the caller's instances; the order keeps its handoff."""
+    handoff = lock(order.handoff, related=("patient", "ordering_clinician", "station"))
+    lock(order, related=("procedure_type", "performer"))
+    order.handoff = handoff
+    return order
 
 
 def _lock_documentation(order: ProcedureOrder, *, version: int | None) -> ProcedureDocumentation:
@@ -172,35 +166,6 @@ def _lock_documentation(order: ProcedureOrder, *, version: int | None) -> Proced
             "opened it. Nothing of yours was saved: check their changes below, then make yours again."
         )
     return doc
-
-
-def _copy_back[M: models.Model](target: M, source: M) -> M:
-    """Refresh the caller's instance so it sees what was written under the lock."""
-    target.__dict__.update({k: v for k, v in source.__dict__.items() if not k.startswith("_")})
-    for f in target._meta.concrete_fields:
-        if isinstance(f, models.ForeignKey) and f.is_cached(target):
-            cached = f.get_cached_value(target)
-            if getattr(cached, "pk", None) != getattr(target, f.attname):
-                f.delete_cached_value(target)
-    return target
-
-
-def _event(order: ProcedureOrder, *, by: User, action: str, from_status: str = "", note: str = "") -> ProcedureEvent:
-    return ProcedureEvent.objects.create(
-        order=order, actor=by, action=action, from_status=from_status, to_status=order.status, note=note[:500]
-    )
-
-
-def _move(
-    order: ProcedureOrder, target: str, *, by: User, action: str, note: str = "", fields: Sequence[str] = ()
-) -> None:
-    current = order.status
-    check_procedure_move(current, target)
-    order.status = target
-    order.status_changed_at = timezone.now()
-    order.version += 1
-    order.save(update_fields=["status", "status_changed_at", "version", *fields])
-    _event(order, by=by, action=action, from_status=current, note=note)
 
 
 def credential_problem(user: User, *, on: date | None = None) -> str:
@@ -232,18 +197,14 @@ def _require_performer(order: ProcedureOrder, by: User, *, doing: str) -> None:
         raise PermissionRefused(f"Only {order.performer}, who performed this procedure, can {doing}.")
 
 
-def _require_works_handoff(handoff: Handoff, by: User) -> None:
-    """The MA who claimed the patient works their procedures; a supervisor may step in."""
-    if handoff.claimed_by_id is None or handoff.status not in HANDOFF_OPEN_STATUSES:
-        raise TransitionNotAllowed("Claim the patient first." if handoff.is_open else "This handoff is closed.")
-    if handoff.claimed_by_id != by.pk and not by.has_perm("procedures.supervise_procedure"):
-        raise PermissionRefused(
-            f"This patient is claimed by {handoff.claimed_by}; only they or a supervisor can do that."
-        )
+def needs_supervision(order: ProcedureOrder, user: User) -> bool:
+    """Whether this user, not yet signed off for the procedure, needs a supervisor to perform it."""
+    ptype = order.procedure_type
+    return ptype.supervision_required_if_not_competent and not is_competent(user, ptype)
 
 
 def _require_reviewer(order: ProcedureOrder, by: User, *, doing: str) -> None:
-    _require(by, "procedures.supervise_procedure", doing)
+    require(by, "procedures.supervise_procedure", doing)
     if order.performer_id == by.pk:
         raise SelfReview("You performed this procedure yourself; another supervisor must review it.")
     _require_current_credential(by, doing=doing)
@@ -311,7 +272,7 @@ def _close(order: ProcedureOrder, *, by: User, action: str, note: str = "", fiel
     """Complete a procedure: its charge line, its performer's supervised count and maybe the handoff."""
     assert order.performer_id is not None  # every started procedure has one (a database constraint)
     order.completed_at = timezone.now()
-    _move(order, S.COMPLETED, by=by, action=action, note=note, fields=("completed_at", *fields))
+    move(order, table=PROCEDURE, to=S.COMPLETED, by=by, action=action, note=note, fields=("completed_at", *fields))
     doc = ProcedureDocumentation.objects.get(order=order)
     ptype = order.procedure_type
     performed_at = order.performed_at or order.completed_at
@@ -335,25 +296,126 @@ def _close(order: ProcedureOrder, *, by: User, action: str, note: str = "", fiel
     _complete_handoff_if_done(order.handoff, by=by)
 
 
+# --- Guards: each service checks one of these under its lock; procedure_actions asks the same ones. --
+
+
+def _require_editable(order: ProcedureOrder, *, what: str, late: str) -> None:
+    if order.status not in EDITABLE_STATUSES:
+        raise DocumentationLocked(
+            f"This procedure is {PROCEDURE.name(order.status)}: {what}."
+            + (f" {late}" if order.status in ADDENDUM_STATUSES else "")
+        )
+
+
+def check_start(order: ProcedureOrder, by: User) -> None:
+    """Everything starting needs but the supervision choice, which the performer makes on the form."""
+    # What the rows in hand can answer first; the credentials and the equipment need a query each.
+    require(by, "procedures.perform_procedure", "perform procedures")
+    handoff = order.handoff
+    require_works_handoff(handoff, by)
+    require_identity_verified(handoff)
+    PROCEDURE.check(order.status, S.IN_PROGRESS)
+    station = handoff.station
+    if station is None:
+        raise TransitionNotAllowed("Bring the patient to a station before starting.")
+    _require_current_credential(by, doing="perform procedures")
+    have = set(station.equipment.values_list("pk", flat=True))
+    missing = [e.name.lower() for e in order.procedure_type.required_equipment.all() if e.pk not in have]
+    if missing:
+        raise TransitionNotAllowed(f"{station} has no {', '.join(missing)}; move the patient to a station that has it.")
+
+
+def check_document(order: ProcedureOrder, by: User) -> None:
+    require(by, "procedures.perform_procedure", "document procedures")
+    _require_editable(order, what="its documentation can't be changed", late="Add an addendum to correct it.")
+    _require_performer(order, by, doing="edit its documentation")
+
+
+def check_add_medication(order: ProcedureOrder, by: User) -> None:
+    require(by, "procedures.perform_procedure", "document procedures")
+    _require_editable(order, what="medication can't be added to it", late="Add an addendum to record a late entry.")
+    _require_performer(order, by, doing="record medication for it")
+    if not order.procedure_type.documents_medication:
+        raise TransitionNotAllowed(f"{order.procedure_type.name} doesn't record medication.")
+
+
+def check_finish(order: ProcedureOrder, by: User) -> None:
+    """Performed, then completed or sent for co-sign; complete documentation is checked on the way."""
+    require(by, "procedures.perform_procedure", "perform procedures")
+    PROCEDURE.check(order.status, S.PERFORMED)
+    _require_performer(order, by, doing="finish it")
+
+
+def check_not_done(order: ProcedureOrder, by: User) -> None:
+    require(by, "procedures.perform_procedure", "close procedures")
+    require_works_handoff(order.handoff, by)
+    PROCEDURE.check(order.status, S.NOT_DONE)
+
+
+def check_review(order: ProcedureOrder, by: User, *, verb: str = "co-sign") -> None:
+    """Co-sign or return: a competent supervisor, not the performer, on work awaiting co-sign."""
+    _require_reviewer(order, by, doing=f"{verb} procedures")
+    if order.status != S.AWAITING_COSIGN:
+        raise TransitionNotAllowed(
+            f"This procedure is {PROCEDURE.name(order.status)}; only work awaiting co-sign can be {verb}ed."
+        )
+
+
+def check_resubmit(order: ProcedureOrder, by: User) -> None:
+    """Returned work goes back to the co-sign queue once corrected and complete."""
+    require(by, "procedures.perform_procedure", "perform procedures")
+    if order.status != S.RETURNED:
+        raise TransitionNotAllowed(
+            f"This procedure is {PROCEDURE.name(order.status)}; only returned work can be resubmitted."
+        )
+    _require_performer(order, by, doing="resubmit it")
+    doc = ProcedureDocumentation.objects.get(order=order)
+    returned_at = order.returned_at or order.status_changed_at
+    corrected = doc.updated_at > returned_at or order.addenda.filter(created_at__gt=returned_at).exists()
+    if not corrected:
+        raise TransitionNotAllowed(
+            "Make the correction first: change the documentation or add an addendum, then resubmit."
+        )
+    _require_complete(order, doc, doing="resubmit")
+
+
+def _require_addendum_role(by: User) -> None:
+    if not by.is_active or not (
+        by.has_perm("procedures.perform_procedure") or by.has_perm("procedures.supervise_procedure")
+    ):
+        raise PermissionRefused("Your role doesn't allow you to add addenda.")
+
+
+def check_addendum(order: ProcedureOrder, by: User) -> None:
+    _require_addendum_role(by)
+    if order.status not in ADDENDUM_STATUSES:
+        raise TransitionNotAllowed(
+            "Only documented procedures take addenda; edit the documentation while it is in progress."
+        )
+    if order.performer_id != by.pk and not by.has_perm("procedures.supervise_procedure"):
+        raise PermissionRefused(f"Only {order.performer} or a supervisor can add an addendum.")
+
+
 # --- Ordering ----------------------------------------------------------------------------------
 
 
 def procedure_orders_add(
     *, handoff: Handoff, procedure_types: Sequence[ProcedureType], by: User
 ) -> list[ProcedureOrder]:
-    """Order catalog procedures on an open handoff."""
-    if handoff.status not in HANDOFF_OPEN_STATUSES:
-        raise TransitionNotAllowed("Procedures can only be ordered on an open handoff.")
+    """Order catalog procedures on an open handoff; the handoff is locked and records what was ordered."""
+    if not procedure_types:
+        return []
     inactive = [p.name for p in procedure_types if not p.is_active]
     if inactive:
         raise TransitionNotAllowed(f"No longer offered: {', '.join(inactive)}.")
     with transaction.atomic():
+        handoff_lock_for_items(
+            handoff=handoff, by=by, items="Procedures: " + ", ".join(p.name for p in procedure_types)
+        )
         orders = ProcedureOrder.objects.bulk_create(
             [ProcedureOrder(handoff=handoff, procedure_type=p, created_by=by) for p in procedure_types]
         )
-        ProcedureEvent.objects.bulk_create(
-            [ProcedureEvent(order=o, actor=by, action=Action.ORDERED, to_status=o.status) for o in orders]
-        )
+        record_all(orders, by=by, action=Action.ORDERED, created=True)
     return orders
 
 
@@ -401,13 +463,12 @@ def procedure_start(
     the supervisor's own password) or co-signing afterwards. Starting the first procedure starts
     the handoff's work.
     """
-    _require(by, "procedures.perform_procedure", "perform procedures")
+    require(by, "procedures.perform_procedure", "perform procedures")
     _require_current_credential(by, doing="perform procedures")
     ptype = ProcedureType.objects.get(pk=order.procedure_type_id)
     competent = is_competent(by, ptype)
-    needs_supervision = ptype.supervision_required_if_not_competent and not competent
     mode = Supervision.NONE
-    if needs_supervision:
+    if ptype.supervision_required_if_not_competent and not competent:
         if supervision == Supervision.PRESENT:
             if supervisor is None:
                 raise SupervisorRefused("Name the supervisor who is with you.")
@@ -427,18 +488,9 @@ def procedure_start(
     with transaction.atomic():
         locked = _lock(order)
         handoff = locked.handoff
-        _require_works_handoff(handoff, by)
-        require_identity_verified(handoff)
+        check_start(locked, by)
         station = handoff.station
-        if station is None:
-            raise TransitionNotAllowed("Bring the patient to a station before starting.")
-        check_procedure_move(locked.status, S.IN_PROGRESS)
-        have = set(station.equipment.values_list("pk", flat=True))
-        missing = [e.name.lower() for e in ptype.required_equipment.all() if e.pk not in have]
-        if missing:
-            raise TransitionNotAllowed(
-                f"{station} has no {', '.join(missing)}; move the patient to a station that has it."
-            )
+        assert station is not None  # check_start refuses a patient at no station
         now = timezone.now()
         locked.performer = by
         locked.performer_competent = competent
@@ -451,9 +503,10 @@ def procedure_start(
             Supervision.PRESENT: f"Supervised by {supervisor}, present and confirmed by password",
             Supervision.COSIGN: "Not yet signed off: a supervisor co-signs afterwards",
         }.get(mode, "")
-        _move(
+        move(
             locked,
-            S.IN_PROGRESS,
+            table=PROCEDURE,
+            to=S.IN_PROGRESS,
             by=by,
             action=Action.STARTED,
             note=f"At {station}. {note}".strip(". ") if note else f"At {station}",
@@ -470,7 +523,7 @@ def procedure_start(
         ProcedureDocumentation.objects.create(order=locked, updated_by=by, consent_from="Patient")
         if handoff.status == HandoffStatus.IDENTITY_VERIFIED:
             handoff_start(handoff=handoff, by=by)
-    return _copy_back(order, locked)
+    return order
 
 
 def _vitals_changed(existing: VitalSigns | None, wanted: Vitals) -> bool:
@@ -481,15 +534,10 @@ def _vitals_changed(existing: VitalSigns | None, wanted: Vitals) -> bool:
 
 def procedure_document(*, order: ProcedureOrder, by: User, version: int, data: Documentation) -> ProcedureDocumentation:
     """Save the performer's documentation; a version that is no longer current writes nothing."""
-    _require(by, "procedures.perform_procedure", "document procedures")
+    require(by, "procedures.perform_procedure", "document procedures")
     with transaction.atomic():
         locked = _lock(order)
-        if locked.status not in EDITABLE_STATUSES:
-            raise DocumentationLocked(
-                f"This procedure is {label(locked.status).lower()}: its documentation can't be changed."
-                + (" Add an addendum to correct it." if locked.status in ADDENDUM_STATUSES else "")
-            )
-        _require_performer(locked, by, doing="edit its documentation")
+        check_document(locked, by)
         doc = _lock_documentation(locked, version=version)
         ptype = locked.procedure_type
         now = timezone.now()
@@ -549,7 +597,7 @@ def procedure_document(*, order: ProcedureOrder, by: User, version: int, data: D
         doc.version += 1
         doc.updated_at, doc.updated_by = now, by
         doc.save(update_fields=[*changed, "version", "updated_at", "updated_by"])
-        _event(locked, by=by, action=Action.DOCUMENTED, from_status=locked.status, note=f"Version {doc.version}")
+        record(locked, by=by, action=Action.DOCUMENTED, note=f"Version {doc.version}")
     return doc
 
 
@@ -557,7 +605,7 @@ def procedure_add_medication(
     *, order: ProcedureOrder, by: User, version: int, medication: Medication
 ) -> MedicationAdministration:
     """Record a medication given; an expired lot is refused and must not be given."""
-    _require(by, "procedures.perform_procedure", "document procedures")
+    require(by, "procedures.perform_procedure", "document procedures")
     today = timezone.localdate()
     if medication.expiry_date < today:
         raise ExpiredLot(
@@ -568,12 +616,7 @@ def procedure_add_medication(
         raise TransitionNotAllowed("Give the drug, a dose above zero and the lot number.")
     with transaction.atomic():
         locked = _lock(order)
-        if locked.status not in EDITABLE_STATUSES:
-            raise DocumentationLocked(
-                f"This procedure is {label(locked.status).lower()}: medication can't be added to it."
-                + (" Add an addendum to record a late entry." if locked.status in ADDENDUM_STATUSES else "")
-            )
-        _require_performer(locked, by, doing="record medication for it")
+        check_add_medication(locked, by)
         doc = _lock_documentation(locked, version=version)
         given = MedicationAdministration.objects.create(
             documentation=doc,
@@ -589,48 +632,47 @@ def procedure_add_medication(
         doc.version += 1
         doc.updated_at, doc.updated_by = timezone.now(), by
         doc.save(update_fields=["version", "updated_at", "updated_by"])
-        _event(locked, by=by, action=Action.MEDICATION, from_status=locked.status, note=str(given))
+        record(locked, by=by, action=Action.MEDICATION, note=str(given))
     return given
 
 
 def procedure_perform(*, order: ProcedureOrder, by: User, version: int) -> ProcedureOrder:
     """Mark the procedure performed, once its documentation is complete."""
-    _require(by, "procedures.perform_procedure", "perform procedures")
+    require(by, "procedures.perform_procedure", "perform procedures")
     with transaction.atomic():
         locked = _lock(order)
-        check_procedure_move(locked.status, S.PERFORMED)
-        _require_performer(locked, by, doing="finish it")
+        check_finish(locked, by)
         doc = _lock_documentation(locked, version=version)
         _require_complete(locked, doc, doing="finish")
         locked.performed_at = timezone.now()
-        _move(locked, S.PERFORMED, by=by, action=Action.PERFORMED, fields=("performed_at",))
-    return _copy_back(order, locked)
+        move(locked, table=PROCEDURE, to=S.PERFORMED, by=by, action=Action.PERFORMED, fields=("performed_at",))
+    return order
 
 
 def procedure_request_cosign(*, order: ProcedureOrder, by: User) -> ProcedureOrder:
     """Send a performed procedure to the supervisors' co-sign queue."""
-    _require(by, "procedures.perform_procedure", "perform procedures")
+    require(by, "procedures.perform_procedure", "perform procedures")
     with transaction.atomic():
         locked = _lock(order)
         _require_performer(locked, by, doing="send it for co-sign")
         if locked.supervision != Supervision.COSIGN:
             raise TransitionNotAllowed("This procedure doesn't need a co-sign.")
-        _move(locked, S.AWAITING_COSIGN, by=by, action=Action.COSIGN_REQUESTED)
-    return _copy_back(order, locked)
+        move(locked, table=PROCEDURE, to=S.AWAITING_COSIGN, by=by, action=Action.COSIGN_REQUESTED)
+    return order
 
 
 def procedure_complete(*, order: ProcedureOrder, by: User) -> ProcedureOrder:
     """Complete a performed procedure that needs no co-sign; it yields its charge line."""
-    _require(by, "procedures.perform_procedure", "perform procedures")
+    require(by, "procedures.perform_procedure", "perform procedures")
     with transaction.atomic():
         locked = _lock(order)
         _require_performer(locked, by, doing="complete it")
         if locked.supervision == Supervision.COSIGN:
             raise TransitionNotAllowed("A supervisor must co-sign this procedure to complete it.")
-        check_procedure_move(locked.status, S.COMPLETED)
+        PROCEDURE.check(locked.status, S.COMPLETED)
         note = f"Supervised by {locked.supervisor}, present" if locked.supervision == Supervision.PRESENT else ""
         _close(locked, by=by, action=Action.COMPLETED, note=note)
-    return _copy_back(order, locked)
+    return order
 
 
 def procedure_finish(*, order: ProcedureOrder, by: User, version: int) -> ProcedureOrder:
@@ -646,20 +688,27 @@ def procedure_finish(*, order: ProcedureOrder, by: User, version: int) -> Proced
 
 def procedure_not_done(*, order: ProcedureOrder, by: User, reason: str, note: str = "") -> ProcedureOrder:
     """Close an ordered or started procedure that won't be done today, with the reason."""
-    _require(by, "procedures.perform_procedure", "close procedures")
+    require(by, "procedures.perform_procedure", "close procedures")
     if reason not in NotDoneReason.values:
         raise TransitionNotAllowed("Choose why the procedure is not done.")
     note = note.strip()
     with transaction.atomic():
         locked = _lock(order)
-        _require_works_handoff(locked.handoff, by)
-        check_procedure_move(locked.status, S.NOT_DONE)
+        check_not_done(locked, by)
         locked.not_done_reason = reason
         locked.not_done_note = note[:300]
         text = NotDoneReason(reason).label + (f": {note}" if note else "")
-        _move(locked, S.NOT_DONE, by=by, action=Action.NOT_DONE, note=text, fields=("not_done_reason", "not_done_note"))
+        move(
+            locked,
+            table=PROCEDURE,
+            to=S.NOT_DONE,
+            by=by,
+            action=Action.NOT_DONE,
+            note=text,
+            fields=("not_done_reason", "not_done_note"),
+        )
         _complete_handoff_if_done(locked.handoff, by=by)
-    return _copy_back(order, locked)
+    return order
 
 
 # --- Supervision -------------------------------------------------------------------------------
@@ -669,15 +718,11 @@ def procedure_cosign(*, order: ProcedureOrder, by: User, note: str = "") -> Proc
     """A supervisor who is competent for the procedure co-signs a trainee's work; it completes."""
     with transaction.atomic():
         locked = _lock(order)
-        _require_reviewer(locked, by, doing="co-sign procedures")
-        if locked.status != S.AWAITING_COSIGN:
-            raise TransitionNotAllowed(
-                f"This procedure is {label(locked.status).lower()}; only work awaiting co-sign can be co-signed."
-            )
+        check_review(locked, by, verb="co-sign")
         locked.cosigned_by = by
         locked.cosigned_at = timezone.now()
         _close(locked, by=by, action=Action.COSIGNED, note=note.strip(), fields=("cosigned_by", "cosigned_at"))
-    return _copy_back(order, locked)
+    return order
 
 
 def procedure_return(*, order: ProcedureOrder, by: User, comment: str) -> ProcedureOrder:
@@ -687,51 +732,36 @@ def procedure_return(*, order: ProcedureOrder, by: User, comment: str) -> Proced
         raise TransitionNotAllowed("Say what needs correcting.")
     with transaction.atomic():
         locked = _lock(order)
-        _require_reviewer(locked, by, doing="return procedures")
-        if locked.status != S.AWAITING_COSIGN:
-            raise TransitionNotAllowed(
-                f"This procedure is {label(locked.status).lower()}; only work awaiting co-sign can be returned."
-            )
+        check_review(locked, by, verb="return")
         locked.returned_by = by
         locked.returned_at = timezone.now()
         locked.return_comment = comment[:500]
-        _move(
+        move(
             locked,
-            S.RETURNED,
+            table=PROCEDURE,
+            to=S.RETURNED,
             by=by,
             action=Action.RETURNED,
             note=comment,
             fields=("returned_by", "returned_at", "return_comment"),
         )
-    return _copy_back(order, locked)
+    return order
 
 
 def procedure_resubmit(*, order: ProcedureOrder, by: User, note: str = "") -> ProcedureOrder:
     """Send corrected work back to the co-sign queue; something must have changed since the return."""
-    _require(by, "procedures.perform_procedure", "perform procedures")
+    require(by, "procedures.perform_procedure", "perform procedures")
     with transaction.atomic():
         locked = _lock(order)
-        if locked.status != S.RETURNED:
-            raise TransitionNotAllowed(
-                f"This procedure is {label(locked.status).lower()}; only returned work can be resubmitted."
-            )
-        _require_performer(locked, by, doing="resubmit it")
-        doc = _lock_documentation(locked, version=None)
-        returned_at = locked.returned_at or locked.status_changed_at
-        corrected = doc.updated_at > returned_at or locked.addenda.filter(created_at__gt=returned_at).exists()
-        if not corrected:
-            raise TransitionNotAllowed(
-                "Make the correction first: change the documentation or add an addendum, then resubmit."
-            )
-        _require_complete(locked, doc, doing="resubmit")
-        _move(locked, S.AWAITING_COSIGN, by=by, action=Action.RESUBMITTED, note=note.strip())
-    return _copy_back(order, locked)
+        _lock_documentation(locked, version=None)  # no edit lands between the check and the move
+        check_resubmit(locked, by)
+        move(locked, table=PROCEDURE, to=S.AWAITING_COSIGN, by=by, action=Action.RESUBMITTED, note=note.strip())
+    return order
 
 
 def procedure_add_addendum(*, order: ProcedureOrder, by: User, reason: str, text: str) -> Addendum:
     """Add a correction or late entry to documented work; the original documentation is kept as it was."""
-    if not (by.has_perm("procedures.perform_procedure") or by.has_perm("procedures.supervise_procedure")):
-        raise PermissionRefused("Your role doesn't allow you to add addenda.")
+    _require_addendum_role(by)
     text = text.strip()
     if not text:
         raise TransitionNotAllowed("Write the addendum.")
@@ -739,18 +769,12 @@ def procedure_add_addendum(*, order: ProcedureOrder, by: User, reason: str, text
         raise TransitionNotAllowed("Choose the kind of addendum.")
     with transaction.atomic():
         locked = _lock(order)
-        if locked.status not in ADDENDUM_STATUSES:
-            raise TransitionNotAllowed(
-                "Only documented procedures take addenda; edit the documentation while it is in progress."
-            )
-        if locked.performer_id != by.pk and not by.has_perm("procedures.supervise_procedure"):
-            raise PermissionRefused(f"Only {locked.performer} or a supervisor can add an addendum.")
+        check_addendum(locked, by)
         addendum = Addendum.objects.create(order=locked, reason=reason, text=text, author=by)
-        _event(
+        record(
             locked,
             by=by,
             action=Action.ADDENDUM,
-            from_status=locked.status,
             note=f"{addendum.get_reason_display()}: {text}",
         )
     return addendum
@@ -763,7 +787,7 @@ def competency_sign_off(
     *, user: User, procedure_type: ProcedureType, by: User, expires_on: date | None = None
 ) -> Competency:
     """Sign a staff member off as competent to perform a procedure on their own."""
-    _require(by, "procedures.sign_off_competency", "sign staff off")
+    require(by, "procedures.sign_off_competency", "sign staff off")
     if by.pk == user.pk:
         raise SelfReview("You can't sign yourself off; ask another supervisor.")
     if not user.is_active or not user.has_perm("procedures.perform_procedure"):

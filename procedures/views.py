@@ -11,11 +11,12 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
-from backoffice.audit import csv_safe, log_access, log_refusals
+from backoffice.audit.log import csv_safe, log_access, log_refusals, refusals_logged, render_logged
 from backoffice.models import AccessAction, Handoff, User
-from backoffice.workflow import IDENTIFIED_STATUSES, HandoffStatus, StationState, TransitionNotAllowed
+from backoffice.workflow import HandoffStatus, StationState, TransitionNotAllowed
 from procedures import selectors, services
 from procedures.filters import ProcedureQueueFilter
 from procedures.forms import (
@@ -31,7 +32,7 @@ from procedures.forms import (
     StartForm,
 )
 from procedures.models import ProcedureDocumentation, ProcedureOrder
-from procedures.workflow import ADDENDUM_STATUSES, EDITABLE_STATUSES, ProcedureStatus
+from procedures.workflow import ProcedureStatus
 
 # Work waiting this long in one status is highlighted on the procedure queue.
 QUEUE_WAIT_WARNING_MINUTES = 30
@@ -55,10 +56,10 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("procedures:competency")
     if user.has_perm("procedures.view_charges"):
         return redirect("procedures:charges")
-    return render(request, "backoffice/no_role.html", status=403)
+    return render(request, "no_role.html", status=403)
 
 
-@log_refusals("procedure")
+@log_refusals("procedure", subject="procedure")
 @require_GET
 @permission_required("procedures.view_procedureorder", raise_exception=True)
 def procedure_detail(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -71,14 +72,15 @@ def _render_detail(
     request: HttpRequest, order: ProcedureOrder, user: User, *, status: int = 200, **kwargs: Any
 ) -> HttpResponse:
     """The procedure page, also after a refused form: each showing is logged as a view of the patient."""
-    log_access(
-        request=request,
-        action=AccessAction.VIEW,
+    return render_logged(
+        request,
+        "procedures/procedure_detail.html",
+        _detail_context(order, user, **kwargs),
         what="procedure",
-        patients=[order.handoff.patient_id],
+        patient_id=order.handoff.patient_id,
         object_ref=str(order.uuid),
+        status=status,
     )
-    return render(request, "procedures/procedure_detail.html", _detail_context(order, user, **kwargs), status=status)
 
 
 def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", **forms_: Any) -> dict[str, Any]:
@@ -86,17 +88,11 @@ def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", *
     doc = record.documentation
     handoff = order.handoff
     ptype = order.procedure_type
-    supervises = user.has_perm("procedures.supervise_procedure")
-    performs = user.has_perm("procedures.perform_procedure")
-    is_performer = order.performer_id == user.pk
-    works_handoff = handoff.is_open and (handoff.claimed_by_id == user.pk or supervises)
-    may_start = (
-        order.status == ProcedureStatus.ORDERED and performs and works_handoff and handoff.status in IDENTIFIED_STATUSES
+    # What the page offers is what the services would accept: the same guards answer.
+    actions = selectors.procedure_actions(order, user)
+    start_blocked = (
+        order.status == ProcedureStatus.ORDERED and user.has_perm("procedures.perform_procedure") and not actions.start
     )
-    needs_supervision = (
-        may_start and ptype.supervision_required_if_not_competent and not services.is_competent(user, ptype)
-    )
-    may_document = order.status in EDITABLE_STATUSES and is_performer and doc is not None
     context: dict[str, Any] = {
         "order": order,
         "handoff": handoff,
@@ -105,30 +101,22 @@ def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", *
         "record": record,
         "doc": doc,
         "addenda": selectors.addenda(order),
-        "is_performer": is_performer,
-        "may_start": may_start,
-        "needs_supervision": needs_supervision,
-        "credential_problem": services.credential_problem(user) if may_start else "",
-        "may_document": may_document,
+        "actions": actions,
+        "is_performer": order.performer_id == user.pk,
+        "start_blocked": start_blocked,
+        "start_blocked_by_credential": start_blocked and bool(services.credential_problem(user)),
         "doc_error": doc_error,
-        "gaps": services.documentation_gaps(order, doc) if may_document and doc else [],
-        "may_review": order.status == ProcedureStatus.AWAITING_COSIGN and supervises and not is_performer,
-        "may_resubmit": order.status == ProcedureStatus.RETURNED and is_performer,
-        "may_addendum": order.status in ADDENDUM_STATUSES and (is_performer or supervises),
-        "may_not_done": order.status in (ProcedureStatus.ORDERED, ProcedureStatus.IN_PROGRESS)
-        and performs
-        and works_handoff,
-        "identity_pending": order.status == ProcedureStatus.ORDERED and handoff.status not in IDENTIFIED_STATUSES,
+        "gaps": services.documentation_gaps(order, doc) if actions.document and doc else [],
         "now": timezone.now(),
         "nav": "procedures",
     }
-    if may_start:
+    if actions.start:
         context["start_form"] = forms_.get("start_form") or StartForm(
-            order=order, performer=user, needs_supervision=needs_supervision
+            order=order, performer=user, needs_supervision=actions.needs_supervision
         )
-    if may_document and doc is not None:
+    if actions.document and doc is not None:
         context["doc_form"] = forms_.get("doc_form") or DocumentationForm(order=order, documentation=doc)
-        if ptype.documents_medication:
+        if actions.add_medication:
             context["med_form"] = forms_.get("med_form") or MedicationForm(initial={"version": doc.version})
     context["not_done_form"] = forms_.get("not_done_form") or NotDoneForm()
     context["return_form"] = forms_.get("return_form") or ReturnForm()
@@ -176,7 +164,8 @@ def _run(
     user = _user(request)
     order = selectors.procedure_for_user(user=user, uuid=uuid)
     try:
-        action(order, user)
+        with refusals_logged(request, subject="procedure", ref=uuid):
+            action(order, user)
     except TransitionNotAllowed as exc:
         messages.error(request, str(exc))
         if back == "queue":
@@ -186,25 +175,27 @@ def _run(
     return _after(request, order, text, back=back)
 
 
-@log_refusals("procedure start")
+@sensitive_post_parameters("supervisor_password")
+@log_refusals("procedure start", subject="procedure")
 @require_POST
 @permission_required("procedures.perform_procedure", raise_exception=True)
 def procedure_start(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
     order = selectors.procedure_for_user(user=user, uuid=uuid)
     ptype = order.procedure_type
-    needs = ptype.supervision_required_if_not_competent and not services.is_competent(user, ptype)
+    needs = services.needs_supervision(order, user)
     form = StartForm(request.POST, order=order, performer=user, needs_supervision=needs)
     if form.is_valid():
         try:
-            services.procedure_start(
-                order=order,
-                by=user,
-                supervision=form.cleaned_data.get("supervision") or "none",
-                supervisor=form.cleaned_data.get("supervisor"),
-                supervisor_password=form.cleaned_data.get("supervisor_password", ""),
-                request=request,
-            )
+            with refusals_logged(request, subject="procedure", ref=uuid):
+                services.procedure_start(
+                    order=order,
+                    by=user,
+                    supervision=form.cleaned_data.get("supervision") or "none",
+                    supervisor=form.cleaned_data.get("supervisor"),
+                    supervisor_password=form.cleaned_data.get("supervisor_password", ""),
+                    request=request,
+                )
         except TransitionNotAllowed as exc:
             form.add_error(None, str(exc))
         else:
@@ -217,24 +208,26 @@ def _documentation(order: ProcedureOrder) -> ProcedureDocumentation:
     return ProcedureDocumentation.objects.get(order=order)
 
 
-@log_refusals("procedure documentation")
+@log_refusals("procedure documentation", subject="procedure")
 @require_POST
 @permission_required("procedures.perform_procedure", raise_exception=True)
 def procedure_document(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
     order = selectors.procedure_for_user(user=user, uuid=uuid)
-    if order.status not in EDITABLE_STATUSES:
-        messages.error(request, "This procedure's documentation can't be changed any more; add an addendum instead.")
+    actions = selectors.procedure_actions(order, user)
+    if not actions.document:
+        messages.error(request, actions.document.why)
         return redirect("procedures:detail", uuid=order.uuid)
     form = DocumentationForm(request.POST, order=order, documentation=_documentation(order))
-    finishing = "finish" in request.POST and order.status == ProcedureStatus.IN_PROGRESS
+    finishing = "finish" in request.POST and bool(actions.finish)
     if form.is_valid():
         try:
-            doc = services.procedure_document(
-                order=order, by=user, version=form.cleaned_data["version"], data=form.to_documentation()
-            )
-            if finishing:
-                services.procedure_finish(order=order, by=user, version=doc.version)
+            with refusals_logged(request, subject="procedure", ref=uuid):
+                doc = services.procedure_document(
+                    order=order, by=user, version=form.cleaned_data["version"], data=form.to_documentation()
+                )
+                if finishing:
+                    services.procedure_finish(order=order, by=user, version=doc.version)
         except services.StaleDocumentation as exc:
             # Show what is stored now, not the stale copy, with the reason above it.
             fresh = DocumentationForm(order=order, documentation=_documentation(order))
@@ -258,7 +251,7 @@ def procedure_document(request: HttpRequest, uuid: str) -> HttpResponse:
     return _again(request, order, doc_form=form)
 
 
-@log_refusals("procedure medication")
+@log_refusals("procedure medication", subject="procedure")
 @require_POST
 @permission_required("procedures.perform_procedure", raise_exception=True)
 def procedure_medication(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -267,9 +260,10 @@ def procedure_medication(request: HttpRequest, uuid: str) -> HttpResponse:
     form = MedicationForm(request.POST)
     if form.is_valid():
         try:
-            given = services.procedure_add_medication(
-                order=order, by=user, version=form.cleaned_data["version"], medication=form.to_medication()
-            )
+            with refusals_logged(request, subject="procedure", ref=uuid):
+                given = services.procedure_add_medication(
+                    order=order, by=user, version=form.cleaned_data["version"], medication=form.to_medication()
+                )
         except services.ExpiredLot as exc:
             form.add_error("expiry_date", str(exc))
         except TransitionNotAllowed as exc:
@@ -280,7 +274,7 @@ def procedure_medication(request: HttpRequest, uuid: str) -> HttpResponse:
     return _again(request, order, med_form=form)
 
 
-@log_refusals("procedure not done")
+@log_refusals("procedure not done", subject="procedure")
 @require_POST
 @permission_required("procedures.perform_procedure", raise_exception=True)
 def procedure_not_done(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -298,7 +292,7 @@ def procedure_not_done(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("procedure co-sign")
+@log_refusals("procedure co-sign", subject="procedure")
 @require_POST
 @permission_required("procedures.supervise_procedure", raise_exception=True)
 def procedure_cosign(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -313,7 +307,7 @@ def procedure_cosign(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("procedure return")
+@log_refusals("procedure return", subject="procedure")
 @require_POST
 @permission_required("procedures.supervise_procedure", raise_exception=True)
 def procedure_return(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -336,7 +330,7 @@ def procedure_return(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("procedure resubmit")
+@log_refusals("procedure resubmit", subject="procedure")
 @require_POST
 @permission_required("procedures.perform_procedure", raise_exception=True)
 def procedure_resubmit(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -350,7 +344,7 @@ def procedure_resubmit(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("procedure addendum")
+@log_refusals("procedure addendum", subject="procedure")
 @require_POST
 @permission_required("procedures.view_procedureorder", raise_exception=True)
 def procedure_addendum(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -359,9 +353,10 @@ def procedure_addendum(request: HttpRequest, uuid: str) -> HttpResponse:
     form = AddendumForm(request.POST)
     if form.is_valid():
         try:
-            services.procedure_add_addendum(
-                order=order, by=user, reason=form.cleaned_data["reason"], text=form.cleaned_data["text"]
-            )
+            with refusals_logged(request, subject="procedure", ref=uuid):
+                services.procedure_add_addendum(
+                    order=order, by=user, reason=form.cleaned_data["reason"], text=form.cleaned_data["text"]
+                )
         except TransitionNotAllowed as exc:
             form.add_error(None, str(exc))
         else:
@@ -373,7 +368,7 @@ def procedure_addendum(request: HttpRequest, uuid: str) -> HttpResponse:
 # --- Supervisor pages --------------------------------------------------------------------------
 
 
-@log_refusals("procedure queue")
+@log_refusals("procedure queue", subject=None)
 @require_GET
 @permission_required("procedures.perform_procedure", raise_exception=True)
 def queue(request: HttpRequest) -> HttpResponse:

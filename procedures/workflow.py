@@ -1,7 +1,7 @@
 """Allowed status moves for ordered procedures, as data.
 
-Readable and testable without a database; procedures.services consults `check_procedure_move`
-before writing a status, and nothing else assigns one.
+Readable and testable without a database; procedures.services moves a status only through
+backoffice.transitions.move with the PROCEDURE table, and nothing else assigns one.
 
     ordered ──► in_progress ──► performed ──► completed
        │             │              │
@@ -14,7 +14,7 @@ before writing a status, and nothing else assigns one.
 
 from django.db import models
 
-from backoffice.workflow import TransitionNotAllowed, can_move
+from backoffice.workflow import Table
 
 
 class ProcedureStatus(models.TextChoices):
@@ -64,13 +64,4 @@ EDITABLE_STATUSES: tuple[str, ...] = (S.IN_PROGRESS, S.RETURNED)
 ADDENDUM_STATUSES: tuple[str, ...] = (S.PERFORMED, S.AWAITING_COSIGN, S.RETURNED, S.COMPLETED)
 
 
-def check_procedure_move(current: str, target: str) -> None:
-    """Raise TransitionNotAllowed unless the table allows current → target."""
-    if not can_move(PROCEDURE_MOVES, current, target):
-        raise TransitionNotAllowed(
-            f"This procedure is {label(current).lower()}; it can't become {label(target).lower()}."
-        )
-
-
-def label(status: str) -> str:
-    return ProcedureStatus(status).label if status in ProcedureStatus.values else status
+PROCEDURE = Table(label="procedure", states=ProcedureStatus, moves=PROCEDURE_MOVES)

@@ -15,6 +15,19 @@ def _is_transactional(item: pytest.Item) -> bool:
     return bool(marker and marker.kwargs.get("transaction")) or "live_server" in fixtures
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[pytest.Item] | None:
+    """Collect tests only from tests/: a name a test module imports is never a test itself.
+
+    Production code may well say "test": lab.models.TestDefinition, lab.services.test_orders_add.
+    Without this, a test module that imports them would collect them as tests.
+    """
+    module = getattr(obj, "__module__", None)
+    if isinstance(module, str) and not module.startswith("tests.") and (callable(obj) or isinstance(obj, type)):
+        return []
+    return None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run transactional tests (threads, the live server) after all others.

@@ -5,25 +5,24 @@ from typing import Any
 from django import template
 
 from backoffice.models import Handoff, User
-from backoffice.workflow import IDENTIFIED_STATUSES, StationState
-from procedures.selectors import procedures_for_handoff
+from backoffice.workflow import StationState
+from procedures.selectors import procedure_actions, procedures_for_handoff
 
 register = template.Library()
 
 
 @register.inclusion_tag("procedures/partials/handoff_procedures_panel.html", takes_context=True)
 def handoff_procedures(context: template.Context) -> dict[str, Any]:
-    """The handoff's procedures with what the signed-in user can do next for each (one query)."""
+    """The handoff's procedures, each with what the signed-in user can do next (procedure_actions)."""
     handoff: Handoff = context["handoff"]
     user: User = context["request"].user
     orders = procedures_for_handoff(handoff) if user.has_perm("procedures.view_procedureorder") else []
-    works = handoff.is_open and (handoff.claimed_by_id == user.pk or user.has_perm("procedures.supervise_procedure"))
+    for order in orders:
+        order.handoff = handoff  # the page's copy: the guards read its claim, status and station
     station = handoff.station
     return {
         "handoff": handoff,
-        "orders": orders,
-        "may_start": works and user.has_perm("procedures.perform_procedure") and handoff.status in IDENTIFIED_STATUSES,
-        "user_id": user.pk,
+        "rows": [(order, procedure_actions(order, user)) for order in orders],
         "turnover_station": station
         if station is not None
         and not handoff.is_open

@@ -318,7 +318,7 @@ def test_turnover_action_makes_station_ready_and_records_it(
     assert station.state == StationState.READY
     event = StationEvent.objects.filter(station=station).first()  # newest first
     assert event is not None
-    assert (event.from_state, event.to_state, event.actor) == (
+    assert (event.from_status, event.to_status, event.actor) == (
         StationState.NEEDS_TURNOVER,
         StationState.READY,
         admin_user,

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE_MODULES = ["models", "services", "workflow", "hooks", "roles", "selectors"]
-DOMAIN_MODULES = ["models", "services", "selectors"]
 FLOORS = ["backoffice", "procedures", "specimens", "lab"]
+DOMAIN_APPS = {"procedures", "specimens", "lab"}
+# The only parts of backoffice/ that sit above the domain apps: the pages that compose them and the
+# developer tools (benchmark, demo data). The command seed_demo is a thin entry point into devtools.
+TOP_FLOOR = ("backoffice/pages", "backoffice/devtools")
 
 
 def imports_in(source: str, *, package: str) -> set[str]:
@@ -43,47 +45,69 @@ def top_level_apps(path: Path) -> set[str]:
     return {name.split(".")[0] for name in imported_modules(path)}
 
 
-def existing(app: str, modules: list[str]) -> list[Path]:
-    return [ROOT / app / f"{module}.py" for module in modules if (ROOT / app / f"{module}.py").exists()]
+def python_files(folder: str) -> list[Path]:
+    return sorted(path for path in (ROOT / folder).rglob("*.py") if "migrations" not in path.parts)
 
 
-def app_files(app: str) -> list[Path]:
-    return sorted(path for path in (ROOT / app).rglob("*.py") if "migrations" not in path.parts)
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
 
 
 def above(app: str) -> set[str]:
     return set(FLOORS[FLOORS.index(app) + 1 :])
 
 
-@pytest.mark.parametrize("path", existing("backoffice", CORE_MODULES), ids=lambda p: p.name)
-def test_the_core_never_imports_a_domain_app(path: Path) -> None:
-    assert not top_level_apps(path) & above("backoffice")
+CORE_FILES = [p for p in python_files("backoffice") if not rel(p).startswith(TOP_FLOOR)]
 
 
-@pytest.mark.parametrize("path", existing("procedures", DOMAIN_MODULES), ids=lambda p: p.name)
-def test_procedures_never_import_specimens_or_lab(path: Path) -> None:
-    assert not top_level_apps(path) & above("procedures")
+@pytest.mark.parametrize("path", CORE_FILES, ids=rel)
+def test_nothing_in_backoffice_below_the_top_floor_imports_a_domain_app(path: Path) -> None:
+    assert not top_level_apps(path) & DOMAIN_APPS
 
 
-@pytest.mark.parametrize("path", app_files("specimens"), ids=lambda p: str(p.relative_to(ROOT)))
-def test_specimens_never_import_lab(path: Path) -> None:
-    assert "lab" not in top_level_apps(path)
+@pytest.mark.parametrize("app", ["procedures", "specimens", "lab"])
+def test_each_domain_app_imports_only_the_floors_below_it(app: str) -> None:
+    offending = {rel(path): top_level_apps(path) & above(app) for path in python_files(app)}
+    assert not {path: apps for path, apps in offending.items() if apps}
 
 
-def test_the_core_modules_the_rule_names_are_there() -> None:
-    # A renamed or moved file must not make the rule above pass by checking nothing.
-    names = {path.stem for path in existing("backoffice", CORE_MODULES)}
-    assert {"models", "services", "workflow", "hooks", "roles"} <= names
-    assert {path.stem for path in existing("procedures", DOMAIN_MODULES)} == {"models", "services", "selectors"}
-    assert app_files("specimens")
+@pytest.mark.parametrize("app", ["procedures", "specimens", "lab"])
+def test_no_domain_app_imports_the_top_floor(app: str) -> None:
+    top = {name.replace("/", ".") for name in TOP_FLOOR}
+    offending = {
+        rel(path): {m for m in imported_modules(path) if m.startswith(tuple(top))} for path in python_files(app)
+    }
+    assert not {path: modules for path, modules in offending.items() if modules}
+
+
+def test_the_rules_check_real_files() -> None:
+    # A renamed or moved folder must not make the rules above pass by checking nothing.
+    core = {rel(p) for p in CORE_FILES}
+    for name in ("models", "services", "selectors", "workflow", "transitions", "hooks", "roles", "tasks", "admin"):
+        assert f"backoffice/{name}.py" in core
+    for folder in ("accounts", "audit"):
+        assert any(path.startswith(f"backoffice/{folder}/") for path in core), folder
+    assert not any(path.startswith(TOP_FLOOR) for path in core)
+    assert any(rel(p).startswith("backoffice/pages/") for p in python_files("backoffice"))
+    for app in ("procedures", "specimens", "lab"):
+        assert python_files(app), app
+
+
+def test_backoffice_templates_follow_its_folders() -> None:
+    folders = {
+        p.relative_to(ROOT / "templates" / "backoffice").parts[0]
+        for p in (ROOT / "templates" / "backoffice").rglob("*.html")
+    }
+    assert folders <= {"pages", "accounts", "audit"}
 
 
 def test_the_parser_sees_real_imports() -> None:
     services = imported_modules(ROOT / "backoffice" / "services.py")
-    assert {"backoffice.models", "backoffice.hooks", "backoffice.workflow", "unicodedata"} <= services
+    assert {"backoffice.models", "backoffice.hooks", "backoffice.transitions", "unicodedata"} <= services
     # hooks.py names Handoff only under TYPE_CHECKING; ast still sees it.
     assert "backoffice.models" in imported_modules(ROOT / "backoffice" / "hooks.py")
     assert "backoffice" in top_level_apps(ROOT / "procedures" / "models.py")
+    assert DOMAIN_APPS & top_level_apps(ROOT / "backoffice" / "pages" / "views.py")
 
 
 @pytest.mark.parametrize(

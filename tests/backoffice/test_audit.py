@@ -18,7 +18,7 @@ from pghistory.models import Events, MiddlewareEvents
 from pytest_django import DjangoAssertNumQueries, Settings
 
 from backoffice import roles, services
-from backoffice.audit import client_ip, csv_safe, log_access
+from backoffice.audit.log import client_ip, csv_safe, log_access
 from backoffice.models import (
     AccessAction,
     AccessLog,

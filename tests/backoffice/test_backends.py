@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from backoffice import roles
-from backoffice.backends import RolePermissionBackend
+from backoffice.accounts.backends import RolePermissionBackend
 from backoffice.models import User
 from tests.factories import UserFactory
 

@@ -8,7 +8,7 @@ from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
 from django import forms
 from django.template import Context, Template
 
-from backoffice.forms import CancelForm, StationForm, VerifyIdentityForm
+from backoffice.pages.forms import CancelForm, StationForm, VerifyIdentityForm
 from tests.factories import StationFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice import fragments, services
+from backoffice import services
 from backoffice.models import AccessLogPatient, Handoff, Patient, User
+from backoffice.pages import fragments
 from backoffice.workflow import Priority
 from tests.factories import HandoffFactory, PatientFactory, StationFactory
 
@@ -166,7 +167,7 @@ def test_rows_follow_the_queues_order_and_leave_out_what_closed_meanwhile() -> N
     assert [k.pk for k in keys] == [h.pk for h in handoffs]
     loaded = fragments.rendered_rows(
         keys,
-        template_name="partials/board_card.html",
+        template_name="backoffice/pages/partials/board_card.html",
         load=lambda ids: list(Handoff.objects.for_lists().filter(pk__in=ids[1:])),  # the first closed meanwhile
     )
     assert [(row.pk, row.patient_id) for row in loaded] == [(h.pk, h.patient_id) for h in handoffs[1:]]
@@ -178,7 +179,7 @@ def test_a_row_whose_patient_is_not_the_one_logged_is_left_out() -> None:
     Handoff.objects.filter(pk=handoff.pk).update(patient=PatientFactory())
     rows = fragments.rendered_rows(
         keys,
-        template_name="partials/board_card.html",
+        template_name="backoffice/pages/partials/board_card.html",
         load=lambda ids: list(Handoff.objects.for_lists().filter(pk__in=ids)),
     )
     assert rows == []
@@ -192,9 +193,9 @@ def test_a_row_rendered_across_a_minute_boundary_is_shown_but_not_kept(monkeypat
     keys = fragments.row_keys(Handoff.objects.filter(pk=handoff.pk))
     [row] = fragments.rendered_rows(
         keys,
-        template_name="partials/board_card.html",
+        template_name="backoffice/pages/partials/board_card.html",
         load=lambda ids: list(Handoff.objects.for_lists().filter(pk__in=ids)),
     )
     assert "5 min" in row.html
-    key = fragments._key("partials/board_card.html", keys[0], 4, timezone.localdate(start), "")
+    key = fragments._key("backoffice/pages/partials/board_card.html", keys[0], 4, timezone.localdate(start), "")
     assert caches[fragments.CACHE_ALIAS].get(key) is None

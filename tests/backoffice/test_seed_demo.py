@@ -173,7 +173,7 @@ def test_occupied_stations_are_the_ones_open_handoffs_sit_in() -> None:
     # The stations' recorded history ends in their current state.
     for station in Station.objects.all():
         last = station.events.order_by("-at", "-pk").first()
-        assert last is None or last.to_state == station.state
+        assert last is None or last.to_status == station.state
 
 
 def test_scale_creates_exactly_the_requested_volumes() -> None:

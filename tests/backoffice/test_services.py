@@ -13,7 +13,6 @@ from backoffice.services import (
     IdentityMismatch,
     IdentityNotVerified,
     Needs,
-    PermissionRefused,
     handoff_assign_station,
     handoff_cancel,
     handoff_claim,
@@ -25,7 +24,7 @@ from backoffice.services import (
     require_identity_verified,
     station_turnover,
 )
-from backoffice.workflow import HandoffStatus, Priority, StationState, TransitionNotAllowed
+from backoffice.workflow import HandoffStatus, PermissionRefused, Priority, StationState, TransitionNotAllowed
 from procedures.models import ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
 from tests.factories import HandoffFactory, StationFactory
@@ -375,7 +374,7 @@ def test_assigning_a_station_occupies_it(handoff: Handoff, medical_assistant: Us
     assert fresh(handoff).version == version + 1
     assert fresh(station).state == StationState.OCCUPIED
     [station_event] = StationEvent.objects.filter(station=station)
-    assert (station_event.from_state, station_event.to_state, station_event.actor) == (
+    assert (station_event.from_status, station_event.to_status, station_event.actor) == (
         StationState.READY,
         StationState.OCCUPIED,
         medical_assistant,
@@ -709,7 +708,7 @@ def test_a_handoff_completes_when_no_items_are_open(
     assert stored.status == HandoffStatus.COMPLETED
     assert stored.closed_at is not None
     assert fresh(station).state == StationState.NEEDS_TURNOVER
-    assert list(StationEvent.objects.filter(station=station).values_list("to_state", flat=True)) == [
+    assert list(StationEvent.objects.filter(station=station).values_list("to_status", flat=True)) == [
         StationState.NEEDS_TURNOVER,
         StationState.OCCUPIED,
     ]
@@ -812,7 +811,7 @@ def test_turnover_makes_a_station_ready_again(handoff: Handoff, medical_assistan
     assert fresh(station).state == StationState.READY
     latest = StationEvent.objects.filter(station=station).first()  # newest first
     assert latest is not None
-    assert (latest.from_state, latest.to_state, latest.actor, latest.note) == (
+    assert (latest.from_status, latest.to_status, latest.actor, latest.note) == (
         StationState.NEEDS_TURNOVER,
         StationState.READY,
         medical_assistant,

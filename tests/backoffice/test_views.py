@@ -265,7 +265,7 @@ class TestDetail:
         # The station choices are one plain query, not a server-side cursor (DECLARE, FETCH, CLOSE).
         assert not [q for q in captured.captured_queries if q["sql"].startswith("DECLARE")]
         content = response.content.decode()
-        assert len(response.context["events"]) == 2 * items + 1
+        assert len(response.context["events"]) == 2 * items + 2  # claims, releases, the claim, the items ordered
         assert len(response.context["test_orders"]) == items
         assert content.count('class="fw-semibold" href="/procedures/') == items
         assert 'id="id_station"' in content
@@ -285,10 +285,11 @@ class TestDetail:
             start(order, ma, cosign=True)
         c = _as(client, ma)
         # 1 session, 2 user, 3 permissions and roles, 4 the handoff with patient/room/station, 5 the
-        # staff it names (orderer, claimer, identity checker), 6 access row with its patient, 7 lab
-        # tests, 8 events with actors, 9 procedures with types, 10 the staff the procedures name
-        # (performers).
-        with django_assert_num_queries(10):
+        # staff it names (orderer, claimer, identity checker), 6 lab tests, 7 events with actors,
+        # 8 access row with its patient, 9-10 the open procedures and open lab tests (whether
+        # "Complete handoff" can be offered), 11 ready stations for "move to another station",
+        # 12 procedures with types, 13 the staff the procedures name (performers).
+        with django_assert_num_queries(13):
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         assert response.content.decode().count(">Document<") == started
 
@@ -396,7 +397,10 @@ class TestNewHandoff:
         assert handoff.ordering_clinician == clinician
         assert handoff.procedure_orders.count() == 1
         assert handoff.test_orders.count() == 1
-        assert handoff.events.get().note == f"On behalf of {clinician}"
+        created, *ordered = handoff.events.order_by("id")
+        assert (created.action, created.note) == ("created", f"On behalf of {clinician}")
+        # Each app's items are ordered under the handoff's lock, each with its event.
+        assert [e.action for e in ordered] == ["items_ordered", "items_ordered"]
 
     def test_nothing_is_written_without_an_item(self, client: Client, clinician: User, patient, exam_room) -> None:  # type: ignore[no-untyped-def]
         payload = self._payload(patient, clinician, exam_room, procedures=[], tests=[])

@@ -5,15 +5,16 @@ import itertools
 import pytest
 
 from backoffice.workflow import (
+    HANDOFF,
     HANDOFF_MOVES,
     IDENTIFIED_STATUSES,
     OPEN_STATUSES,
+    STATION,
     STATION_MOVES,
     HandoffStatus,
     StationState,
+    Table,
     TransitionNotAllowed,
-    can_move,
-    check_move,
 )
 
 HANDOFF_ALLOWED = [(current, target) for current, targets in HANDOFF_MOVES.items() for target in sorted(targets)]
@@ -79,34 +80,36 @@ def test_the_happy_path_is_allowed_in_order() -> None:
         HandoffStatus.IN_PROGRESS,
         HandoffStatus.COMPLETED,
     ]
-    for current, target in itertools.pairwise(path):
-        check_move(HANDOFF_MOVES, current, target, label="handoff")
+    assert all(HANDOFF.allows(current, target) for current, target in itertools.pairwise(path))
+    # The path ends where nothing moves on: a completed handoff is closed for good.
+    assert HANDOFF_MOVES[path[-1]] == frozenset()
+    assert path[-1] not in OPEN_STATUSES
 
 
 @pytest.mark.parametrize(("current", "target"), HANDOFF_ALLOWED)
 def test_every_allowed_handoff_move_passes(current: str, target: str) -> None:
-    check_move(HANDOFF_MOVES, current, target, label="handoff")
-    assert can_move(HANDOFF_MOVES, current, target)
+    HANDOFF.check(current, target)
+    assert HANDOFF.allows(current, target)
 
 
 @pytest.mark.parametrize(("current", "target"), HANDOFF_REFUSED)
 def test_every_other_handoff_move_is_refused(current: str, target: str) -> None:
-    assert not can_move(HANDOFF_MOVES, current, target)
+    assert not HANDOFF.allows(current, target)
     with pytest.raises(TransitionNotAllowed):
-        check_move(HANDOFF_MOVES, current, target, label="handoff")
+        HANDOFF.check(current, target)
 
 
 @pytest.mark.parametrize(("current", "target"), STATION_ALLOWED)
 def test_every_allowed_station_move_passes(current: str, target: str) -> None:
-    check_move(STATION_MOVES, current, target, label="station")
-    assert can_move(STATION_MOVES, current, target)
+    STATION.check(current, target)
+    assert STATION.allows(current, target)
 
 
 @pytest.mark.parametrize(("current", "target"), STATION_REFUSED)
 def test_every_other_station_move_is_refused(current: str, target: str) -> None:
-    assert not can_move(STATION_MOVES, current, target)
+    assert not STATION.allows(current, target)
     with pytest.raises(TransitionNotAllowed):
-        check_move(STATION_MOVES, current, target, label="station")
+        STATION.check(current, target)
 
 
 @pytest.mark.parametrize(
@@ -130,24 +133,40 @@ def test_every_other_station_move_is_refused(current: str, target: str) -> None:
 )
 def test_a_refused_handoff_move_says_why_in_plain_words(current: str, target: str, message: str) -> None:
     with pytest.raises(TransitionNotAllowed) as caught:
-        check_move(HANDOFF_MOVES, current, target, label="handoff")
+        HANDOFF.check(current, target)
     assert str(caught.value) == message
 
 
 def test_a_refused_station_move_says_why_in_plain_words() -> None:
     with pytest.raises(TransitionNotAllowed) as caught:
-        check_move(STATION_MOVES, StationState.OCCUPIED, StationState.READY, label="station")
+        STATION.check(StationState.OCCUPIED, StationState.READY)
     assert str(caught.value) == "This station is occupied; it can't become ready."
 
 
 @pytest.mark.parametrize(("current", "target"), HANDOFF_REFUSED + STATION_REFUSED)
 def test_no_refusal_shows_raw_codes_or_braces(current: str, target: str) -> None:
-    table = HANDOFF_MOVES if current in HANDOFF_MOVES else STATION_MOVES
+    table = HANDOFF if current in HANDOFF_MOVES else STATION
     with pytest.raises(TransitionNotAllowed) as caught:
-        check_move(table, current, target, label="thing")
+        table.check(current, target)
     assert not set("_{}") & set(str(caught.value))
 
 
 def test_an_unknown_status_has_no_moves() -> None:
     with pytest.raises(TransitionNotAllowed):
-        check_move(HANDOFF_MOVES, "archived", HandoffStatus.WAITING, label="handoff")
+        HANDOFF.check("archived", HandoffStatus.WAITING)
+
+
+def test_every_app_words_its_refusals_the_same_way() -> None:
+    from procedures.workflow import PROCEDURE, ProcedureStatus
+
+    tables: list[tuple[Table, str, str]] = [
+        (HANDOFF, HandoffStatus.COMPLETED, HandoffStatus.WAITING),
+        (STATION, StationState.READY, StationState.NEEDS_TURNOVER),
+        (PROCEDURE, ProcedureStatus.COMPLETED, ProcedureStatus.IN_PROGRESS),
+    ]
+    for table, current, target in tables:
+        with pytest.raises(TransitionNotAllowed) as caught:
+            table.check(current, target)
+        assert (
+            str(caught.value) == f"This {table.label} is {table.name(current)}; it can't become {table.name(target)}."
+        )

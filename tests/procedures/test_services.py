@@ -12,14 +12,13 @@ from backoffice import hooks, roles
 from backoffice.models import Credential, Handoff, HandoffEvent, Station, User
 from backoffice.services import (
     IdentityNotVerified,
-    PermissionRefused,
     handoff_assign_station,
     handoff_cancel,
     handoff_claim,
     handoff_verify_identity,
     station_turnover,
 )
-from backoffice.workflow import HandoffStatus, StationState, TransitionNotAllowed
+from backoffice.workflow import HandoffStatus, PermissionRefused, StationState, TransitionNotAllowed
 from lab.models import TestDefinition
 from lab.services import test_orders_add
 from procedures import services

@@ -334,8 +334,11 @@ class TestSupervision:
         assert "Correct<span" in queue
         page = c.get(detail(order)).content.decode()
         assert "Returned for correction" in page
-        assert "Resubmit" in page
+        # Nothing corrected yet: the page says what to do first instead of offering a refused resubmit.
+        assert "Resubmit</button>" not in page
+        assert "Make the correction first" in page
         c.post(detail(order, "addendum"), {"addendum-reason": "correction", "addendum-text": "Left deltoid."})
+        assert "Resubmit</button>" in c.get(detail(order)).content.decode()
         c.post(detail(order, "resubmit"), {"note": "Site added"})
         order.refresh_from_db()
         assert order.status == S.AWAITING_COSIGN

@@ -8,9 +8,9 @@ from procedures.workflow import (
     DONE_STATUSES,
     EDITABLE_STATUSES,
     OPEN_STATUSES,
+    PROCEDURE,
     PROCEDURE_MOVES,
     ProcedureStatus,
-    check_procedure_move,
 )
 
 S = ProcedureStatus
@@ -39,7 +39,8 @@ def test_the_table_allows_exactly_the_documented_moves() -> None:
 
 @pytest.mark.parametrize(("current", "target"), sorted(ALLOWED))
 def test_an_allowed_move_passes_the_check(current: str, target: str) -> None:
-    check_procedure_move(current, target)
+    assert PROCEDURE.allows(current, target)
+    PROCEDURE.check(current, target)
 
 
 @pytest.mark.parametrize(
@@ -48,14 +49,14 @@ def test_an_allowed_move_passes_the_check(current: str, target: str) -> None:
 )
 def test_every_other_move_is_refused(current: str, target: str) -> None:
     with pytest.raises(TransitionNotAllowed):
-        check_procedure_move(current, target)
+        PROCEDURE.check(current, target)
 
 
 def test_the_refusal_names_both_statuses_in_words() -> None:
     with pytest.raises(TransitionNotAllowed, match=r"This procedure is completed; it can't become in progress."):
-        check_procedure_move(S.COMPLETED, S.IN_PROGRESS)
+        PROCEDURE.check(S.COMPLETED, S.IN_PROGRESS)
     with pytest.raises(TransitionNotAllowed, match="awaiting co-sign; it can't become not done"):
-        check_procedure_move(S.AWAITING_COSIGN, S.NOT_DONE)
+        PROCEDURE.check(S.AWAITING_COSIGN, S.NOT_DONE)
 
 
 def test_finished_procedures_go_nowhere() -> None:

@@ -9,7 +9,7 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from backoffice import auth
+from backoffice.accounts import auth
 from backoffice.models import User
 
 
@@ -19,7 +19,7 @@ def production_sign_in_policy(settings: Any) -> Iterator[None]:
     settings.OTP_REQUIRED_FOR_SUPERUSERS = True
     settings.AUTHENTICATION_BACKENDS = [
         "axes.backends.AxesStandaloneBackend",
-        "backoffice.backends.RolePermissionBackend",
+        "backoffice.accounts.backends.RolePermissionBackend",
     ]
     yield
 

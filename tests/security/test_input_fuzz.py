@@ -9,8 +9,8 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backoffice import forms as bo_forms
 from backoffice.models import Handoff, HandoffEvent, User
+from backoffice.pages import forms as bo_forms
 from procedures import forms as proc_forms
 from procedures.models import ProcedureDocumentation, ProcedureType
 from procedures.services import procedure_orders_add

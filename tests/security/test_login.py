@@ -14,7 +14,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice import auth
+from backoffice.accounts import auth
 from backoffice.models import User
 from tests.conftest import PASSWORD
 

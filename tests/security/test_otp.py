@@ -225,7 +225,7 @@ def test_the_next_url_must_stay_on_this_site(client: Client, admin_user: User) -
 def test_an_admin_can_require_the_second_factor_for_a_role_in_admin(supervisor, settings) -> None:  # type: ignore[no-untyped-def]
     from django.contrib.auth.models import Group
 
-    from backoffice.auth import role_requires_second_factor
+    from backoffice.accounts.auth import role_requires_second_factor
     from backoffice.models import RolePolicy
 
     settings.OTP_REQUIRED_ROLES = []

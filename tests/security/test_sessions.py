@@ -9,7 +9,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from backoffice import auth
+from backoffice.accounts import auth
 from backoffice.models import Handoff, User
 from tests.security.conftest import age_session
 

@@ -378,9 +378,11 @@ def _backdate(*, handoff: Handoff, key: uuid.UUID, at: dict[str, datetime], stat
     with pgtrigger.ignore("backoffice.HandoffEvent:append_only", "backoffice.StationEvent:append_only"):
         for action, when in at.items():
             HandoffEvent.objects.filter(handoff=handoff, action=action).update(at=when)
+        # The items were ordered with the handoff, under its lock, in the same moment.
+        HandoffEvent.objects.filter(handoff=handoff, action=Action.ITEMS_ORDERED).update(at=at[Action.CREATED])
         for state, moved_at in station_times.items():
             if moved_at is not None:
-                StationEvent.objects.filter(pk__gt=station_mark, to_state=state).update(at=moved_at)
+                StationEvent.objects.filter(pk__gt=station_mark, to_status=state).update(at=moved_at)
 
 
 def _backdate_procedures(*, handoff: Handoff, created: datetime) -> None:

@@ -15,7 +15,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django_htmx.http import HttpResponseClientRedirect
 
-from backoffice import auth
+from backoffice.accounts import auth
 
 logger = logging.getLogger("backoffice.security")
 

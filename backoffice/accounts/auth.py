@@ -230,10 +230,10 @@ def client_ip(request: HttpRequest) -> str:
     """The client's address for lockouts: the same one the access log records.
 
     Behind a proxy every request comes from the proxy's address; counting failures per
-    REMOTE_ADDR would lock everybody out together. backoffice.audit.client_ip reads the header
+    REMOTE_ADDR would lock everybody out together. backoffice.audit.log.client_ip reads the header
     our proxy writes when TRUSTED_PROXY_IP_HEADER names it (the default behind BEHIND_TLS_PROXY).
     """
-    from backoffice.audit import client_ip as access_log_client_ip
+    from backoffice.audit.log import client_ip as access_log_client_ip
 
     return access_log_client_ip(request) or str(request.META.get("REMOTE_ADDR", ""))
 
@@ -256,7 +256,7 @@ def lockout_response(
     """
     cooloff = get_cool_off(request)
     context = {"cooloff": describe_duration(int(cooloff.total_seconds())) if cooloff else None}
-    return render(request, "registration/lockout.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
+    return render(request, "backoffice/accounts/lockout.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
 
 
 def client_str(username: str | None, ip_address: str | None, user_agent: str, path_info: str, request: Any) -> str:
@@ -271,7 +271,7 @@ def _ip(request: HttpRequest | None) -> str:
     return (client_ip(request) if request is not None else "") or "-"
 
 
-@receiver(user_logged_in, dispatch_uid="backoffice.auth.on_logged_in")
+@receiver(user_logged_in, dispatch_uid="backoffice.accounts.auth.on_logged_in")
 def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is None:
         return
@@ -280,19 +280,19 @@ def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: 
     logger.info("sign_in user_id=%s user=%s ip=%s", user.pk, username_ref(user.get_username()), _ip(request))
 
 
-@receiver(user_login_failed, dispatch_uid="backoffice.auth.on_login_failed")
+@receiver(user_login_failed, dispatch_uid="backoffice.accounts.auth.on_login_failed")
 def on_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
     logger.warning("sign_in_failed user=%s ip=%s", username_ref(credentials.get("username")), _ip(request))
 
 
-@receiver(user_logged_out, dispatch_uid="backoffice.auth.on_logged_out")
+@receiver(user_logged_out, dispatch_uid="backoffice.accounts.auth.on_logged_out")
 def on_logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if user is not None:
         logger.info("sign_out user_id=%s ip=%s", user.pk, _ip(request))
 
 
-@receiver(user_locked_out, dispatch_uid="backoffice.auth.on_locked_out")
+@receiver(user_locked_out, dispatch_uid="backoffice.accounts.auth.on_locked_out")
 def on_locked_out(sender: Any, request: HttpRequest, username: str | None, ip_address: str, **kwargs: Any) -> None:
     logger.warning("sign_in_locked_out user=%s ip=%s", username_ref(username), ip_address)

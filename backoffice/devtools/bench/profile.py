@@ -1,8 +1,8 @@
 """`make profile`: where one page spends its time, in-process, on the benchmark database.
 
-    python -m backoffice.bench.profile queue            # /queue/ as the MA
-    python -m backoffice.bench.profile board --tree     # plus pyinstrument's call tree
-    python -m backoffice.bench.profile detail -n 300
+    python -m backoffice.devtools.bench.profile queue            # /queue/ as the MA
+    python -m backoffice.devtools.bench.profile board --tree     # plus pyinstrument's call tree
+    python -m backoffice.devtools.bench.profile detail -n 300
 
 Signs in through the real login page with Django's test client (DEBUG off, the cached template
 loader, the production middleware), warms up, then prints per request: wall and CPU milliseconds,
@@ -31,7 +31,7 @@ PAGES = {
 
 def configure(database: str) -> None:
     """The benchmark server's environment (bench.app_env), for Django's test client in this process."""
-    from backoffice.bench.__main__ import app_env, server_url, with_database
+    from backoffice.devtools.bench.__main__ import app_env, server_url, with_database
 
     os.environ.update(app_env(with_database(server_url(), database)), ALLOWED_HOSTS="testserver")
     os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
@@ -41,7 +41,7 @@ def configure(database: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m backoffice.bench.profile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m backoffice.devtools.bench.profile", description=__doc__)
     parser.add_argument("page", choices=sorted(PAGES))
     parser.add_argument("-n", "--requests", type=int, default=200)
     parser.add_argument("--tree", action="store_true", help="print pyinstrument's call tree")
@@ -53,7 +53,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from backoffice.bench.__main__ import DEMO_PASSWORD
+    from backoffice.devtools.bench.__main__ import DEMO_PASSWORD
     from backoffice.models import Handoff
 
     username, path = PAGES[args.page]

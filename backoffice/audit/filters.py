@@ -1,4 +1,4 @@
-"""Queue filters (priority, status, station, 'mine') and access-log search (patient, user, action, dates)."""
+"""Access-log search: patient, staff, action, outcome, dates."""
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -8,34 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from backoffice.models import AccessAction, AccessLog, AccessLogPatient, AccessOutcome, Handoff, Patient, Station, User
-from backoffice.workflow import OPEN_STATUSES, HandoffStatus, Priority
-
-
-class QueueFilter(django_filters.FilterSet):
-    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority")
-    status = django_filters.ChoiceFilter(
-        choices=[(s, HandoffStatus(s).label) for s in OPEN_STATUSES], empty_label="Any open status"
-    )
-    station = django_filters.ModelChoiceFilter(
-        queryset=Station.objects.filter(is_active=True).order_by("name"),
-        to_field_name="code",
-        empty_label="Any station",
-    )
-    mine = django_filters.BooleanFilter(
-        method="filter_mine", label="Only mine", widget=django_filters.widgets.BooleanWidget
-    )
-
-    class Meta:
-        model = Handoff
-        fields = ["priority", "status", "station", "mine"]
-
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def filter_mine(self, queryset: QuerySet[Handoff], name: str, value: bool | None) -> QuerySet[Handoff]:
-        return queryset.filter(claimed_by=self.user) if value else queryset
+from backoffice.models import AccessAction, AccessLog, AccessLogPatient, AccessOutcome, Patient, User
 
 
 def _day_start(day: date) -> datetime:

@@ -12,12 +12,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import DEVICE_ID_SESSION_KEY, verify_token
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from backoffice import auth
+from backoffice.accounts import auth
 
 logger = logging.getLogger("backoffice.security")
 
@@ -64,6 +65,7 @@ def _signed_in_with(request: HttpRequest, device: TOTPDevice) -> None:
     auth.remember_second_factor_policy(request, True)
 
 
+@sensitive_post_parameters("code")  # a second-factor code is a secret, like a password
 @require_http_methods(["GET", "POST"])
 def otp_verify(request: HttpRequest) -> HttpResponse:
     """Ask for the current code from the user's authenticator app."""
@@ -91,9 +93,12 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             logger.warning("second_factor_failed user_id=%s ip=%s", user.pk, auth.client_ip(request))
             form.add_error("code", "That code isn't right. Enter the code your app shows now.")
     status = 422 if request.method == "POST" else 200
-    return render(request, "registration/otp_verify.html", {"form": form, "next": _next_url(request)}, status=status)
+    return render(
+        request, "backoffice/accounts/otp_verify.html", {"form": form, "next": _next_url(request)}, status=status
+    )
 
 
+@sensitive_post_parameters("code")  # a second-factor code is a secret, like a password
 @require_http_methods(["GET", "POST"])
 def otp_setup(request: HttpRequest) -> HttpResponse:
     """Add an authenticator app: show its secret (QR code and text), confirm with one code."""
@@ -137,7 +142,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
         "required": auth.role_requires_second_factor(user),
     }
     status = 422 if request.method == "POST" else 200
-    return render(request, "registration/otp_setup.html", context, status=status)
+    return render(request, "backoffice/accounts/otp_setup.html", context, status=status)
 
 
 @require_GET
@@ -152,9 +157,10 @@ def account_security(request: HttpRequest) -> HttpResponse:
         "warning_text": auth.describe_duration(auth.warning_seconds()),
         "nav": "account",
     }
-    return render(request, "registration/account_security.html", context)
+    return render(request, "backoffice/accounts/account_security.html", context)
 
 
+@sensitive_post_parameters("code")  # a second-factor code is a secret, like a password
 @require_POST
 def otp_disable(request: HttpRequest) -> HttpResponse:
     """Turn off an optional second factor; a current code proves the phone is still at hand."""
@@ -187,7 +193,7 @@ def otp_disable(request: HttpRequest) -> HttpResponse:
         "warning_text": auth.describe_duration(auth.warning_seconds()),
         "nav": "account",
     }
-    return render(request, "registration/account_security.html", context, status=422)
+    return render(request, "backoffice/accounts/account_security.html", context, status=422)
 
 
 def _deadline_json(request: HttpRequest) -> JsonResponse:

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from backoffice import selectors
-from backoffice.audit import csv_safe, log_access
-from backoffice.filters import AccessLogFilter
+from backoffice.audit.filters import AccessLogFilter
+from backoffice.audit.log import csv_safe, log_access
 from backoffice.models import AccessAction, AccessLog, AccessLogPatient, Patient, User
 from backoffice.paging import page_number
 

@@ -1,7 +1,7 @@
 """`make bench`: load a separate database, serve it like production, measure it with wrk.
 
-    python -m backoffice.bench                 # main table: /healthz, queue, detail, board, claim
-    python -m backoffice.bench --growth        # queue p95 at 10k vs 1M historical handoffs
+    python -m backoffice.devtools.bench                 # main table: /healthz, queue, detail, board, claim
+    python -m backoffice.devtools.bench --growth        # queue p95 at 10k vs 1M historical handoffs
 
 Every figure printed comes from this run: the row counts are read back from the database and
 the timings from wrk. Results are also written as JSON under bench-results/.
@@ -366,7 +366,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m backoffice.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m backoffice.devtools.bench", description=__doc__)
     parser.add_argument("--growth", action="store_true", help="queue p95 at --growth-small vs --growth-large")
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--handoffs", type=int, default=200_000, help="historical handoffs")

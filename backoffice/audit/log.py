@@ -9,7 +9,8 @@ short fixed label chosen by the code, `object_ref` the opaque id from the URL.
 """
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
@@ -17,9 +18,12 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 
-from backoffice.models import AccessAction, AccessLog, AccessLogPatient, AccessOutcome, Handoff, Patient, User
+from backoffice.audit.subjects import patient_of
+from backoffice.models import AccessAction, AccessLog, AccessLogPatient, AccessOutcome, Patient, User
+from backoffice.workflow import PermissionRefused
 
 ViewFunc = Callable[..., HttpResponse]
 
@@ -115,12 +119,35 @@ SELECT id FROM entry
 """  # noqa: S608 - table names come from the models, values are parameters
 
 
-def log_refusals(what: str) -> Callable[[ViewFunc], ViewFunc]:
-    """Log a 404 or 403 on a URL that names a handoff, then let it propagate unchanged.
+def log_refusal(
+    request: HttpRequest, *, subject: str, ref: str, what: str = "", outcome: str = AccessOutcome.DENIED
+) -> AccessLog:
+    """Record a refused attempt on one object: the one way every app logs a refusal.
+
+    ``subject`` is the kind of object ``ref`` (its opaque id in the URL) names; the patient is
+    found through the registry each app fills (backoffice.audit.subjects), so a search by patient
+    shows attempts on that patient's records, whichever app refused them.
+    """
+    if not what:
+        url_name = request.resolver_match.url_name if request.resolver_match else ""
+        what = f"{subject} action {url_name}"
+    patient = patient_of(subject, ref)
+    return log_access(
+        request=request,
+        action=AccessAction.DENIED,
+        what=what,
+        patients=[patient] if patient is not None else [],
+        object_ref=ref,
+        outcome=outcome,
+    )
+
+
+def log_refusals(what: str, *, subject: str | None) -> Callable[[ViewFunc], ViewFunc]:
+    """Log a 404 or 403 from this view, then let it propagate unchanged.
 
     Wraps the permission decorators too, so a role without access is logged as well as an unknown
-    or malformed id. The handoff's patient is recorded when the id names a real handoff, so a search
-    by patient shows attempts on that patient's records.
+    or malformed id. ``subject`` is the kind of object the URL's ``uuid`` names (None for pages
+    that name none); the refusal names its patient when the id is real.
     """
 
     def decorator(view: ViewFunc) -> ViewFunc:
@@ -129,22 +156,42 @@ def log_refusals(what: str) -> Callable[[ViewFunc], ViewFunc]:
             try:
                 return view(request, *args, **kwargs)
             except (Http404, PermissionDenied) as exc:
-                ref = str(kwargs.get("uuid", ""))
                 outcome = AccessOutcome.NOT_FOUND if isinstance(exc, Http404) else AccessOutcome.DENIED
-                # The URL converter hands over a valid UUID; pages without one name no record.
-                patient_ids = (
-                    list(Handoff.objects.filter(uuid=ref).values_list("patient_id", flat=True)[:1]) if ref else []
-                )
-                log_access(
-                    request=request,
-                    action=AccessAction.DENIED,
-                    what=what,
-                    patients=patient_ids,
-                    object_ref=ref,
-                    outcome=outcome,
-                )
+                ref = str(kwargs.get("uuid", ""))
+                if subject is None or not ref:
+                    log_access(request=request, action=AccessAction.DENIED, what=what, patients=[], outcome=outcome)
+                else:
+                    log_refusal(request, subject=subject, ref=ref, what=what, outcome=outcome)
                 raise
 
         return wrapped
 
     return decorator
+
+
+@contextmanager
+def refusals_logged(request: HttpRequest, *, subject: str, ref: str) -> Iterator[None]:
+    """Around a service call: a PermissionRefused is logged as a refusal on ``ref``, then re-raised.
+
+    The page turns it into a message as it does any other refusal; the access log has the attempt.
+    """
+    try:
+        yield
+    except PermissionRefused:
+        log_refusal(request, subject=subject, ref=ref)
+        raise
+
+
+def render_logged(
+    request: HttpRequest,
+    template_name: str,
+    context: dict[str, Any],
+    *,
+    what: str,
+    patient_id: int,
+    object_ref: str,
+    status: int = 200,
+) -> HttpResponse:
+    """Render one patient's page, logging the view first: also after a refused form, each showing counts."""
+    log_access(request=request, action=AccessAction.VIEW, what=what, patients=[patient_id], object_ref=object_ref)
+    return render(request, template_name, context, status=status)

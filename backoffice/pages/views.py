@@ -18,12 +18,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backoffice import fragments, selectors, services
-from backoffice.audit import log_access, log_refusals
-from backoffice.filters import QueueFilter
-from backoffice.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
-from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, User
-from backoffice.ordering import handoff_order
+from backoffice import selectors, services
+from backoffice.audit.log import log_access, log_refusals, refusals_logged, render_logged
+from backoffice.models import AccessAction, Handoff, Station, User
+from backoffice.pages import fragments
+from backoffice.pages.filters import QueueFilter
+from backoffice.pages.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
+from backoffice.pages.ordering import handoff_order
 from backoffice.paging import page_number
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed
@@ -61,7 +62,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("audit")
     if user.is_staff:
         return redirect("admin:index")
-    return render(request, "backoffice/no_role.html", status=403)
+    return render(request, "no_role.html", status=403)
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -79,7 +80,7 @@ def _attach_items(handoffs: list[Handoff]) -> None:
         handoff.test_items = tests.get(handoff.pk, [])  # type: ignore[attr-defined]
 
 
-@log_refusals("queue")
+@log_refusals("queue", subject=None)
 @require_GET
 @permission_required("backoffice.view_handoff", raise_exception=True)
 def queue(request: HttpRequest) -> HttpResponse:
@@ -104,7 +105,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     may_claim = user.has_perm("backoffice.claim_handoff")
     rows = fragments.rendered_rows(
         keys,
-        template_name="partials/queue_row.html",
+        template_name="backoffice/pages/partials/queue_row.html",
         load=_load_for_rows,
         variant="claim" if may_claim else "view",
         context={"may_claim": may_claim},
@@ -123,7 +124,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "filter_query": _without_page(request),
         "nav": "queue",
     }
-    template = "backoffice/queue.html#queue-table" if _is_htmx(request) else "backoffice/queue.html"
+    template = "backoffice/pages/queue.html#queue-table" if _is_htmx(request) else "backoffice/pages/queue.html"
     return render(request, template, context)
 
 
@@ -149,7 +150,7 @@ def _without_page(request: HttpRequest) -> str:
     return params.urlencode()
 
 
-@log_refusals("board")
+@log_refusals("board", subject=None)
 @require_GET
 @permission_required("backoffice.view_board", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
@@ -163,7 +164,9 @@ def board(request: HttpRequest) -> HttpResponse:
     stations = selectors.stations_with_occupant()
     shown = [k.patient_id for k in keys] + [s.occupant.patient_id for s in stations if s.occupant]  # type: ignore[attr-defined]
     log_access(request=request, action=AccessAction.LIST, what="board", patients=shown)
-    cards = fragments.rendered_rows(keys, template_name="partials/board_card.html", load=_load_for_rows)
+    cards = fragments.rendered_rows(
+        keys, template_name="backoffice/pages/partials/board_card.html", load=_load_for_rows
+    )
     columns = [
         (status, [card for card in cards if card.status == status], counts[status])
         for status in (
@@ -179,11 +182,11 @@ def board(request: HttpRequest) -> HttpResponse:
         "now": timezone.now(),
         "nav": "board",
     }
-    template = "backoffice/board.html#board-body" if _is_htmx(request) else "backoffice/board.html"
+    template = "backoffice/pages/board.html#board-body" if _is_htmx(request) else "backoffice/pages/board.html"
     return render(request, template, context)
 
 
-@log_refusals("handoff detail")
+@log_refusals("handoff detail", subject="handoff")
 @require_GET
 @permission_required("backoffice.view_handoff", raise_exception=True)
 def handoff_detail(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -196,46 +199,32 @@ def _render_detail(
     request: HttpRequest, handoff: Handoff, user: User, *, status: int = 200, **forms: Any
 ) -> HttpResponse:
     """The detail page, also after a refused form: each showing is logged as a view of the patient."""
-    log_access(
-        request=request,
-        action=AccessAction.VIEW,
+    return render_logged(
+        request,
+        "backoffice/pages/handoff_detail.html",
+        _detail_context(handoff, user, **forms),
         what="handoff detail",
-        patients=[handoff.patient_id],
+        patient_id=handoff.patient_id,
         object_ref=str(handoff.uuid),
+        status=status,
     )
-    return render(request, "backoffice/handoff_detail.html", _detail_context(handoff, user, **forms), status=status)
 
 
 def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any]:
     """What the page shows, each read once. The procedures panel reads its own orders (procedure_tags)."""
-    mine = handoff.claimed_by_id == user.pk
-    may_work = user.has_perm("backoffice.claim_handoff") and (mine or user.has_perm("backoffice.view_board"))
     return {
         "handoff": handoff,
         "patient": handoff.patient,
         "test_orders": test_orders_for_handoff(handoff),
         "events": selectors.handoff_events(handoff),
-        "mine": mine,
-        "may_work": may_work and handoff.is_open and handoff.status != HandoffStatus.WAITING,
-        "may_claim": user.has_perm("backoffice.claim_handoff") and handoff.status == HandoffStatus.WAITING,
-        "may_cancel": user.has_perm("backoffice.cancel_handoff") and handoff.is_open,
+        # What the page offers is what the services would accept: the same guards answer.
+        "actions": selectors.handoff_actions(handoff, user),
         "verify_form": forms.get("verify_form") or VerifyIdentityForm(),
         "station_form": forms.get("station_form") or StationForm(),
         "cancel_form": forms.get("cancel_form") or CancelForm(),
         "now": timezone.now(),
         "nav": "queue",
     }
-
-
-def _log_refused(request: HttpRequest, handoff: Handoff) -> None:
-    log_access(
-        request=request,
-        action=AccessAction.DENIED,
-        what=f"handoff action {request.resolver_match.url_name if request.resolver_match else ''}",
-        patients=[handoff.patient_id],
-        object_ref=str(handoff.uuid),
-        outcome=AccessOutcome.DENIED,
-    )
 
 
 def _handoff(request: HttpRequest, uuid: str) -> Handoff:
@@ -253,11 +242,9 @@ def _transition(
     """Run one service for the handoff the view loaded; a refusal becomes a message, never a 500."""
     user = _user(request)
     try:
-        action(handoff, user)
-    except services.PermissionRefused as exc:
         # Acting on a handoff that isn't yours (a swapped id) is refused, changes nothing and is logged.
-        _log_refused(request, handoff)
-        messages.error(request, str(exc))
+        with refusals_logged(request, subject="handoff", ref=str(handoff.uuid)):
+            action(handoff, user)
     except TransitionNotAllowed as exc:
         messages.error(request, str(exc))
     else:
@@ -267,14 +254,15 @@ def _transition(
     return redirect("handoff_detail", uuid=handoff.uuid)
 
 
-@log_refusals("handoff claim")
+@log_refusals("handoff claim", subject="handoff")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_claim(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
     try:
-        services.handoff_claim(handoff=handoff, by=user)
+        with refusals_logged(request, subject="handoff", ref=str(uuid)):
+            services.handoff_claim(handoff=handoff, by=user)
     except TransitionNotAllowed as exc:
         messages.error(request, str(exc))
         return redirect("queue")
@@ -282,7 +270,7 @@ def handoff_claim(request: HttpRequest, uuid: str) -> HttpResponse:
     return redirect("handoff_detail", uuid=handoff.uuid)
 
 
-@log_refusals("handoff release")
+@log_refusals("handoff release", subject="handoff")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_release(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -295,7 +283,7 @@ def handoff_release(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("handoff station")
+@log_refusals("handoff station", subject="handoff")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_station(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -313,7 +301,7 @@ def handoff_station(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("handoff identity check")
+@log_refusals("handoff identity check", subject="handoff")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -322,16 +310,15 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
     form = VerifyIdentityForm(request.POST)
     if form.is_valid():
         try:
-            services.handoff_verify_identity(
-                handoff=handoff,
-                by=user,
-                full_name=form.cleaned_data["full_name"],
-                date_of_birth=form.cleaned_data["date_of_birth"],
-                scanned_mrn=form.cleaned_data["scanned_mrn"],
-            )
+            with refusals_logged(request, subject="handoff", ref=str(uuid)):
+                services.handoff_verify_identity(
+                    handoff=handoff,
+                    by=user,
+                    full_name=form.cleaned_data["full_name"],
+                    date_of_birth=form.cleaned_data["date_of_birth"],
+                    scanned_mrn=form.cleaned_data["scanned_mrn"],
+                )
         except TransitionNotAllowed as exc:
-            if isinstance(exc, services.PermissionRefused):
-                _log_refused(request, handoff)
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Identity verified for {handoff.patient.full_name}. You can start.")
@@ -340,7 +327,7 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
     return _render_detail(request, handoff, user, status=422, verify_form=form)
 
 
-@log_refusals("handoff start")
+@log_refusals("handoff start", subject="handoff")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_start(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -352,7 +339,7 @@ def handoff_start(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("handoff complete")
+@log_refusals("handoff complete", subject="handoff")
 @require_POST
 @permission_required("backoffice.claim_handoff", raise_exception=True)
 def handoff_complete(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -365,7 +352,7 @@ def handoff_complete(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("handoff cancel")
+@log_refusals("handoff cancel", subject="handoff")
 @require_POST
 @permission_required("backoffice.cancel_handoff", raise_exception=True)
 def handoff_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -383,7 +370,7 @@ def handoff_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
-@log_refusals("new handoff")
+@log_refusals("new handoff", subject=None)
 @require_http_methods(["GET", "POST"])
 @permission_required("backoffice.add_handoff", raise_exception=True)
 def handoff_new(request: HttpRequest) -> HttpResponse:
@@ -431,10 +418,10 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
             log_access(request=request, action=AccessAction.VIEW, what="new handoff", patients=[selected])
     status = 422 if request.method == "POST" else 200
     context = {"form": form, "selected_list": [selected] if selected else [], "nav": "new"}
-    return render(request, "backoffice/handoff_new.html", context, status=status)
+    return render(request, "backoffice/pages/handoff_new.html", context, status=status)
 
 
-@log_refusals("patient search")
+@log_refusals("patient search", subject=None)
 @require_POST
 @permission_required("backoffice.view_patient", raise_exception=True)
 def patient_search(request: HttpRequest) -> HttpResponse:
@@ -445,7 +432,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     if query:
         # The patients found, never the query: it may be a name.
         log_access(request=request, action=AccessAction.SEARCH, what="patient search", patients=patients)
-    return render(request, "backoffice/partials/patient_results.html", {"patients": patients, "query": query})
+    return render(request, "backoffice/pages/partials/patient_results.html", {"patients": patients, "query": query})
 
 
 @require_POST

@@ -1,0 +1,232 @@
+"""The one way a status changes, in every app: lock the row, check the table, move, append the event.
+
+Each app's services open the transaction; these functions work inside it:
+
+- ``lock(obj)`` re-reads the row ``FOR NO KEY UPDATE`` into the caller's own instance, so the
+  service decides on what is committed and the caller sees what was written, with no copy.
+- ``move(obj, table=..., to=..., ...)`` checks the app's workflow table, writes the status (with
+  ``update_fields``, stamping ``<status>_changed_at`` and bumping ``version`` where the model has
+  them) and appends the event row.
+- ``edit`` saves a change that is not a status move (a station assigned) with its event; ``record``
+  and ``record_all`` append events that change no row (an identity mismatch, items ordered, the
+  overdue flag).
+- ``require(user, perm, doing)`` is the one permission guard, ``offer(check)`` turns a guard into
+  what a page may offer (see each app's ``*_actions`` selector).
+
+An object's events are the rows of its ``events`` relation: each app's event model extends
+``TransitionEvent`` with a foreign key to its object named with ``related_name="events"``.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import pgtrigger
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from backoffice.workflow import PermissionRefused, Table, TransitionNotAllowed
+
+if TYPE_CHECKING:
+    from backoffice.models import User
+
+# Append-only: the application's database user can neither change nor delete these rows. A trigger
+# refuses UPDATE and DELETE (TRUNCATE, which only a test flush or an operator uses, is not a row event).
+APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+
+
+class TransitionEvent(models.Model):
+    """Something done to an object: who, when, from which status to which, and why. Append-only.
+
+    A subclass adds the foreign key to its object (``related_name="events"``) and its own ``Action``
+    choices; ``from_status`` / ``to_status`` hold the object's status before and after (equal when
+    the event changed no status, empty ``from_status`` when it created the object).
+    """
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["at", "id"]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        display = getattr(self, "get_action_display", None)
+        return f"{display() if display else self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+def require(user: "User", perm: str, doing: str) -> None:
+    """Refuse an inactive user or one whose role lacks ``perm``; ``doing`` completes the message."""
+    if not user.is_active or not user.has_perm(perm):
+        raise PermissionRefused(f"Your role doesn't allow you to {doing}.")
+
+
+def lock[M: models.Model](obj: M, *, related: Sequence[str] = ()) -> M:
+    """Re-read ``obj``'s row FOR NO KEY UPDATE into ``obj`` itself, with these relations joined.
+
+    Inside the caller's transaction; the lock holds until it commits. NO KEY: rows that only point
+    at this one (events, ordered items) can still be inserted meanwhile. Relations not in
+    ``related`` are dropped from the instance's cache, so none answers with a row read before the lock.
+    """
+    queryset = type(obj)._base_manager.select_for_update(no_key=True, of=("self",))
+    if related:
+        queryset = queryset.select_related(*related)
+    obj.refresh_from_db(from_queryset=queryset)
+    obj._state.adding = False  # lock(Station(pk=...)) reads a row by its id alone
+    return obj
+
+
+def _events_of(model: type[models.Model]) -> tuple[type[TransitionEvent], str]:
+    """The event model of ``model`` and the name of its foreign key to it."""
+    relation = model._meta.get_field("events")
+    event_model = cast(type[TransitionEvent], relation.related_model)
+    return event_model, cast(Any, relation).field.name
+
+
+def _note(event_model: type[TransitionEvent], note: str) -> str:
+    limit = cast(models.CharField, event_model._meta.get_field("note")).max_length or 500
+    return note[:limit]
+
+
+def _event(
+    obj: models.Model, *, by: "User", action: str, note: str, from_status: str, at: datetime | None
+) -> TransitionEvent:
+    event_model, fk = _events_of(type(obj))
+    status = _status_field(type(obj))
+    return event_model(
+        **{fk: obj},
+        at=at or timezone.now(),
+        actor=by,
+        action=action,
+        from_status=from_status,
+        to_status=getattr(obj, status),
+        note=_note(event_model, note),
+    )
+
+
+def _status_field(model: type[models.Model]) -> str:
+    """The field holding the status: ``status``, unless the model names another in STATUS_FIELD."""
+    return cast(str, getattr(model, "STATUS_FIELD", "status"))
+
+
+def _has_field(obj: models.Model, name: str) -> bool:
+    return any(f.name == name for f in obj._meta.concrete_fields)
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("Transitions run inside the service's transaction.atomic().")
+
+
+def move(
+    obj: models.Model,
+    *,
+    table: Table,
+    to: str,
+    by: "User",
+    action: str,
+    note: str = "",
+    fields: Iterable[str] = (),
+) -> TransitionEvent:
+    """Move ``obj`` to status ``to`` if ``table`` allows it, save, and append the event.
+
+    ``fields`` names the other fields the service set for this move; they are saved with it.
+    """
+    _require_transaction()
+    status = _status_field(type(obj))
+    current = getattr(obj, status)
+    table.check(current, to)
+    setattr(obj, status, to)
+    changed = [status, *fields]
+    if _has_field(obj, f"{status}_changed_at"):
+        setattr(obj, f"{status}_changed_at", timezone.now())
+        changed.append(f"{status}_changed_at")
+    if _has_field(obj, "version"):
+        obj.version += 1  # type: ignore[attr-defined]
+        changed.append("version")
+    obj.save(update_fields=changed)
+    event = _event(obj, by=by, action=action, note=note, from_status=current, at=None)
+    event.save()
+    return event
+
+
+def edit(obj: models.Model, *, by: "User", action: str, fields: Iterable[str], note: str = "") -> TransitionEvent:
+    """Save fields the service changed without moving the status (a station assigned), with its event."""
+    _require_transaction()
+    changed = list(fields)
+    if _has_field(obj, "version"):
+        obj.version += 1  # type: ignore[attr-defined]
+        changed.append("version")
+    obj.save(update_fields=changed)
+    return record(obj, by=by, action=action, note=note)
+
+
+def record(
+    obj: models.Model, *, by: "User", action: str, note: str = "", created: bool = False, at: datetime | None = None
+) -> TransitionEvent:
+    """Append an event that changes no row of ``obj``: its status before and after are the same.
+
+    ``created`` marks the event that brought ``obj`` into being (no status before).
+    """
+    _require_transaction()
+    current = getattr(obj, _status_field(type(obj)))
+    event = _event(obj, by=by, action=action, note=note, from_status="" if created else current, at=at)
+    event.save()
+    return event
+
+
+def record_all(
+    objs: Sequence[models.Model],
+    *,
+    by: "User",
+    action: str,
+    note: Callable[[Any], str] | str = "",
+    created: bool = False,
+    at: datetime | None = None,
+) -> list[TransitionEvent]:
+    """``record`` for many objects of one model, in one INSERT."""
+    _require_transaction()
+    if not objs:
+        return []
+    at = at or timezone.now()
+    status = _status_field(type(objs[0]))
+    events = [
+        _event(
+            obj,
+            by=by,
+            action=action,
+            note=note(obj) if callable(note) else note,
+            from_status="" if created else getattr(obj, status),
+            at=at,
+        )
+        for obj in objs
+    ]
+    event_model, _ = _events_of(type(objs[0]))
+    return list(event_model._default_manager.bulk_create(events))
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Whether a page may offer an action, and if not, the service's own words for why."""
+
+    ok: bool
+    why: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def offer(check: Callable[[], object]) -> Offer:
+    """Run a service's guard without changing anything: an Offer it passes, or its refusal."""
+    try:
+        check()
+    except TransitionNotAllowed as exc:
+        return Offer(False, str(exc))
+    return Offer(True)
