@@ -274,21 +274,23 @@ class ProcedureActions:
 
     NAMES = ("start", "document", "add_medication", "finish", "not_done", "cosign", "return_", "resubmit", "addendum")
 
-    def __init__(self, order: ProcedureOrder, user: User) -> None:
+    def __init__(self, order: ProcedureOrder, user: User, *, facts: services.StaffFacts | None = None) -> None:
         self.order = order
         self.user = user
+        # Shared by a list page's rows: the user's credentials and sign-offs are read once.
+        self.facts = facts or services.StaffFacts(user)
 
     def _offer(self, check: Callable[[ProcedureOrder, User], None]) -> Offer:
         return offer(lambda: check(self.order, self.user))
 
     @cached_property
     def start(self) -> Offer:
-        return self._offer(services.check_start)
+        return self._offer(lambda o, u: services.check_start(o, u, facts=self.facts))
 
     @cached_property
     def needs_supervision(self) -> bool:
         """Starting needs a supervisor, present or co-signing: the start form asks which."""
-        return bool(self.start) and services.needs_supervision(self.order, self.user)
+        return bool(self.start) and services.needs_supervision(self.order, self.user, facts=self.facts)
 
     @cached_property
     def document(self) -> Offer:
@@ -308,11 +310,11 @@ class ProcedureActions:
 
     @cached_property
     def cosign(self) -> Offer:
-        return self._offer(lambda o, u: services.check_review(o, u, verb="co-sign"))
+        return self._offer(lambda o, u: services.check_review(o, u, verb="co-sign", facts=self.facts))
 
     @cached_property
     def return_(self) -> Offer:
-        return self._offer(lambda o, u: services.check_review(o, u, verb="return"))
+        return self._offer(lambda o, u: services.check_review(o, u, verb="return", facts=self.facts))
 
     @cached_property
     def resubmit(self) -> Offer:
@@ -326,5 +328,7 @@ class ProcedureActions:
         return {name for name in self.NAMES if getattr(self, name)}
 
 
-def procedure_actions(order: ProcedureOrder, user: User) -> ProcedureActions:
-    return ProcedureActions(order, user)
+def procedure_actions(
+    order: ProcedureOrder, user: User, *, facts: services.StaffFacts | None = None
+) -> ProcedureActions:
+    return ProcedureActions(order, user, facts=facts)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -168,6 +169,29 @@ def _lock_documentation(order: ProcedureOrder, *, version: int | None) -> Proced
     return doc
 
 
+class StaffFacts:
+    """What the guards ask about one member of staff, each read once: for a page that asks per row.
+
+    Services build a fresh one for every call, so they always decide on what is stored now; a list
+    page shares one across its rows (procedure_actions(..., facts=...)) and asks the same questions.
+    """
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    @cached_property
+    def credential_problem(self) -> str:
+        return credential_problem(self.user)
+
+    @cached_property
+    def competent_type_ids(self) -> frozenset[int]:
+        competencies = Competency.objects.filter(user=self.user, signed_off_at__isnull=False)
+        return frozenset(c.procedure_type_id for c in competencies if c.is_current())
+
+    def is_competent(self, procedure_type: ProcedureType) -> bool:
+        return procedure_type.pk in self.competent_type_ids
+
+
 def credential_problem(user: User, *, on: date | None = None) -> str:
     """Why a user may not perform or supervise at all, or "" when their credentials are current."""
     today = on or timezone.localdate()
@@ -181,13 +205,13 @@ def credential_problem(user: User, *, on: date | None = None) -> str:
     return ""
 
 
-def is_competent(user: User, procedure_type: ProcedureType, *, on: date | None = None) -> bool:
-    competency = Competency.objects.filter(user=user, procedure_type=procedure_type).first()
-    return competency is not None and competency.is_current(on)
+def is_competent(user: User, procedure_type: ProcedureType) -> bool:
+    """Signed off for this procedure, and the sign-off still current."""
+    return StaffFacts(user).is_competent(procedure_type)
 
 
-def _require_current_credential(user: User, *, doing: str) -> None:
-    problem = credential_problem(user)
+def _require_current_credential(user: User, *, doing: str, facts: StaffFacts | None = None) -> None:
+    problem = (facts or StaffFacts(user)).credential_problem
     if problem:
         raise CredentialExpired(f"You can't {doing}: {problem}. Renew it with the practice administrator.")
 
@@ -197,18 +221,19 @@ def _require_performer(order: ProcedureOrder, by: User, *, doing: str) -> None:
         raise PermissionRefused(f"Only {order.performer}, who performed this procedure, can {doing}.")
 
 
-def needs_supervision(order: ProcedureOrder, user: User) -> bool:
+def needs_supervision(order: ProcedureOrder, user: User, *, facts: StaffFacts | None = None) -> bool:
     """Whether this user, not yet signed off for the procedure, needs a supervisor to perform it."""
     ptype = order.procedure_type
-    return ptype.supervision_required_if_not_competent and not is_competent(user, ptype)
+    return ptype.supervision_required_if_not_competent and not (facts or StaffFacts(user)).is_competent(ptype)
 
 
-def _require_reviewer(order: ProcedureOrder, by: User, *, doing: str) -> None:
+def _require_reviewer(order: ProcedureOrder, by: User, *, doing: str, facts: StaffFacts | None = None) -> None:
     require(by, "procedures.supervise_procedure", doing)
     if order.performer_id == by.pk:
         raise SelfReview("You performed this procedure yourself; another supervisor must review it.")
-    _require_current_credential(by, doing=doing)
-    if not is_competent(by, order.procedure_type):
+    facts = facts or StaffFacts(by)
+    _require_current_credential(by, doing=doing, facts=facts)
+    if not facts.is_competent(order.procedure_type):
         raise SupervisorRefused(
             f"You aren't signed off as competent for {order.procedure_type.name} yourself, so you can't {doing}."
         )
@@ -307,7 +332,7 @@ def _require_editable(order: ProcedureOrder, *, what: str, late: str) -> None:
         )
 
 
-def check_start(order: ProcedureOrder, by: User) -> None:
+def check_start(order: ProcedureOrder, by: User, *, facts: StaffFacts | None = None) -> None:
     """Everything starting needs but the supervision choice, which the performer makes on the form."""
     # What the rows in hand can answer first; the credentials and the equipment need a query each.
     require(by, "procedures.perform_procedure", "perform procedures")
@@ -318,7 +343,7 @@ def check_start(order: ProcedureOrder, by: User) -> None:
     station = handoff.station
     if station is None:
         raise TransitionNotAllowed("Bring the patient to a station before starting.")
-    _require_current_credential(by, doing="perform procedures")
+    _require_current_credential(by, doing="perform procedures", facts=facts)
     have = set(station.equipment.values_list("pk", flat=True))
     missing = [e.name.lower() for e in order.procedure_type.required_equipment.all() if e.pk not in have]
     if missing:
@@ -352,9 +377,9 @@ def check_not_done(order: ProcedureOrder, by: User) -> None:
     PROCEDURE.check(order.status, S.NOT_DONE)
 
 
-def check_review(order: ProcedureOrder, by: User, *, verb: str = "co-sign") -> None:
+def check_review(order: ProcedureOrder, by: User, *, verb: str = "co-sign", facts: StaffFacts | None = None) -> None:
     """Co-sign or return: a competent supervisor, not the performer, on work awaiting co-sign."""
-    _require_reviewer(order, by, doing=f"{verb} procedures")
+    _require_reviewer(order, by, doing=f"{verb} procedures", facts=facts)
     if order.status != S.AWAITING_COSIGN:
         raise TransitionNotAllowed(
             f"This procedure is {PROCEDURE.name(order.status)}; only work awaiting co-sign can be {verb}ed."
@@ -752,8 +777,8 @@ def procedure_resubmit(*, order: ProcedureOrder, by: User, note: str = "") -> Pr
     """Send corrected work back to the co-sign queue; something must have changed since the return."""
     require(by, "procedures.perform_procedure", "perform procedures")
     with transaction.atomic():
+        # Documentation is edited only under the procedure's lock, so none lands between check and move.
         locked = _lock(order)
-        _lock_documentation(locked, version=None)  # no edit lands between the check and the move
         check_resubmit(locked, by)
         move(locked, table=PROCEDURE, to=S.AWAITING_COSIGN, by=by, action=Action.RESUBMITTED, note=note.strip())
     return order

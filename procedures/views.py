@@ -104,7 +104,7 @@ def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", *
         "actions": actions,
         "is_performer": order.performer_id == user.pk,
         "start_blocked": start_blocked,
-        "start_blocked_by_credential": start_blocked and bool(services.credential_problem(user)),
+        "start_blocked_by_credential": start_blocked and bool(actions.facts.credential_problem),
         "doc_error": doc_error,
         "gaps": services.documentation_gaps(order, doc) if actions.document and doc else [],
         "now": timezone.now(),
@@ -384,9 +384,12 @@ def queue(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     oldest = orders[0].pk if orders else None
     counts = Counter(o.status for o in orders)
+    # Each row offers what its services accept; the user's credentials and sign-offs are read once.
+    facts = services.StaffFacts(user)
     context = {
         "filter": queue_filter,
         "orders": orders,
+        "rows": [(order, selectors.procedure_actions(order, user, facts=facts)) for order in orders],
         "oldest": oldest,
         "counts": [(s, counts.get(s, 0)) for s in ProcedureStatus if s in counts],
         "warning_minutes": QUEUE_WAIT_WARNING_MINUTES,
@@ -398,6 +401,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     return render(request, "procedures/queue.html", context)
 
 
+@log_refusals("competency", subject=None)
 @require_GET
 @permission_required("procedures.sign_off_competency", raise_exception=True)
 def competency(request: HttpRequest) -> HttpResponse:
@@ -419,6 +423,7 @@ def _competency_page(request: HttpRequest, form: SignOffForm, *, status: int = 2
     return render(request, "procedures/competency.html", context, status=status)
 
 
+@log_refusals("competency sign-off", subject=None)
 @require_POST
 @permission_required("procedures.sign_off_competency", raise_exception=True)
 def competency_sign_off(request: HttpRequest) -> HttpResponse:
@@ -440,6 +445,7 @@ def competency_sign_off(request: HttpRequest) -> HttpResponse:
     return _competency_page(request, form, status=422)
 
 
+@log_refusals("charge list", subject=None)
 @require_GET
 @permission_required("procedures.view_charges", raise_exception=True)
 def charges(request: HttpRequest) -> HttpResponse:
@@ -459,6 +465,7 @@ def charges(request: HttpRequest) -> HttpResponse:
     return render(request, "procedures/charges.html", context)
 
 
+@log_refusals("charge list CSV", subject=None)
 @require_GET
 @permission_required("procedures.view_charges", raise_exception=True)
 def charges_csv(request: HttpRequest) -> HttpResponse:

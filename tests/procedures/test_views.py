@@ -413,8 +413,9 @@ class TestQueue:
         # 1 session, 2 user, 3 permissions and roles,
         # 4 open procedures with patient, station, type, performer, supervisor, returner and documentation,
         # 5 their medications, 6 access log row with its patients,
-        # 7 station filter choices, 8 performer filter choices, 9 procedure type filter choices.
-        with django_assert_num_queries(9):
+        # 7 the supervisor's credentials and 8 sign-offs (may they co-sign each row? read once for all),
+        # 9 station filter choices, 10 performer filter choices, 11 procedure type filter choices.
+        with django_assert_num_queries(11):
             response = c.get(reverse("procedures:queue"))
         assert len(response.context["orders"]) == rows
 
@@ -550,3 +551,21 @@ def _room() -> int:
     from tests.factories import ExamRoomFactory
 
     return ExamRoomFactory().pk
+
+
+class TestRefusalsAreLogged:
+    def test_an_action_on_someone_elses_patient_is_refused_and_logged_naming_the_patient(
+        self, client: Client, ma: User
+    ) -> None:
+        handoff, orders = ready_handoff("36415", ma=ma)
+        order = orders["36415"]
+        other = new_ma()
+        response = _as(client, other).post(
+            detail(order, "not_done"), {"notdone-reason": "patient_declined"}, follow=True
+        )
+        assert "only they or a supervisor can do that" in response.content.decode()
+        order.refresh_from_db()
+        assert order.status == ProcedureStatus.ORDERED
+        entry = AccessLog.objects.get(user=other, action=AccessLog.Action.DENIED)
+        assert (entry.what, entry.object_ref, entry.outcome) == ("procedure action not_done", str(order.uuid), "denied")
+        assert list(entry.patients.values_list("pk", flat=True)) == [handoff.patient_id]

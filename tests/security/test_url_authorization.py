@@ -281,3 +281,35 @@ def test_unknown_uuids_are_not_found_for_roles_that_may_see_the_page(client: Cli
     missing = str(uuid_lib.uuid4())
     assert client.get(reverse("handoff_detail", args=[missing])).status_code == 404
     assert client.get(reverse("procedures:detail", args=[missing])).status_code == 404
+
+
+def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Client, outsider: User, handoff) -> None:  # type: ignore[no-untyped-def]
+    """A role without access to an object URL is refused, and the DENIED row names the object's patient.
+
+    Walks every URL with an object id in it; each app's ids are resolved through the registry it fills
+    (backoffice.audit.subjects), whichever app's page refused.
+    """
+    from backoffice.models import AccessLog, Patient
+    from tests.factories import HandoffFactory
+
+    other = HandoffFactory()  # a procedure on another patient's handoff: the log must not name `handoff`'s
+    ptype = ProcedureType.objects.filter(is_active=True).first()
+    assert ptype is not None
+    order = procedure_orders_add(handoff=other, procedure_types=[ptype], by=other.ordering_clinician)[0]
+    objects = {"": (str(handoff.uuid), handoff.patient), "procedures:": (str(order.uuid), other.patient)}
+    client.force_login(outsider)
+    checked = 0
+    for key, route in sorted(set(_walk(get_resolver().url_patterns))):
+        if "<uuid:uuid>" not in route or key.startswith("admin"):
+            continue
+        namespace = key.rpartition(":")[0] + ":" if ":" in key else ""
+        ref, patient = objects[namespace]
+        url = _url(route, {"uuid": ref})
+        send = client.post if RULES[key] is POST_ONLY else client.get
+        assert send(url).status_code in (403, 404), url
+        entry = AccessLog.objects.filter(user=outsider, object_ref=ref).latest("id")
+        assert entry.outcome in ("denied", "not_found"), key
+        assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
+        checked += 1
+    assert checked == 17  # 8 handoff URLs, 9 procedure URLs
+    assert Patient.objects.count() >= 2

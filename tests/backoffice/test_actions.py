@@ -1,0 +1,146 @@
+"""A page offers exactly what the services accept: handoff_actions against every service, state by role.
+
+For each state a handoff can be in and each role, the actions the selector offers are compared with
+the services that, given good input, actually change something (write an event). Each attempt runs
+in a savepoint that is rolled back, so every service sees the same starting point.
+"""
+
+from collections.abc import Callable
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+
+from backoffice import roles, services
+from backoffice.models import Handoff, HandoffEvent, Station, User
+from backoffice.selectors import HandoffActions, handoff_actions
+from backoffice.workflow import TransitionNotAllowed
+from procedures.models import ProcedureType
+from procedures.services import procedure_orders_add
+from tests.factories import HandoffFactory, StationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = {
+    "claimer": roles.ROLE_MEDICAL_ASSISTANT,
+    "other_ma": roles.ROLE_MEDICAL_ASSISTANT,
+    "supervisor": roles.ROLE_SUPERVISOR,
+    "clinician": roles.ROLE_CLINICIAN,
+    "lab_tech": roles.ROLE_LAB_TECH,
+    "auditor": roles.ROLE_AUDITOR,
+}
+STATES = [
+    "waiting",
+    "claimed",
+    "claimed_at_station",
+    "verified_without_station",
+    "verified_at_station",
+    "in_progress_with_open_items",
+    "in_progress_all_done",
+    "completed",
+    "cancelled",
+]
+
+
+def build(state: str, claimer: User) -> Handoff:
+    """A handoff in this state, reached through the services as the claimer would."""
+    handoff = HandoffFactory()
+    if state == "in_progress_with_open_items":
+        procedure_orders_add(
+            handoff=handoff, procedure_types=[ProcedureType.objects.get(code="36415")], by=handoff.ordering_clinician
+        )
+    if state == "cancelled":
+        return services.handoff_cancel(handoff=handoff, by=handoff.ordering_clinician, reason="Patient left")
+    if state == "waiting":
+        return handoff
+    services.handoff_claim(handoff=handoff, by=claimer)
+    if state in ("claimed_at_station", "verified_at_station") or state.startswith(("in_progress", "completed")):
+        services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=claimer)
+    if state in ("claimed", "claimed_at_station"):
+        return handoff
+    services.handoff_verify_identity(handoff=handoff, by=claimer, scanned_mrn=handoff.patient.mrn)
+    if state.startswith("verified"):
+        return handoff
+    services.handoff_start(handoff=handoff, by=claimer)
+    if state == "completed":
+        services.handoff_complete(handoff=handoff, by=claimer)
+    return handoff
+
+
+class _Done(Exception):
+    """Carries an attempt's outcome out of the savepoint it rolls back."""
+
+
+def accepted(handoff: Handoff, attempt: Callable[[Handoff], object]) -> bool:
+    """Whether the service, on a fresh copy of the handoff, changed something (wrote an event)."""
+    try:
+        with transaction.atomic():
+            before = HandoffEvent.objects.filter(handoff=handoff).count()
+            try:
+                attempt(Handoff.objects.get(pk=handoff.pk))
+            except TransitionNotAllowed:
+                raise _Done(False) from None
+            raise _Done(HandoffEvent.objects.filter(handoff=handoff).count() > before)
+    except _Done as outcome:
+        return bool(outcome.args[0])
+
+
+def attempts(user: User, spare_station: Station) -> dict[str, Callable[[Handoff], object]]:
+    """Each action with good input: a ready station, the right wristband, a reason."""
+    return {
+        "claim": lambda h: services.handoff_claim(handoff=h, by=user),
+        "release": lambda h: services.handoff_release(handoff=h, by=user),
+        "assign_station": lambda h: services.handoff_assign_station(handoff=h, station=spare_station, by=user),
+        "verify_identity": lambda h: services.handoff_verify_identity(handoff=h, by=user, scanned_mrn=h.patient.mrn),
+        "start": lambda h: services.handoff_start(handoff=h, by=user),
+        "complete": lambda h: services.handoff_complete(handoff=h, by=user),
+        "cancel": lambda h: services.handoff_cancel(handoff=h, by=user, reason="Patient left"),
+    }
+
+
+def test_every_action_has_an_attempt() -> None:
+    assert set(attempts(User(), Station())) == set(HandoffActions.NAMES)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize("state", STATES)
+def test_the_offered_actions_are_exactly_those_the_services_accept(state: str, role: str) -> None:
+    claimer = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
+    handoff = build(state, claimer)
+    user = claimer if role == "claimer" else UserFactory(role=ROLES[role])
+    spare = StationFactory()
+
+    offered = handoff_actions(Handoff.objects.get(pk=handoff.pk), user).allowed()
+    done = {name for name, attempt in attempts(user, spare).items() if accepted(handoff, attempt)}
+
+    assert offered == done
+
+
+def test_a_refused_action_says_why_in_the_services_words() -> None:
+    claimer = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
+    handoff = build("in_progress_with_open_items", claimer)
+    actions = handoff_actions(handoff, claimer)
+    assert not actions.complete
+    assert actions.complete.why == "1 ordered item is still open; finish or close each one, then complete the handoff."
+    with pytest.raises(TransitionNotAllowed, match="1 ordered item is still open"):
+        services.handoff_complete(handoff=handoff, by=claimer)
+
+
+@pytest.mark.parametrize("role", ["claimer", "supervisor", "clinician", "lab_tech"])
+def test_the_queue_offers_claim_exactly_when_the_service_accepts_it(client: Client, role: str) -> None:
+    handoff = HandoffFactory()
+    user = UserFactory(role=ROLES[role])
+    client.force_login(user)
+    page = client.get(reverse("queue")).content.decode()
+    claim_url = reverse("handoff_claim", args=[handoff.uuid])
+    assert (claim_url in page) == bool(handoff_actions(handoff, user).claim)
+
+
+def test_the_handoff_page_never_offers_complete_while_items_are_open(client: Client) -> None:
+    claimer = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
+    handoff = build("in_progress_with_open_items", claimer)
+    client.force_login(claimer)
+    page = client.get(reverse("handoff_detail", args=[handoff.uuid])).content.decode()
+    assert reverse("handoff_complete", args=[handoff.uuid]) not in page
+    assert "1 ordered item is still open" in page
