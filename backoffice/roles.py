@@ -24,13 +24,18 @@ _MA = {
     "backoffice.view_station",
     "procedures.view_procedureorder",
     "procedures.perform_procedure",
+    "specimens.view_specimen",
+    "specimens.collect_specimen",
 }
+# Lab technicians receive at the bench and the send-out desk, and reject what can't be tested.
+_SPECIMEN_HANDLING = {"specimens.view_specimen", "specimens.receive_specimen", "specimens.reject_specimen"}
 # Supervisors oversee procedures: co-sign and return, sign staff off, see the day's charges.
 _PROCEDURE_SUPERVISION = {"procedures.supervise_procedure", "procedures.sign_off_competency", "procedures.view_charges"}
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     ROLE_MEDICAL_ASSISTANT: _MA,
     ROLE_SUPERVISOR: _MA
     | _PROCEDURE_SUPERVISION
+    | _SPECIMEN_HANDLING
     | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"},
     ROLE_CLINICIAN: {
         "backoffice.view_patient",
@@ -38,8 +43,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "backoffice.add_handoff",
         "backoffice.cancel_handoff",
         "procedures.view_procedureorder",
+        "specimens.view_specimen",
     },
-    ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"},
+    ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"}
+    | _SPECIMEN_HANDLING,
     # Admins keep the catalogs and staff in Django admin; clinical work is not theirs.
     ROLE_ADMIN: set(),
     # Reads the access log, in the app (/audit/), and nothing else.
@@ -54,6 +61,9 @@ ADMIN_EXCLUDED = {
     "backoffice.view_board",
     "procedures.perform_procedure",
     *_PROCEDURE_SUPERVISION,
+    "specimens.collect_specimen",
+    "specimens.receive_specimen",
+    "specimens.reject_specimen",
     # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
     # looked at what, admins included. The access log is written only by backoffice.audit.log in any case.
     "backoffice.view_accesslog",

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from backoffice.embedded_db import embedded_database_url
 from backoffice.env import env_bool, env_int, env_list, env_str
@@ -178,6 +179,13 @@ CACHES = {
     },
 }
 BOARD_COLUMN_SIZE = env_int("BOARD_COLUMN_SIZE", 25, minimum=5)
+
+# Specimen accession numbers: PREFIX, then the sequence number zero-padded to DIGITS, then a Damm
+# check digit (catches every single-digit error and every swap of adjacent digits), e.g. S000012347.
+ACCESSION_PREFIX = env_str("ACCESSION_PREFIX", "S")
+if not ACCESSION_PREFIX.isascii() or not ACCESSION_PREFIX.isalnum() or len(ACCESSION_PREFIX) > 4:
+    raise ImproperlyConfigured("ACCESSION_PREFIX must be 1 to 4 letters or digits, e.g. S.")
+ACCESSION_DIGITS = env_int("ACCESSION_DIGITS", 8, minimum=6)
 
 # --- Authentication and sessions (docs/security.md, "Authentication and sessions") ---------------
 

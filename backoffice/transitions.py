@@ -17,7 +17,7 @@ An object's events are the rows of its ``events`` relation: each app's event mod
 ``TransitionEvent`` with a foreign key to its object named with ``related_name="events"``.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -96,7 +96,14 @@ def _note(event_model: type[TransitionEvent], note: str) -> str:
 
 
 def _event(
-    obj: models.Model, *, by: "User", action: str, note: str, from_status: str, at: datetime | None
+    obj: models.Model,
+    *,
+    by: "User",
+    action: str,
+    note: str,
+    from_status: str,
+    at: datetime | None,
+    extra: Mapping[str, object] | None = None,
 ) -> TransitionEvent:
     event_model, fk = _events_of(type(obj))
     status = _status_field(type(obj))
@@ -108,6 +115,7 @@ def _event(
         from_status=from_status,
         to_status=getattr(obj, status),
         note=_note(event_model, note),
+        **(extra or {}),
     )
 
 
@@ -134,10 +142,12 @@ def move(
     action: str,
     note: str = "",
     fields: Iterable[str] = (),
+    extra: Mapping[str, object] | None = None,
 ) -> TransitionEvent:
     """Move ``obj`` to status ``to`` if ``table`` allows it, save, and append the event.
 
     ``fields`` names the other fields the service set for this move; they are saved with it.
+    ``extra`` fills the app's own event fields (a hand-over's from and to locations).
     """
     _require_transaction()
     status = _status_field(type(obj))
@@ -152,7 +162,7 @@ def move(
         obj.version += 1  # type: ignore[attr-defined]
         changed.append("version")
     obj.save(update_fields=changed)
-    event = _event(obj, by=by, action=action, note=note, from_status=current, at=None)
+    event = _event(obj, by=by, action=action, note=note, from_status=current, at=None, extra=extra)
     event.save()
     return event
 

@@ -3,13 +3,14 @@
 from django.contrib import admin
 
 from backoffice.admin import AccessLoggedAdmin, ReadOnlyModelAdmin
-from lab.models import TestDefinition, TestOrder
+from lab.models import TestDefinition, TestOrder, TestOrderEvent
 
 
 @admin.register(TestDefinition)
 class TestDefinitionAdmin(admin.ModelAdmin):
-    list_display = ("loinc_code", "name", "short_name", "performed", "specimen_type", "is_active")
-    list_filter = ("performed", "specimen_type", "is_active")
+    list_display = ("loinc_code", "name", "short_name", "performed", "specimen_type", "container", "is_active")
+    list_filter = ("performed", "specimen_type", "container", "is_active")
+    list_select_related = ("specimen_type", "container")
     search_fields = ("loinc_code", "name", "short_name")
 
 
@@ -32,3 +33,17 @@ class TestOrderAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
         "test__short_name",
     )
     date_hierarchy = "created_at"
+
+
+@admin.register(TestOrderEvent)
+class TestOrderEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """What happened to each ordered test; written by lab.services only."""
+
+    audit_what = "test order event"
+    audit_patient = "order.handoff.patient_id"
+    audit_ref = "order.handoff.uuid"
+
+    list_display = ("at", "order", "action", "from_status", "to_status", "actor", "note")
+    list_filter = ("action", "to_status")
+    list_select_related = ("order__handoff", "order__test", "actor")
+    search_fields = ("^order__handoff__patient__mrn", "order__test__short_name")

@@ -8,5 +8,9 @@ class LabConfig(AppConfig):
     def ready(self) -> None:
         from backoffice.hooks import register_open_item_counter
         from lab.selectors import open_test_count
+        from lab.services import SPECIMEN_LISTENER
+        from specimens.hooks import register_specimen_listener
 
         register_open_item_counter(self.label, open_test_count)
+        # A collected, failed or rejected specimen moves the tests it serves.
+        register_specimen_listener(self.label, SPECIMEN_LISTENER)

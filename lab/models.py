@@ -1,4 +1,4 @@
-"""Test catalog and the lab tests ordered on a handoff."""
+"""Test catalog, and the lab tests ordered on a handoff with the specimens that serve them."""
 
 from django.conf import settings
 from django.db import models
@@ -6,30 +6,28 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backoffice.models import Handoff
+from backoffice.transitions import TransitionEvent
+from lab.workflow import TO_COLLECT_STATUSES, TestOrderStatus
+from specimens.models import Container, Specimen, SpecimenType
 
 
 class TestDefinition(models.Model):
-    """A lab test from the catalog: run in-house at the bench, or sent out to a reference lab."""
+    """A lab test from the catalog: run in-house at the bench, or sent out to a reference lab.
+
+    It names the specimen it needs and the container that holds it; tests naming the same specimen
+    type and container are drawn into one container together (CBC and HbA1c share an EDTA tube).
+    """
 
     class Performed(models.TextChoices):
         IN_HOUSE = "in_house", "In-house"
         SEND_OUT = "send_out", "Send-out"
 
-    class SpecimenType(models.TextChoices):
-        CAPILLARY_BLOOD = "capillary_blood", "Capillary blood (fingerstick)"
-        VENOUS_WHOLE_BLOOD = "venous_whole_blood", "Venous whole blood (EDTA)"
-        SERUM = "serum", "Serum (SST)"
-        PLASMA_CITRATE = "plasma_citrate", "Citrated plasma"
-        URINE = "urine", "Urine"
-        THROAT_SWAB = "throat_swab", "Throat swab"
-        NASOPHARYNGEAL_SWAB = "np_swab", "Nasopharyngeal swab"
-        NASAL_SWAB = "nasal_swab", "Anterior nasal swab"
-
     loinc_code = models.CharField("LOINC code", max_length=12, unique=True)
     name = models.CharField(max_length=120, unique=True)
     short_name = models.CharField(max_length=30)
     performed = models.CharField(max_length=10, choices=Performed.choices)
-    specimen_type = models.CharField(max_length=30, choices=SpecimenType.choices)
+    specimen_type = models.ForeignKey(SpecimenType, on_delete=models.PROTECT, related_name="tests")
+    container = models.ForeignKey(Container, on_delete=models.PROTECT, related_name="tests")
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -39,22 +37,32 @@ class TestDefinition(models.Model):
         return f"{self.name} (LOINC {self.loinc_code})"
 
 
-class TestOrder(models.Model):
-    """A lab test ordered on a handoff."""
+class TestOrderQuerySet(models.QuerySet["TestOrder"]):
+    def to_collect(self) -> "TestOrderQuerySet":
+        return self.filter(status__in=TO_COLLECT_STATUSES)
 
-    class Status(models.TextChoices):
-        ORDERED = "ordered", "Ordered"
-        COLLECTED = "collected", "Collected"
-        IN_PROGRESS = "in_progress", "In progress"
-        SENT_OUT = "sent_out", "Sent out"
-        RESULTED = "resulted", "Resulted"
-        CANCELLED = "cancelled", "Cancelled"
+
+class TestOrder(models.Model):
+    """A lab test ordered on a handoff, and the specimen that serves it once one is labelled."""
+
+    Status = TestOrderStatus
 
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="test_orders")
     test = models.ForeignKey(TestDefinition, on_delete=models.PROTECT, related_name="orders")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ORDERED, editable=False)
+    status = models.CharField(
+        max_length=20, choices=TestOrderStatus.choices, default=TestOrderStatus.ORDERED, editable=False
+    )
+    specimen = models.ForeignKey(
+        Specimen, on_delete=models.PROTECT, null=True, blank=True, related_name="test_orders", editable=False
+    )
+    # Its specimen was rejected or the draw failed after it was labelled: collect again, first.
+    needs_recollection = models.BooleanField(default=False, editable=False)
+    status_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    objects = TestOrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["handoff", "id"]
@@ -67,3 +75,22 @@ class TestOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.test.short_name} — {self.get_status_display()}"
+
+
+class TestOrderEvent(TransitionEvent):
+    """Something done to an ordered test: who, when, from, to, why."""
+
+    class Action(models.TextChoices):
+        ORDERED = "ordered", "Ordered"
+        LABELLED = "labelled", "Specimen labelled"
+        COLLECTED = "collected", "Specimen collected"
+        RECOLLECT = "recollect", "To be collected again"
+        CANCELLED = "cancelled", "Cancelled"
+
+    order = models.ForeignKey(TestOrder, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=30, choices=Action.choices)
+    from_status = models.CharField(max_length=20, choices=TestOrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=TestOrderStatus.choices, blank=True)
+
+    class Meta(TransitionEvent.Meta):
+        indexes = [models.Index(fields=["order", "at"], name="testorderevent_order_idx")]

@@ -2,13 +2,18 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from backoffice.models import Handoff
 from lab.models import TestDefinition, TestOrder
+from specimens.models import Container, SpecimenType
 
 
 def open_test_count(handoff: Handoff) -> int:
-    """Tests still needing the back office: a collected or sent-out specimen no longer holds the patient."""
+    """Tests still needing the patient: nothing collected for them yet (or to be collected again).
+
+    A collected specimen no longer holds the patient or the station.
+    """
     return TestOrder.objects.filter(handoff=handoff, status=TestOrder.Status.ORDERED).count()
 
 
@@ -27,3 +32,43 @@ def test_orders_for_handoff(handoff: Handoff) -> list[TestOrder]:
 
 def active_tests() -> list[TestDefinition]:
     return list(TestDefinition.objects.filter(is_active=True).order_by("performed", "name"))
+
+
+@dataclass(frozen=True)
+class DrawItem:
+    """One container to fill: the specimen it holds and the ordered tests it serves."""
+
+    specimen_type: SpecimenType
+    container: Container
+    orders: tuple[TestOrder, ...]
+
+    @property
+    def tests_label(self) -> str:
+        return " ".join(o.test.short_name for o in self.orders)
+
+    @property
+    def needs_recollection(self) -> bool:
+        return any(o.needs_recollection for o in self.orders)
+
+
+def draws_for_handoff(handoff: Handoff) -> list[DrawItem]:
+    """What to draw for the handoff's tests that still need a specimen, one container per kind, in order.
+
+    Tests naming the same specimen type and container share one (CBC and HbA1c: one EDTA tube).
+    Blood tubes come in the CLSI order of draw (culture, citrate, serum, heparin, EDTA, fluoride),
+    then everything that isn't a tube; a recollection comes first. One query.
+    """
+    orders = (
+        TestOrder.objects.to_collect()
+        .filter(handoff=handoff, specimen__isnull=True)
+        .select_related("test__specimen_type", "test__container")
+        .order_by("id")
+    )
+    grouped: dict[tuple[int, int], list[TestOrder]] = defaultdict(list)
+    for order in orders:
+        grouped[(order.test.specimen_type_id, order.test.container_id)].append(order)
+    draws = [
+        DrawItem(specimen_type=group[0].test.specimen_type, container=group[0].test.container, orders=tuple(group))
+        for group in grouped.values()
+    ]
+    return sorted(draws, key=lambda d: (not d.needs_recollection, d.container.draw_order, d.container.name))

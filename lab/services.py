@@ -1,4 +1,10 @@
-"""State changes of lab test orders."""
+"""State changes of lab test orders, and collecting the specimens they need.
+
+Each change goes through backoffice.transitions with the TEST_ORDER table. Collection is composed
+here, on lab's floor: lab knows which tests share a container, specimens labels and tracks the
+containers. When a specimen moves, specimens tells lab through the listener lab registers at start-up
+(LabConfig.ready), inside the specimen's own transaction.
+"""
 
 from collections.abc import Sequence
 
@@ -6,8 +12,18 @@ from django.db import transaction
 
 from backoffice.models import Handoff, User
 from backoffice.services import handoff_lock_for_items
+from backoffice.transitions import lock, move, record_all
 from backoffice.workflow import TransitionNotAllowed
-from lab.models import TestDefinition, TestOrder
+from lab.models import TestDefinition, TestOrder, TestOrderEvent
+from lab.selectors import DrawItem, draws_for_handoff
+from lab.workflow import TEST_ORDER, TestOrderStatus
+from specimens.hooks import SpecimenListener
+from specimens.models import Specimen
+from specimens.services import Draw, specimens_start_collection
+from specimens.workflow import SpecimenStatus
+
+Action = TestOrderEvent.Action
+S = TestOrderStatus
 
 
 def test_orders_add(*, handoff: Handoff, tests: Sequence[TestDefinition], by: User) -> list[TestOrder]:
@@ -19,4 +35,88 @@ def test_orders_add(*, handoff: Handoff, tests: Sequence[TestDefinition], by: Us
         raise TransitionNotAllowed(f"No longer offered: {', '.join(inactive)}.")
     with transaction.atomic():
         handoff_lock_for_items(handoff=handoff, by=by, items="Lab tests: " + ", ".join(t.short_name for t in tests))
-        return TestOrder.objects.bulk_create([TestOrder(handoff=handoff, test=t, created_by=by) for t in tests])
+        orders = TestOrder.objects.bulk_create([TestOrder(handoff=handoff, test=t, created_by=by) for t in tests])
+        record_all(orders, by=by, action=Action.ORDERED, created=True)
+    return orders
+
+
+def tests_start_collection(*, handoff: Handoff, by: User) -> list[Specimen]:
+    """Label one container per specimen type and container the handoff's tests still need, in order of draw.
+
+    Tests sharing a container share one specimen (CBC and HbA1c: one EDTA tube). Each test then
+    points at the specimen that serves it; it counts as collected once the bedside check passes.
+    """
+    with transaction.atomic():
+        lock(handoff)
+        draws = draws_for_handoff(handoff)
+        specimens = specimens_start_collection(
+            handoff=handoff,
+            draws=[
+                Draw(
+                    specimen_type=d.specimen_type,
+                    container=d.container,
+                    tests_label=d.tests_label,
+                    recollection_of=_rejected_before(handoff, d) if d.needs_recollection else None,
+                )
+                for d in draws
+            ],
+            by=by,
+        )
+        for draw, specimen in zip(draws, specimens, strict=True):
+            # Only the link is new: the test stays "ordered" until its specimen is collected.
+            TestOrder.objects.filter(pk__in=[o.pk for o in draw.orders]).update(specimen=specimen)
+            record_all(draw.orders, by=by, action=Action.LABELLED, note=f"Specimen {specimen.accession}")
+    return specimens
+
+
+def _rejected_before(handoff: Handoff, draw: DrawItem) -> Specimen | None:
+    """The rejected specimen a recollection replaces: the latest of its kind on this handoff."""
+    return (
+        Specimen.objects.filter(
+            handoff=handoff,
+            specimen_type=draw.specimen_type,
+            container=draw.container,
+            status=SpecimenStatus.REJECTED,
+        )
+        .order_by("-rejected_at")
+        .first()
+    )
+
+
+def _orders_of(specimen: Specimen) -> list[TestOrder]:
+    return list(TestOrder.objects.select_for_update(no_key=True).filter(specimen=specimen).order_by("id"))
+
+
+def _collected(specimen: Specimen, by: User) -> None:
+    for order in _orders_of(specimen):
+        order.needs_recollection = False
+        move(
+            order,
+            table=TEST_ORDER,
+            to=S.COLLECTED,
+            by=by,
+            action=Action.COLLECTED,
+            note=f"Specimen {specimen.accession}",
+            fields=("needs_recollection",),
+        )
+
+
+def _not_collected(specimen: Specimen, by: User) -> None:
+    """The draw failed: the tests keep waiting for a specimen (or are cancelled by the clinician)."""
+    orders = _orders_of(specimen)
+    TestOrder.objects.filter(pk__in=[o.pk for o in orders]).update(specimen=None)
+    record_all(orders, by=by, action=Action.RECOLLECT, note=f"Specimen {specimen.accession} not collected")
+
+
+def _rejected(specimen: Specimen, by: User) -> None:
+    """The specimen can't be tested: each of its tests goes back to be collected again, first in line."""
+    reason = specimen.rejection_reason
+    for order in _orders_of(specimen):
+        order.needs_recollection = True
+        order.specimen = None
+        fields = ("needs_recollection", "specimen")
+        note = f"Specimen {specimen.accession} rejected: {reason}"
+        move(order, table=TEST_ORDER, to=S.ORDERED, by=by, action=Action.RECOLLECT, note=note, fields=fields)
+
+
+SPECIMEN_LISTENER = SpecimenListener(collected=_collected, not_collected=_not_collected, rejected=_rejected)

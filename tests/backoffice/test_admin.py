@@ -29,12 +29,15 @@ from backoffice.models import (
     User,
 )
 from backoffice.workflow import HandoffStatus, Priority, StationState
-from lab.models import TestDefinition, TestOrder
+from lab.models import TestDefinition, TestOrder, TestOrderEvent
 from lab.services import test_orders_add
 from procedures.models import PROCEDURE_RECORDS, ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
+from specimens import services as specimen_services
+from specimens.models import LabelPrint, Specimen, SpecimenEvent
 from tests.factories import CredentialFactory, HandoffFactory, StationFactory, UserFactory
 from tests.procedures.helpers import one_of_everything
+from tests.specimens import helpers as specimen_helpers
 
 PROJECT_APPS = ("backoffice", "procedures", "specimens", "lab")
 # The access log is read in the app (/audit/) by auditors and supervisors, never in admin by admins.
@@ -44,8 +47,18 @@ HISTORY = {
     model for label in PROJECT_APPS for model in apps.get_app_config(label).get_models() if issubclass(model, Event)
 }
 # Created by the app's pages through the services, or append-only: never added in admin.
-NO_ADD = {Handoff, HandoffEvent, StationEvent, ProcedureOrder, TestOrder, *PROCEDURE_RECORDS, *HISTORY}
-READ_ONLY = {HandoffEvent, StationEvent, ProcedureOrder, TestOrder, *PROCEDURE_RECORDS, *HISTORY}
+SPECIMEN_RECORDS = {Specimen, SpecimenEvent, LabelPrint, TestOrderEvent}
+NO_ADD = {
+    Handoff,
+    HandoffEvent,
+    StationEvent,
+    ProcedureOrder,
+    TestOrder,
+    *PROCEDURE_RECORDS,
+    *SPECIMEN_RECORDS,
+    *HISTORY,
+}
+READ_ONLY = {HandoffEvent, StationEvent, ProcedureOrder, TestOrder, *PROCEDURE_RECORDS, *SPECIMEN_RECORDS, *HISTORY}
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +129,11 @@ def some_of_everything(handoff: Handoff, station: Station, medical_assistant: Us
     start_work(handoff, station, medical_assistant)
     RolePolicy.objects.create(group=Group.objects.get(name=roles.ROLE_LAB_TECH), require_second_factor=False)
     one_of_everything()  # a procedure with every kind of record: documentation, medication, co-sign, charge
+    # A collected specimen with its label printed on the station's printer, and its tests' events.
+    collector = UserFactory.create(role=roles.ROLE_MEDICAL_ASSISTANT)
+    _, [tube] = specimen_helpers.collected("CBC", ma=collector)
+    printer = specimen_helpers.pdf_printer(station)
+    specimen_services.specimen_labels_printed(specimens=[tube], by=collector, output="pdf", printer=printer)
 
 
 def test_every_project_model_has_an_admin() -> None:

@@ -123,6 +123,11 @@ _ADMIN_READ_ONLY = [
     "procedures_stepcompletion",
     "procedures_vitalsigns",
     "procedures_vitalsignshistory",
+    "lab_testorderevent",
+    "specimens_labelprint",
+    "specimens_specimen",
+    "specimens_specimenevent",
+    "specimens_specimenhistory",
 ]
 # Models the admin role holds no permission on at all.
 _ADMIN_NO_ACCESS = ["axes_accessfailurelog", "axes_accesslog", "django_tasks_database_dbtaskresult"]

@@ -1,0 +1,88 @@
+"""Allowed status moves for specimens, as data: the chain of custody.
+
+Readable and testable without a database; specimens.services moves a status only through
+backoffice.transitions.move with the SPECIMEN table, and nothing else assigns one.
+
+    labelled ──► collected ──► in transit ──► received ──► in testing ──► done ──► stored ──► disposed
+        │            │              │             │             │                     ▲
+        │            │              │             └──► stored ──┼─────────────────────┘
+        │            └──────────────┴─────────────┴─────────────┴──► rejected ──► disposed
+        └──► not collected (a failed draw, with its reason)
+
+A label is printed at the bedside when collection starts ("labelled"); the specimen counts as
+collected only once its label and the patient's wristband were checked against each other.
+"""
+
+from django.db import models
+
+from backoffice.workflow import Table
+
+
+class SpecimenStatus(models.TextChoices):
+    LABELLED = "labelled", "Labelled, not yet verified"
+    COLLECTED = "collected", "Collected"
+    IN_TRANSIT = "in_transit", "In transit"
+    RECEIVED = "received", "Received"
+    IN_TESTING = "in_testing", "In testing"
+    DONE = "done", "Testing done"
+    STORED = "stored", "Stored"
+    DISPOSED = "disposed", "Disposed"
+    REJECTED = "rejected", "Rejected"
+    NOT_COLLECTED = "not_collected", "Not collected"
+
+
+class Location(models.TextChoices):
+    """Where a specimen is: each hand-over moves it from one of these to another."""
+
+    BEDSIDE = "bedside", "At the patient's station"
+    IN_HOUSE_BENCH = "bench", "In-house lab bench"
+    SEND_OUT_DESK = "send_out", "Send-out desk"
+    STORAGE = "storage", "Specimen storage"
+    DISPOSED = "disposed", "Disposed"
+
+
+class CollectionMethod(models.TextChoices):
+    VENIPUNCTURE = "venipuncture", "Venipuncture"
+    FINGERSTICK = "fingerstick", "Fingerstick (capillary)"
+    CLEAN_CATCH = "clean_catch", "Clean-catch midstream urine"
+    SWAB = "swab", "Swab"
+
+
+class Handling(models.TextChoices):
+    ROOM_TEMPERATURE = "room", "Room temperature"
+    REFRIGERATED = "refrigerated", "Refrigerated (2 to 8 °C)"
+    FROZEN = "frozen", "Frozen (-20 °C or colder)"
+
+
+class FailedDrawReason(models.TextChoices):
+    PATIENT_REFUSED = "refused", "Patient refused"
+    NO_VEIN = "no_vein", "No suitable vein"
+    FAINTED = "fainted", "Patient fainted or felt unwell"
+    NOT_ENOUGH = "not_enough", "Could not obtain enough"
+    OTHER = "other", "Other (see note)"
+
+
+S = SpecimenStatus
+
+SPECIMEN_MOVES: dict[str, frozenset[str]] = {
+    S.LABELLED: frozenset({S.COLLECTED, S.NOT_COLLECTED}),
+    S.COLLECTED: frozenset({S.IN_TRANSIT, S.RECEIVED, S.REJECTED}),
+    S.IN_TRANSIT: frozenset({S.RECEIVED, S.REJECTED}),
+    S.RECEIVED: frozenset({S.IN_TESTING, S.STORED, S.REJECTED}),
+    S.IN_TESTING: frozenset({S.DONE, S.STORED, S.REJECTED}),
+    S.DONE: frozenset({S.STORED, S.DISPOSED}),
+    S.STORED: frozenset({S.IN_TESTING, S.DISPOSED}),
+    # A rejected specimen is kept on record; only its disposal is still to be recorded (CLIA 493.1283).
+    S.REJECTED: frozenset({S.DISPOSED}),
+    S.DISPOSED: frozenset(),
+    S.NOT_COLLECTED: frozenset(),
+}
+
+SPECIMEN = Table(label="specimen", states=SpecimenStatus, moves=SPECIMEN_MOVES)
+
+# Drawn and in the back office's hands: it no longer needs the patient.
+COLLECTED_STATUSES: tuple[str, ...] = (S.COLLECTED, S.IN_TRANSIT, S.RECEIVED, S.IN_TESTING, S.DONE, S.STORED)
+# Still to be received by the bench or the send-out desk: the tracking list's "to receive".
+TO_RECEIVE_STATUSES: tuple[str, ...] = (S.COLLECTED, S.IN_TRANSIT)
+# Where a specimen may be received.
+RECEIVING_LOCATIONS: tuple[str, ...] = (Location.IN_HOUSE_BENCH, Location.SEND_OUT_DESK)

@@ -1,0 +1,57 @@
+"""Reaching specimen states the way the app does: through the services, in order."""
+
+from backoffice.models import Handoff, Station, User
+from backoffice.services import handoff_assign_station, handoff_claim, handoff_verify_identity
+from lab.models import TestDefinition, TestOrder
+from lab.services import test_orders_add, tests_start_collection
+from specimens import services
+from specimens.models import LabelPrinter, RejectionReason, Specimen
+from specimens.workflow import Location
+from tests.factories import HandoffFactory, StationFactory
+
+
+def tests(*short_names: str) -> list[TestDefinition]:
+    return [TestDefinition.objects.get(short_name=name) for name in short_names]
+
+
+def verified_handoff(*short_names: str, ma: User, station: Station | None = None) -> Handoff:
+    """A handoff with these lab tests, claimed by the MA at a station, identity verified."""
+    handoff = HandoffFactory()
+    test_orders_add(handoff=handoff, tests=tests(*short_names), by=handoff.ordering_clinician)
+    handoff_claim(handoff=handoff, by=ma)
+    handoff_assign_station(handoff=handoff, station=station or StationFactory(), by=ma)
+    handoff_verify_identity(handoff=handoff, by=ma, scanned_mrn=handoff.patient.mrn)
+    return handoff
+
+
+def labelled(*short_names: str, ma: User) -> tuple[Handoff, list[Specimen]]:
+    handoff = verified_handoff(*short_names, ma=ma)
+    return handoff, tests_start_collection(handoff=handoff, by=ma)
+
+
+def confirm(specimen: Specimen, ma: User) -> Specimen:
+    return services.specimen_confirm(
+        handoff=specimen.handoff, scanned_label=specimen.accession, scanned_wristband=specimen.patient.mrn, by=ma
+    )
+
+
+def collected(*short_names: str, ma: User) -> tuple[Handoff, list[Specimen]]:
+    handoff, specimens = labelled(*short_names, ma=ma)
+    return handoff, [confirm(s, ma) for s in specimens]
+
+
+def received(specimen: Specimen, *, ma: User, lab_tech: User, at: str = Location.IN_HOUSE_BENCH) -> Specimen:
+    services.specimen_hand_over(specimen=specimen, to=at, by=ma)
+    return services.specimen_receive(specimen=specimen, at=at, by=lab_tech)
+
+
+def reason(code: str) -> RejectionReason:
+    return RejectionReason.objects.get(code=code)
+
+
+def orders_of(handoff: Handoff) -> dict[str, TestOrder]:
+    return {o.test.short_name: o for o in TestOrder.objects.filter(handoff=handoff).select_related("test")}
+
+
+def pdf_printer(station: Station) -> LabelPrinter:
+    return LabelPrinter.objects.create(station=station, name=f"{station.name} labels")
