@@ -13,7 +13,8 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from backoffice import roles
-from backoffice.devtools.seed.catalogs import DEMO_PASSWORD, DEMO_USERS
+from backoffice.devtools.seed.catalogs import DEMO_PASSWORD, DEMO_USERS, PATIENT_STATION_KINDS
+from backoffice.devtools.seed.specimens import DEMO_VISIT_KEYS
 from backoffice.models import (
     Credential,
     ExamRoom,
@@ -25,8 +26,11 @@ from backoffice.models import (
     User,
 )
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, StationState
-from lab.models import TestOrder
+from lab.models import TestOrder, TestOrderEvent
+from lab.selectors import draws_for_handoff
 from procedures.models import ProcedureOrder
+from specimens.models import LabelPrint, LabelPrinter, Specimen, SpecimenEvent
+from specimens.workflow import Location, SpecimenStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +54,8 @@ def row_counts() -> dict[str, int]:
     counts = {model.__name__: model.objects.count() for model in models}
     counts["ProcedureOrder"] = ProcedureOrder.objects.count()
     counts["TestOrder"] = TestOrder.objects.count()
+    for model in (TestOrderEvent, Specimen, SpecimenEvent, LabelPrinter, LabelPrint):
+        counts[model.__name__] = model.objects.count()
     return counts
 
 
@@ -63,6 +69,8 @@ def test_running_twice_changes_nothing() -> None:
     assert row_counts() == first
     assert dict(Station.objects.values_list("code", "state")) == states
     assert "demo handoffs already there" in output
+    assert "demo specimens already there" in output
+    assert "Label printers: 0 added" in output
     assert first["Patient"] == 200
     assert first["ExamRoom"] == 8
 
@@ -131,8 +139,9 @@ def test_handoffs_exist_in_every_status_with_real_events() -> None:
         HandoffStatus.WAITING: 12,
         HandoffStatus.CLAIMED: 3,
         HandoffStatus.IDENTITY_VERIFIED: 2,
-        HandoffStatus.IN_PROGRESS: 2,
-        HandoffStatus.COMPLETED: 20,
+        # The clinic day's, and the specimen visits' (6 completed, 1 still collecting).
+        HandoffStatus.IN_PROGRESS: 2 + 1,
+        HandoffStatus.COMPLETED: 20 + 6,
         HandoffStatus.CANCELLED: 3,
     }
     waiting = Handoff.objects.filter(status=HandoffStatus.WAITING)
@@ -167,7 +176,7 @@ def test_occupied_stations_are_the_ones_open_handoffs_sit_in() -> None:
         Handoff.objects.filter(status__in=OPEN_STATUSES, station__isnull=False).values_list("station", flat=True)
     )
     assert occupied == in_use
-    assert len(occupied) == 4
+    assert len(occupied) == 4 + 1  # the clinic day's, and the specimen visit still collecting
     assert Station.objects.filter(state=StationState.NEEDS_TURNOVER).count() == 1
     assert Station.objects.filter(state=StationState.READY).exists()
     # The stations' recorded history ends in their current state.
@@ -249,3 +258,109 @@ def test_scale_refuses_nonsense_volumes() -> None:
         seed("--scale", "--patients", "0", "--handoffs", "10", "--open", "0")
     with pytest.raises(CommandError):
         seed("--scale", "--patients", "-1")
+
+
+# --- Specimens -----------------------------------------------------------------------------------
+
+S = SpecimenStatus
+
+
+def test_specimens_exist_in_every_state_with_real_events() -> None:
+    output = seed()
+
+    by_status = Counter(Specimen.objects.values_list("status", flat=True))
+    assert by_status == {
+        S.LABELLED: 1,
+        S.COLLECTED: 1,
+        S.IN_TRANSIT: 2,
+        S.RECEIVED: 5,
+        S.REJECTED: 2,
+        S.NOT_COLLECTED: 1,
+    }
+    assert "Specimens: 1 labelled, 1 collected, 2 in transit, 5 received, 2 rejected, 1 not collected" in output
+    received = Specimen.objects.filter(status=S.RECEIVED)
+    assert set(received.values_list("location", flat=True)) == {Location.IN_HOUSE_BENCH, Location.SEND_OUT_DESK}
+    assert set(received.values_list("received_by__username", flat=True)) == {"labtech"}
+    # In-house tests went to the bench, send-outs only to the send-out desk.
+    for specimen in Specimen.objects.exclude(location=Location.BEDSIDE):
+        performed = {o.test.performed for o in specimen.test_orders.select_related("test")}
+        expected = Location.IN_HOUSE_BENCH if "in_house" in performed else Location.SEND_OUT_DESK
+        assert not performed or specimen.location == expected, specimen
+    now = timezone.now()
+    for specimen in Specimen.objects.select_related("handoff"):
+        events = list(specimen.events.all())
+        assert events[0].action == SpecimenEvent.Action.LABELLED
+        assert events[-1].to_status == specimen.status
+        # The demo clock moved every step back in time, in order, all after the visit began.
+        assert [e.at for e in events] == sorted(e.at for e in events)
+        assert specimen.handoff.created_at < events[0].at == specimen.labelled_at < now
+        assert specimen.status_changed_at == max(e.at for e in events if e.from_status != e.to_status)
+        [first_print] = specimen.label_prints.all()
+        assert first_print.printer is not None and first_print.printer.station_id == specimen.handoff.station_id
+        assert first_print.output == LabelPrinter.Transport.PDF
+        if specimen.is_collected or specimen.status == S.REJECTED:
+            assert specimen.verified_at is not None and specimen.verify_method == "scanned"
+    assert Specimen.objects.filter(status=S.NOT_COLLECTED, failed_draw_reason="no_vein").count() == 1
+
+
+def test_a_rejected_cup_waits_for_recollection_with_a_labelled_tube_on_an_open_handoff() -> None:
+    seed()
+
+    cup = Specimen.objects.get(status=S.REJECTED, rejection_reason__code="RN")
+    assert cup.rejection_note and cup.container.code == "sterile-cup"
+    handoff = cup.handoff
+    assert handoff.is_open and handoff.status == HandoffStatus.IN_PROGRESS
+    assert handoff.station is not None and handoff.station.state == StationState.OCCUPIED
+    dipstick = TestOrder.objects.get(handoff=handoff, test__short_name="Urine dipstick")
+    assert (dipstick.status, dipstick.needs_recollection, dipstick.specimen) == (TestOrder.Status.ORDERED, True, None)
+    [draw] = draws_for_handoff(handoff)
+    assert (draw.container.code, draw.needs_recollection) == ("sterile-cup", True)
+    # The tube for the blood tests is labelled and waits for the bedside check.
+    tube = Specimen.objects.get(status=S.LABELLED)
+    assert tube.handoff == handoff and tube.verified_at is None
+    # Hemolysed serum was rejected on receipt, drawn again and received, and that visit is closed.
+    serum = Specimen.objects.get(status=S.REJECTED, rejection_reason__code="RH")
+    assert serum.received_acceptable is False
+    assert [e.action for e in serum.events.all()][-2:] == ["received", "rejected"]
+    [again] = serum.recollections.all()
+    assert again.status == S.RECEIVED and again.location == Location.SEND_OUT_DESK
+    assert serum.handoff.status == HandoffStatus.COMPLETED
+    # A failed draw was drawn again by the supervisor.
+    failed = Specimen.objects.get(status=S.NOT_COLLECTED)
+    assert failed.handoff.specimens.filter(collected_by__username="supervisor").exists()
+
+
+def test_specimen_visits_leave_no_test_waiting_on_a_closed_handoff() -> None:
+    seed()
+
+    visits = Handoff.objects.filter(uuid__in=DEMO_VISIT_KEYS)
+    assert visits.count() == len(DEMO_VISIT_KEYS)
+    assert visits.filter(status=HandoffStatus.COMPLETED).count() == len(DEMO_VISIT_KEYS) - 1
+    closed = [HandoffStatus.COMPLETED, HandoffStatus.CANCELLED]
+    assert not TestOrder.objects.filter(handoff__status__in=closed, status=TestOrder.Status.ORDERED).exists()
+    # Every demo patient is on one handoff at most: the visits took patients nobody else had.
+    assert not Patient.objects.annotate(n=Count("handoffs")).filter(n__gt=1).exists()
+    for order in TestOrder.objects.filter(handoff__in=visits):
+        events = list(order.events.all())
+        assert events[0].action == TestOrderEvent.Action.ORDERED and events[0].at == order.created_at
+        assert events[-1].to_status == order.status
+        assert [e.at for e in events] == sorted(e.at for e in events)
+
+
+def test_label_printers_per_patient_station_and_a_zebra_to_configure() -> None:
+    seed()
+
+    for station in Station.objects.filter(kind__in=PATIENT_STATION_KINDS):
+        [printer] = station.label_printers.all()
+        assert printer.transport == LabelPrinter.Transport.PDF and printer.is_active
+        assert (printer.width_in, printer.height_in, printer.dpi) == (2, 1, 203)
+    [zebra] = LabelPrinter.objects.filter(transport=LabelPrinter.Transport.ZPL_TCP)
+    assert zebra.station.kind == Station.Kind.LAB_BENCH
+    assert (zebra.host, zebra.port, zebra.dpi, zebra.is_active) == ("zebra-bench.clinic.local", 9100, 300, False)
+    assert "example" in zebra.name.lower()
+    # A printer someone configured is kept as it is.
+    LabelPrinter.objects.filter(pk=zebra.pk).update(host="10.0.4.21", is_active=True)
+    seed()
+    zebra.refresh_from_db()
+    assert (zebra.host, zebra.is_active) == ("10.0.4.21", True)
+    assert LabelPrinter.objects.count() == 7

@@ -170,7 +170,7 @@ def seed_handoffs(stdout: OutputWrapper, *, users: dict[str, User], patients: li
         stdout.write("Handoffs: demo handoffs already there; none added.")
         return
     now = timezone.now()
-    picker = _PatientPicker(patients=patients, today=timezone.localdate())
+    picker = PatientPicker(patients=patients, today=timezone.localdate())
     rooms = list(ExamRoom.objects.order_by("name"))
     stations = {s.code: s for s in Station.objects.all()}
     procedure_types = {p.code: p for p in ProcedureType.objects.filter(is_active=True)}
@@ -255,7 +255,7 @@ def _play(
     if reach >= _REACHED[C] and worker is not None:
         handoff_claim(handoff=handoff, by=worker)
         if spec.station:
-            station = _ready_station(stations=stations, preferred=spec.station)
+            station = ready_station(stations=stations, preferred=spec.station)
             handoff_assign_station(handoff=handoff, station=station, by=worker)
         if reach >= _REACHED[IV]:
             patient = handoff.patient
@@ -276,7 +276,7 @@ def _play(
         station_turnover(station=handoff.station, by=worker or users["ma"])
 
 
-class _PatientPicker:
+class PatientPicker:
     """Hands out each demo patient once, matching the order's sex, age and interpreter need."""
 
     def __init__(self, *, patients: Sequence[Patient], today: date) -> None:
@@ -297,7 +297,7 @@ class _PatientPicker:
         raise CommandError(f"No demo patient left for {template.note[:40]!r}.")
 
 
-def _ready_station(*, stations: dict[str, Station], preferred: str) -> Station:
+def ready_station(*, stations: dict[str, Station], preferred: str) -> Station:
     """The preferred station, or any ready patient station if someone is using it already."""
     choice = Station.objects.get(pk=stations[preferred].pk)
     if choice.state == StationState.READY and choice.is_active:

@@ -1,11 +1,13 @@
 """Load demo data for `make run`, or bulk volumes for benchmarks with `--scale`.
 
 The data and the code that writes it live in backoffice.devtools.seed: catalogs (staff, rooms,
-stations, order templates, competencies), clinic_day (the demo clinic day) and scale (the COPY
-loader); this command parses the options, calls into them and prints the demo logins.
+stations, order templates, competencies), clinic_day (the demo clinic day), specimens (label
+printers, and specimens in every state) and scale (the COPY loader); this command parses the
+options, calls into them and prints the demo logins.
 
 Both modes are idempotent: they key on natural keys (username, MRN, station code, room name) and
-on markers (fixed UUIDs for demo handoffs, the "S" MRN prefix for scale patients).
+on markers (fixed UUIDs for demo handoffs and the specimen visits, the "S" MRN prefix for scale
+patients).
 """
 
 import time
@@ -23,6 +25,7 @@ from backoffice.devtools.seed.catalogs import (
 )
 from backoffice.devtools.seed.clinic_day import seed_handoffs, seed_patients
 from backoffice.devtools.seed.scale import seed_scale
+from backoffice.devtools.seed.specimens import seed_specimens
 
 
 class Command(BaseCommand):
@@ -58,6 +61,7 @@ class Command(BaseCommand):
                 seed_competencies(self.stdout, users=users)
                 patients = seed_patients(self.stdout)
                 seed_handoffs(self.stdout, users=users, patients=patients)
+                seed_specimens(self.stdout, users=users)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
         self._print_logins()
 
