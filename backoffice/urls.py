@@ -35,6 +35,8 @@ urlpatterns = [
     path("handoffs/<uuid:uuid>/cancel/", views.handoff_cancel, name="handoff_cancel"),
     path("stations/<slug:code>/turnover/", views.station_turnover, name="station_turnover"),
     path("procedures/", include("procedures.urls")),
+    path("specimens/", include("specimens.urls")),
+    path("lab/", include("lab.urls")),
     path("audit/", audit_views.audit_log, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("admin/", admin.site.urls),

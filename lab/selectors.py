@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from backoffice.models import Handoff
 from lab.models import TestDefinition, TestOrder
+from lab.workflow import TO_COLLECT_STATUSES
 from specimens.models import Container, SpecimenType
 
 
@@ -22,12 +23,6 @@ def test_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[TestOrd
     for order in TestOrder.objects.filter(handoff_id__in=list(handoff_ids)).select_related("test"):
         grouped[order.handoff_id].append(order)
     return grouped
-
-
-def test_orders_for_handoff(handoff: Handoff) -> list[TestOrder]:
-    """One handoff's tests for its page, in order: one query, without the join to the handoff that
-    the model's default ordering (by handoff, for lists) would add."""
-    return list(TestOrder.objects.filter(handoff=handoff).select_related("test").order_by("id"))
 
 
 def active_tests() -> list[TestDefinition]:
@@ -52,21 +47,21 @@ class DrawItem:
 
 
 def draws_for_handoff(handoff: Handoff) -> list[DrawItem]:
-    """What to draw for the handoff's tests that still need a specimen, one container per kind, in order.
+    """What to draw for the handoff's tests that still need a specimen (one query; see draws_for)."""
+    return draws_for(TestOrder.objects.filter(handoff=handoff).select_related("test__specimen_type", "test__container"))
+
+
+def draws_for(orders: Iterable[TestOrder]) -> list[DrawItem]:
+    """What to draw for those of these orders still needing a specimen, one container per kind, in order.
 
     Tests naming the same specimen type and container share one (CBC and HbA1c: one EDTA tube).
     Blood tubes come in the CLSI order of draw (culture, citrate, serum, heparin, EDTA, fluoride),
-    then everything that isn't a tube; a recollection comes first. One query.
+    then everything that isn't a tube; a recollection comes first.
     """
-    orders = (
-        TestOrder.objects.to_collect()
-        .filter(handoff=handoff, specimen__isnull=True)
-        .select_related("test__specimen_type", "test__container")
-        .order_by("id")
-    )
     grouped: dict[tuple[int, int], list[TestOrder]] = defaultdict(list)
-    for order in orders:
-        grouped[(order.test.specimen_type_id, order.test.container_id)].append(order)
+    for order in sorted(orders, key=lambda o: o.pk):
+        if order.status in TO_COLLECT_STATUSES and order.specimen_id is None:
+            grouped[(order.test.specimen_type_id, order.test.container_id)].append(order)
     draws = [
         DrawItem(specimen_type=group[0].test.specimen_type, container=group[0].test.container, orders=tuple(group))
         for group in grouped.values()

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from backoffice.models import Handoff, User
+from backoffice.models import Handoff, HandoffEvent, User
 from backoffice.services import handoff_lock_for_items
-from backoffice.transitions import lock, move, record_all
+from backoffice.transitions import edit, lock, move, record_all
 from backoffice.workflow import TransitionNotAllowed
 from lab.models import TestDefinition, TestOrder, TestOrderEvent
 from lab.selectors import DrawItem, draws_for_handoff
@@ -109,9 +109,26 @@ def _not_collected(specimen: Specimen, by: User) -> None:
 
 
 def _rejected(specimen: Specimen, by: User) -> None:
-    """The specimen can't be tested: each of its tests goes back to be collected again, first in line."""
+    """The specimen can't be tested: each of its tests goes back to be collected again, first in line.
+
+    The handoff records it (a new version, so the queue and board re-render its row with the
+    "Recollect" item at once) when the patient is still in the back office's hands.
+    """
     reason = specimen.rejection_reason
-    for order in _orders_of(specimen):
+    handoff = lock(Handoff(pk=specimen.handoff_id), related=("patient",))
+    orders = _orders_of(specimen)
+    if handoff.is_open:
+        tests = ", ".join(
+            o.test.short_name for o in TestOrder.objects.filter(pk__in=[o.pk for o in orders]).select_related("test")
+        )
+        edit(
+            handoff,
+            by=by,
+            action=HandoffEvent.Action.RECOLLECT,
+            note=f"{specimen.accession} ({tests}): {reason}",
+            fields=(),
+        )
+    for order in orders:
         order.needs_recollection = True
         order.specimen = None
         fields = ("needs_recollection", "specimen")

@@ -66,6 +66,12 @@ def check_confirm(specimen: Specimen, by: User) -> None:
     SPECIMEN.check(specimen.status, S.COLLECTED)
 
 
+def check_not_collected(specimen: Specimen, by: User) -> None:
+    require(by, "specimens.collect_specimen", "collect specimens")
+    require_works_handoff(specimen.handoff, by)
+    SPECIMEN.check(specimen.status, S.NOT_COLLECTED)
+
+
 def check_hand_over(specimen: Specimen, by: User) -> None:
     require(by, "specimens.collect_specimen", "hand specimens over")
     SPECIMEN.check(specimen.status, S.IN_TRANSIT)
@@ -87,10 +93,18 @@ def check_reject(specimen: Specimen, by: User) -> None:
 
 
 def check_reprint(specimen: Specimen, by: User) -> None:
+    """Who may print a specimen's label again: its collectors, and the bench that relabels a tube."""
     if not (by.has_perm("specimens.collect_specimen") or by.has_perm("specimens.receive_specimen")):
         require(by, "specimens.collect_specimen", "print specimen labels")
     if specimen.status in (S.DISPOSED, S.NOT_COLLECTED):
         raise TransitionNotAllowed(f"This specimen is {SPECIMEN.name(specimen.status)}: it needs no label.")
+
+
+def check_print(specimen: Specimen, by: User, *, reason: str) -> None:
+    """A label is printed first at the bedside; every print after that says why."""
+    check_reprint(specimen, by)
+    if not reason.strip() and specimen.label_prints.exists():
+        raise TransitionNotAllowed(f"Say why {specimen.accession}'s label is printed again.")
 
 
 # --- Collecting at the bedside -----------------------------------------------------------------
@@ -247,7 +261,7 @@ def specimen_not_collected(*, specimen: Specimen, by: User, reason: str, note: s
         raise TransitionNotAllowed("Say what happened.")
     with transaction.atomic():
         lock(specimen, related=("handoff",))
-        require_works_handoff(specimen.handoff, by)
+        check_not_collected(specimen, by)
         specimen.failed_draw_reason, specimen.failed_draw_note = reason, note[:300]
         text = FailedDrawReason(reason).label + (f": {note}" if note else "")
         move(
@@ -309,6 +323,8 @@ def specimen_receive(
     if not acceptable and reason is None:
         raise TransitionNotAllowed("Give the reason it can't be accepted.")
     with transaction.atomic():
+        # The handoff first, then the specimen, as everywhere: a rejection here records on the handoff.
+        lock(Handoff(pk=specimen.handoff_id))
         lock(specimen)
         check_receive(specimen, by)
         specimen.received_at, specimen.received_by, specimen.received_acceptable = timezone.now(), by, acceptable
@@ -333,6 +349,7 @@ def specimen_reject(*, specimen: Specimen, reason: RejectionReason, by: User, no
     if not reason.is_active:
         raise TransitionNotAllowed(f"{reason} is no longer used; choose another reason.")
     with transaction.atomic():
+        lock(Handoff(pk=specimen.handoff_id))  # the handoff first, then the specimen, as everywhere
         lock(specimen)
         _reject(specimen, reason=reason, note=note, by=by)
     return specimen
@@ -367,10 +384,8 @@ def specimen_labels_printed(
         prints = []
         for specimen in specimens:
             lock(specimen)
-            check_reprint(specimen, by)
+            check_print(specimen, by, reason=reason)
             first = not specimen.label_prints.exists()
-            if not first and not reason:
-                raise TransitionNotAllowed(f"Say why {specimen.accession}'s label is printed again.")
             prints.append(
                 LabelPrint(
                     specimen=specimen,

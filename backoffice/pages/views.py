@@ -28,7 +28,7 @@ from backoffice.pages.ordering import handoff_order
 from backoffice.paging import page_number
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed
-from lab.selectors import test_orders_by_handoff, test_orders_for_handoff
+from lab.selectors import test_orders_by_handoff
 from procedures.selectors import procedure_orders_by_handoff
 
 
@@ -215,7 +215,6 @@ def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any
     return {
         "handoff": handoff,
         "patient": handoff.patient,
-        "test_orders": test_orders_for_handoff(handoff),
         "events": selectors.handoff_events(handoff),
         # What the page offers is what the services would accept: the same guards answer.
         "actions": selectors.handoff_actions(handoff, user),

@@ -16,11 +16,14 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from backoffice import roles
 from backoffice.models import User
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.conftest import PASSWORD
+from tests.factories import UserFactory
 from tests.security.conftest import current_code, enroll
+from tests.specimens.helpers import labelled
 
 pytestmark = pytest.mark.django_db
 
@@ -153,7 +156,24 @@ ADMIN: dict[str, dict[str, str]] = {
     "admin:logout": rule(OK, admin_user=METHOD),
 }
 
-RULES: dict[str, dict[str, str]] = {**BACKOFFICE, **PROCEDURES, **ADMIN}
+# ---- specimens and lab ----------------------------------------------------------------------------
+# As with handoffs and procedures, the admin role may read specimens (it sees them in admin too).
+SPECIMEN_VIEWERS = ("medical_assistant", "supervisor", "clinician", "lab_tech", "admin_user")
+SPECIMENS: dict[str, dict[str, str]] = {
+    "specimens:tracking": only(*SPECIMEN_VIEWERS),
+    "specimens:scan": POST_ONLY,
+    "specimens:confirm": POST_ONLY,
+    "specimens:detail": only(*SPECIMEN_VIEWERS),
+    "specimens:hand_over": POST_ONLY,
+    "specimens:receive": POST_ONLY,
+    "specimens:reject": POST_ONLY,
+    "specimens:reprint": POST_ONLY,
+    "specimens:not_collected": POST_ONLY,
+    "lab:collect": POST_ONLY,
+    "lab:labels": POST_ONLY,
+}
+
+RULES: dict[str, dict[str, str]] = {**BACKOFFICE, **PROCEDURES, **SPECIMENS, **ADMIN}
 
 
 def rule_for(key: str) -> dict[str, str] | None:
@@ -200,6 +220,17 @@ def _outcome(status: int, location: str) -> str:
     return f"status {status}"
 
 
+def _subject(key: str, route: str) -> str:
+    """The kind of object a URL's uuid names: a handoff, unless the route is an app's own object."""
+    if "handoffs/" in route:
+        return "handoff"
+    if key.startswith("procedures:"):
+        return "procedure"
+    if key.startswith("specimens:"):
+        return "specimen"
+    return "handoff"
+
+
 def _client_for(role: str, request: pytest.FixtureRequest) -> Client:
     client = Client()
     if role == "anonymous":
@@ -240,6 +271,8 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
     ptype = ProcedureType.objects.filter(is_active=True).first()
     assert ptype is not None
     order = procedure_orders_add(handoff=handoff, procedure_types=[ptype], by=handoff.ordering_clinician)[0]
+    _, [specimen] = labelled("CBC", ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT))
+    ids = {"handoff": str(handoff.uuid), "procedure": str(order.uuid), "specimen": str(specimen.uuid)}
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
     endpoints = sorted(set(_walk(get_resolver().url_patterns)))
@@ -254,7 +287,7 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
     checked = 0
     for key, route in endpoints:
         samples = {
-            "uuid": str(order.uuid if key.startswith("procedures:") else handoff.uuid),
+            "uuid": ids[_subject(key, route)],
             "code": station.code,
             "object_id": _object_id(key, admin_ids),
             "id": str(request.getfixturevalue("medical_assistant").pk),  # admin's password-change page
@@ -301,14 +334,18 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
     ptype = ProcedureType.objects.filter(is_active=True).first()
     assert ptype is not None
     order = procedure_orders_add(handoff=other, procedure_types=[ptype], by=other.ordering_clinician)[0]
-    objects = {"": (str(handoff.uuid), handoff.patient), "procedures:": (str(order.uuid), other.patient)}
+    third, [specimen] = labelled("CBC", ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT))
+    objects = {
+        "handoff": (str(handoff.uuid), handoff.patient),
+        "procedure": (str(order.uuid), other.patient),
+        "specimen": (str(specimen.uuid), third.patient),
+    }
     client.force_login(outsider)
     checked = 0
     for key, route in sorted(set(_walk(get_resolver().url_patterns))):
         if "<uuid:uuid>" not in route or key.startswith("admin"):
             continue
-        namespace = key.rpartition(":")[0] + ":" if ":" in key else ""
-        ref, patient = objects[namespace]
+        ref, patient = objects[_subject(key, route)]
         url = _url(route, {"uuid": ref})
         send = client.post if RULES[key] is POST_ONLY else client.get
         assert send(url).status_code in (403, 404), url
@@ -316,5 +353,5 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert entry.outcome in ("denied", "not_found"), key
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
-    assert checked == 17  # 8 handoff URLs, 9 procedure URLs
+    assert checked == 26  # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure URLs, 6 specimen URLs
     assert Patient.objects.count() >= 2

@@ -1,0 +1,60 @@
+"""The lab tests and specimen collection panel of the handoff page, so its view needs no lab context."""
+
+from typing import Any
+
+from django import template
+from django.db.models import Count
+
+from backoffice.models import Handoff, User
+from backoffice.transitions import offer
+from lab.models import TestOrder
+from lab.selectors import draws_for
+from specimens.forms import ConfirmForm, HandOverForm, NotCollectedForm
+from specimens.models import Specimen
+from specimens.selectors import specimen_actions
+from specimens.services import check_start_collection
+from specimens.workflow import SpecimenStatus
+
+register = template.Library()
+
+
+@register.inclusion_tag("lab/partials/handoff_collection.html", takes_context=True)
+def handoff_collection(context: template.Context) -> dict[str, Any]:
+    """The handoff's tests, what to draw for them (in order of draw), and its specimens with their next step."""
+    handoff: Handoff = context["handoff"]
+    user: User = context["request"].user
+    orders = list(
+        TestOrder.objects.filter(handoff=handoff)
+        .select_related("test__specimen_type", "test__container", "specimen")
+        .order_by("id")
+    )
+    draws = draws_for(orders)
+    # Specimens exist once one was labelled: one still linked, or one rejected (its tests need another).
+    specimens = (
+        list(
+            Specimen.objects.filter(handoff=handoff)
+            .exclude(status=SpecimenStatus.NOT_COLLECTED)
+            .select_related("container", "specimen_type")
+            .annotate(print_count=Count("label_prints"))
+            .order_by("container__draw_order", "id")
+        )
+        if any(o.specimen_id or o.needs_recollection for o in orders)
+        else []
+    )
+    for specimen in specimens:
+        specimen.handoff = handoff  # the page's copy: the guards read its claim and status
+    labelled = [s for s in specimens if s.status == SpecimenStatus.LABELLED]
+    return {
+        "handoff": handoff,
+        "orders": orders,
+        "draws": draws,
+        "collect": offer(lambda: check_start_collection(handoff, user)) if draws else None,
+        "labelled": labelled,
+        "unprinted": [s for s in labelled if not s.print_count],
+        "rows": [(s, specimen_actions(s, user)) for s in specimens if s.status != SpecimenStatus.LABELLED],
+        "confirm_form": ConfirmForm(),
+        "hand_over_form": HandOverForm(),
+        "not_collected_form": NotCollectedForm(),
+        "csrf_token": context.get("csrf_token"),
+        "perms": context.get("perms"),
+    }

@@ -1,0 +1,12 @@
+"""Lab pages, included under /lab/ by backoffice.urls."""
+
+from django.urls import path
+
+from lab import views
+
+app_name = "lab"
+
+urlpatterns = [
+    path("handoffs/<uuid:uuid>/collect/", views.collect, name="collect"),
+    path("handoffs/<uuid:uuid>/labels/", views.labels, name="labels"),
+]

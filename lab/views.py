@@ -1,0 +1,75 @@
+"""Lab pages composed with specimens: starting collection for a handoff's tests and its first labels."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from backoffice.audit.log import log_access, log_refusals, refusals_logged
+from backoffice.models import AccessAction, User
+from backoffice.selectors import handoff_for_user
+from backoffice.workflow import TransitionNotAllowed
+from lab.services import tests_start_collection
+from specimens.labels import LabelPrinterError
+from specimens.models import Specimen
+from specimens.printing import print_labels, station_printer
+from specimens.views import printed_response
+from specimens.workflow import SpecimenStatus
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # LoginRequiredMiddleware guarantees a real user here
+    return user
+
+
+@log_refusals("specimen collection", subject="handoff")
+@require_POST
+@permission_required("specimens.collect_specimen", raise_exception=True)
+def collect(request: HttpRequest, uuid: str) -> HttpResponse:
+    """Label one container per kind the handoff's tests need; the labels are printed next, at the bedside."""
+    user = _user(request)
+    handoff = handoff_for_user(user=user, uuid=uuid)
+    try:
+        with refusals_logged(request, subject="handoff", ref=str(uuid)):
+            specimens = tests_start_collection(handoff=handoff, by=user)
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        names = ", ".join(f"{s.container} ({s.accession})" for s in specimens)
+        messages.success(request, f"Labelled {names}. Print the labels, stick them on at the bedside, then scan each.")
+    return redirect("handoff_detail", uuid=handoff.uuid)
+
+
+@log_refusals("specimen labels", subject="handoff")
+@require_POST
+@permission_required("specimens.collect_specimen", raise_exception=True)
+def labels(request: HttpRequest, uuid: str) -> HttpResponse:
+    """Print the labels of this patient's specimens labelled now and not yet printed: a Zebra's, or a PDF."""
+    user = _user(request)
+    handoff = handoff_for_user(user=user, uuid=uuid)
+    fresh = list(
+        Specimen.objects.filter(handoff=handoff, status=SpecimenStatus.LABELLED, label_prints__isnull=True)
+        .select_related("patient", "specimen_type", "container", "labelled_by")
+        .order_by("container__draw_order", "id")
+    )
+    if not fresh:
+        messages.info(request, "Every label for this patient has been printed; reprint one from its specimen page.")
+        return redirect("handoff_detail", uuid=handoff.uuid)
+    try:
+        with refusals_logged(request, subject="handoff", ref=str(uuid)):
+            printed = print_labels(specimens=fresh, by=user, printer=station_printer(handoff.station))
+    except (TransitionNotAllowed, LabelPrinterError) as exc:
+        messages.error(request, str(exc))
+        return redirect("handoff_detail", uuid=handoff.uuid)
+    log_access(
+        request=request,
+        action=AccessAction.PRINT,
+        what="specimen labels",
+        patients=[handoff.patient_id],
+        object_ref=str(handoff.uuid),
+    )
+    back = reverse("handoff_detail", args=[handoff.uuid])
+    return printed_response(request, printed, name=f"labels-{fresh[0].accession}", back=back)

@@ -1,0 +1,67 @@
+"""Forms of the specimen pages: scans, hand-over, receipt, rejection, failed draw, reprint."""
+
+from django import forms
+
+from specimens.models import RejectionReason
+from specimens.workflow import RECEIVING_LOCATIONS, FailedDrawReason, Location
+
+_SCAN = {"autocomplete": "off", "data-scan-field": "", "class": "form-control font-monospace", "spellcheck": "false"}
+
+
+class ScanForm(forms.Form):
+    accession = forms.CharField(label="Scan or type an accession", max_length=40, widget=forms.TextInput(attrs=_SCAN))
+
+
+class ConfirmForm(forms.Form):
+    """The bedside check: the tube's label, then the patient's wristband."""
+
+    label = forms.CharField(label="1. Scan the tube's label", max_length=40, widget=forms.TextInput(attrs=_SCAN))
+    wristband = forms.CharField(
+        label="2. Scan the patient's wristband", max_length=40, widget=forms.TextInput(attrs=_SCAN)
+    )
+    typed = forms.BooleanField(label="Typed, not scanned", required=False)
+
+
+def _locations() -> list[tuple[str, str]]:
+    return [(value, Location(value).label) for value in RECEIVING_LOCATIONS]
+
+
+class HandOverForm(forms.Form):
+    to = forms.ChoiceField(label="Hand over to", choices=_locations)
+
+
+class ReceiveForm(forms.Form):
+    at = forms.ChoiceField(label="Received at", choices=_locations)
+    acceptable = forms.TypedChoiceField(
+        label="Condition",
+        choices=[("yes", "Acceptable"), ("no", "Not acceptable: reject")],
+        coerce=lambda value: value == "yes",
+        initial="yes",
+        widget=forms.RadioSelect,
+    )
+    reason = forms.ModelChoiceField(
+        label="Reason, if not acceptable", queryset=RejectionReason.objects.filter(is_active=True), required=False
+    )
+    note = forms.CharField(label="Note", max_length=300, required=False)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("acceptable") is False and not data.get("reason"):
+            self.add_error("reason", "Choose why it can't be accepted.")
+        return data
+
+
+class RejectForm(forms.Form):
+    prefix = "reject"
+    reason = forms.ModelChoiceField(label="Reason", queryset=RejectionReason.objects.filter(is_active=True))
+    note = forms.CharField(label="Note", max_length=300, required=False)
+
+
+class NotCollectedForm(forms.Form):
+    prefix = "failed"
+    reason = forms.ChoiceField(label="Why not", choices=FailedDrawReason.choices)
+    note = forms.CharField(label="Note", max_length=300, required=False)
+
+
+class ReprintForm(forms.Form):
+    reason = forms.CharField(label="Why print it again", max_length=200)
