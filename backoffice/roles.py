@@ -36,6 +36,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     ROLE_SUPERVISOR: _MA
     | _PROCEDURE_SUPERVISION
     | _SPECIMEN_HANDLING
+    | {"lab.view_recollectioncall", "lab.close_recollectioncall"}
     | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"},
     ROLE_CLINICIAN: {
         "backoffice.view_patient",
@@ -44,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "backoffice.cancel_handoff",
         "procedures.view_procedureorder",
         "specimens.view_specimen",
+        "lab.view_recollectioncall",
+        "lab.close_recollectioncall",
     },
     ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"}
     | _SPECIMEN_HANDLING,
@@ -64,6 +67,7 @@ ADMIN_EXCLUDED = {
     "specimens.collect_specimen",
     "specimens.receive_specimen",
     "specimens.reject_specimen",
+    "lab.close_recollectioncall",
     # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
     # looked at what, admins included. The access log is written only by backoffice.audit.log in any case.
     "backoffice.view_accesslog",

@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from backoffice.admin import AccessLoggedAdmin, ReadOnlyModelAdmin
-from lab.models import TestDefinition, TestOrder, TestOrderEvent
+from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
 
 
 @admin.register(TestDefinition)
@@ -47,3 +47,23 @@ class TestOrderEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     list_filter = ("action", "to_status")
     list_select_related = ("order__handoff", "order__test", "actor")
     search_fields = ("^order__handoff__patient__mrn", "order__test__short_name")
+
+
+@admin.register(RecollectionCall)
+class RecollectionCallAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """Call-backs for specimens rejected after the patient left; closed on the Call-backs page."""
+
+    audit_what = "call-back"
+    list_display = ("created_at", "patient", "tests_label", "clinician", "status", "outcome")
+    list_filter = ("status",)
+    list_select_related = ("patient", "clinician")
+    search_fields = ("^patient__mrn", "patient__family_name")
+
+
+@admin.register(RecollectionCallEvent)
+class RecollectionCallEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "call-back event"
+    audit_patient = "call.patient_id"
+    audit_ref = "call.uuid"
+    list_display = ("at", "call", "action", "actor", "note")
+    list_select_related = ("call__patient", "actor")

@@ -6,6 +6,7 @@ class LabConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from backoffice.audit.subjects import register_subject
         from backoffice.hooks import register_open_item_counter
         from lab.selectors import open_test_count
         from lab.services import SPECIMEN_LISTENER
@@ -14,3 +15,10 @@ class LabConfig(AppConfig):
         register_open_item_counter(self.label, open_test_count)
         # A collected, failed or rejected specimen moves the tests it serves.
         register_specimen_listener(self.label, SPECIMEN_LISTENER)
+        register_subject("call", _patient_of_call)
+
+
+def _patient_of_call(ref: str) -> int | None:
+    from lab.models import RecollectionCall
+
+    return RecollectionCall.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()

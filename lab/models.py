@@ -1,13 +1,15 @@
 """Test catalog, and the lab tests ordered on a handoff with the specimens that serve them."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from backoffice.models import Handoff
+from backoffice.models import Handoff, Patient
 from backoffice.transitions import TransitionEvent
-from lab.workflow import TO_COLLECT_STATUSES, TestOrderStatus
+from lab.workflow import TO_COLLECT_STATUSES, CallStatus, TestOrderStatus
 from specimens.models import Container, Specimen, SpecimenType
 
 
@@ -94,3 +96,45 @@ class TestOrderEvent(TransitionEvent):
 
     class Meta(TransitionEvent.Meta):
         indexes = [models.Index(fields=["order", "at"], name="testorderevent_order_idx")]
+
+
+class RecollectionCall(models.Model):
+    """A specimen rejected after the patient left: the ordering clinician calls the patient back."""
+
+    Status = CallStatus
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="recollection_calls")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    specimen = models.OneToOneField(Specimen, on_delete=models.PROTECT, related_name="recollection_call")
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    tests_label = models.CharField(max_length=120)
+    reason = models.CharField(max_length=400)
+    status = models.CharField(max_length=10, choices=CallStatus.choices, default=CallStatus.OPEN, editable=False)
+    status_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    outcome = models.CharField(max_length=300, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["clinician", "created_at"], name="recollectioncall_open_idx", condition=Q(status="open")
+            )
+        ]
+        permissions = [("close_recollectioncall", "Can record that a patient was called back")]
+
+    def __str__(self) -> str:
+        return f"Call {self.patient} back: {self.tests_label}"
+
+
+class RecollectionCallEvent(TransitionEvent):
+    class Action(models.TextChoices):
+        OPENED = "opened", "Call-back needed"
+        CALLED = "called", "Patient called"
+
+    call = models.ForeignKey(RecollectionCall, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=30, choices=Action.choices)
+    from_status = models.CharField(max_length=20, choices=CallStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=CallStatus.choices, blank=True)

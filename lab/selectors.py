@@ -4,9 +4,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backoffice.models import Handoff
-from lab.models import TestDefinition, TestOrder
-from lab.workflow import TO_COLLECT_STATUSES
+from django.db.models import QuerySet
+from django.http import Http404
+
+from backoffice.models import Handoff, User
+from lab.models import RecollectionCall, TestDefinition, TestOrder
+from lab.workflow import TO_COLLECT_STATUSES, CallStatus
 from specimens.models import Container, SpecimenType
 
 
@@ -67,3 +70,22 @@ def draws_for(orders: Iterable[TestOrder]) -> list[DrawItem]:
         for group in grouped.values()
     ]
     return sorted(draws, key=lambda d: (not d.needs_recollection, d.container.draw_order, d.container.name))
+
+
+def open_calls(*, user: User) -> QuerySet[RecollectionCall]:
+    """Call-backs still to make: a clinician's own, every one for a supervisor; oldest first."""
+    if not user.has_perm("lab.view_recollectioncall"):
+        raise Http404
+    calls = RecollectionCall.objects.filter(status=CallStatus.OPEN)
+    if not user.has_perm("backoffice.view_board"):
+        calls = calls.filter(clinician=user)
+    return calls.select_related("patient", "clinician", "specimen").order_by("created_at", "id")
+
+
+def call_for_user(*, user: User, uuid: str) -> RecollectionCall:
+    if not user.has_perm("lab.view_recollectioncall"):
+        raise Http404
+    try:
+        return RecollectionCall.objects.select_related("patient", "clinician").get(uuid=uuid)
+    except (RecollectionCall.DoesNotExist, ValueError):
+        raise Http404 from None

@@ -12,11 +12,11 @@ from django.db import transaction
 
 from backoffice.models import Handoff, HandoffEvent, User
 from backoffice.services import handoff_lock_for_items
-from backoffice.transitions import edit, lock, move, record_all
-from backoffice.workflow import TransitionNotAllowed
-from lab.models import TestDefinition, TestOrder, TestOrderEvent
+from backoffice.transitions import edit, lock, move, record, record_all, require
+from backoffice.workflow import PermissionRefused, TransitionNotAllowed
+from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
 from lab.selectors import DrawItem, draws_for_handoff
-from lab.workflow import TEST_ORDER, TestOrderStatus
+from lab.workflow import CALL, TEST_ORDER, CallStatus, TestOrderStatus
 from specimens.hooks import SpecimenListener
 from specimens.models import Specimen
 from specimens.services import Draw, specimens_start_collection
@@ -117,10 +117,10 @@ def _rejected(specimen: Specimen, by: User) -> None:
     reason = specimen.rejection_reason
     handoff = lock(Handoff(pk=specimen.handoff_id), related=("patient",))
     orders = _orders_of(specimen)
+    tests = ", ".join(
+        o.test.short_name for o in TestOrder.objects.filter(pk__in=[o.pk for o in orders]).select_related("test")
+    )
     if handoff.is_open:
-        tests = ", ".join(
-            o.test.short_name for o in TestOrder.objects.filter(pk__in=[o.pk for o in orders]).select_related("test")
-        )
         edit(
             handoff,
             by=by,
@@ -128,12 +128,54 @@ def _rejected(specimen: Specimen, by: User) -> None:
             note=f"{specimen.accession} ({tests}): {reason}",
             fields=(),
         )
+    else:
+        # The patient has left: the ordering clinician calls them back to have it drawn again.
+        call = RecollectionCall.objects.create(
+            handoff=handoff,
+            patient_id=handoff.patient_id,
+            specimen=specimen,
+            clinician_id=handoff.ordering_clinician_id,
+            tests_label=tests[:120],
+            reason=f"{specimen.accession} {specimen.container}: {reason}"
+            + (f" ({specimen.rejection_note})" if specimen.rejection_note else ""),
+        )
+        record(call, by=by, action=RecollectionCallEvent.Action.OPENED, note=call.reason, created=True)
     for order in orders:
         order.needs_recollection = True
         order.specimen = None
         fields = ("needs_recollection", "specimen")
         note = f"Specimen {specimen.accession} rejected: {reason}"
         move(order, table=TEST_ORDER, to=S.ORDERED, by=by, action=Action.RECOLLECT, note=note, fields=fields)
+
+
+def check_close_call(call: RecollectionCall, by: User) -> None:
+    """The ordering clinician records the call; a supervisor may, for a clinician who is away."""
+    require(by, "lab.close_recollectioncall", "record call-backs")
+    if call.clinician_id != by.pk and not by.has_perm("backoffice.view_board"):
+        raise PermissionRefused(f"This call-back is {call.clinician}'s; only they or a supervisor can record it.")
+    CALL.check(call.status, CallStatus.DONE)
+
+
+def recollection_call_close(*, call: RecollectionCall, by: User, outcome: str) -> RecollectionCall:
+    """Record that the patient was called back (and what they said) for their recollection."""
+    outcome = outcome.strip()
+    if not outcome:
+        raise TransitionNotAllowed('Say what came of the call, e.g. "Coming back Thursday at 9".')
+    require(by, "lab.close_recollectioncall", "record call-backs")
+    with transaction.atomic():
+        lock(call)
+        check_close_call(call, by)
+        call.outcome = outcome[:300]
+        move(
+            call,
+            table=CALL,
+            to=CallStatus.DONE,
+            by=by,
+            action=RecollectionCallEvent.Action.CALLED,
+            note=outcome,
+            fields=("outcome",),
+        )
+    return call
 
 
 SPECIMEN_LISTENER = SpecimenListener(collected=_collected, not_collected=_not_collected, rejected=_rejected)

@@ -9,4 +9,6 @@ app_name = "lab"
 urlpatterns = [
     path("handoffs/<uuid:uuid>/collect/", views.collect, name="collect"),
     path("handoffs/<uuid:uuid>/labels/", views.labels, name="labels"),
+    path("call-backs/", views.calls, name="calls"),
+    path("call-backs/<uuid:uuid>/done/", views.call_done, name="call_done"),
 ]

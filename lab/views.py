@@ -1,17 +1,22 @@
 """Lab pages composed with specimens: starting collection for a handoff's tests and its first labels."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.audit.log import log_access, log_refusals, refusals_logged
 from backoffice.models import AccessAction, User
 from backoffice.selectors import handoff_for_user
+from backoffice.transitions import offer
 from backoffice.workflow import TransitionNotAllowed
-from lab.services import tests_start_collection
+from lab.forms import CallDoneForm
+from lab.selectors import call_for_user, open_calls
+from lab.services import check_close_call, recollection_call_close, tests_start_collection
 from specimens.labels import LabelPrinterError
 from specimens.models import Specimen
 from specimens.printing import print_labels, station_printer
@@ -73,3 +78,37 @@ def labels(request: HttpRequest, uuid: str) -> HttpResponse:
     )
     back = reverse("handoff_detail", args=[handoff.uuid])
     return printed_response(request, printed, name=f"labels-{fresh[0].accession}", back=back)
+
+
+@log_refusals("call-backs", subject=None)
+@require_GET
+@permission_required("lab.view_recollectioncall", raise_exception=True)
+def calls(request: HttpRequest) -> HttpResponse:
+    """Patients to call back: their specimen was rejected after they left."""
+    user = _user(request)
+    rows = list(open_calls(user=user))
+    log_access(request=request, action=AccessAction.LIST, what="call-backs", patients=[c.patient_id for c in rows])
+    context = {
+        "rows": [(call, offer(partial(check_close_call, call, user))) for call in rows],
+        "form": CallDoneForm(),
+        "nav": "calls",
+    }
+    return render(request, "lab/calls.html", context)
+
+
+@log_refusals("call-back done", subject="call")
+@require_POST
+@permission_required("lab.close_recollectioncall", raise_exception=True)
+def call_done(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    call = call_for_user(user=user, uuid=uuid)
+    form = CallDoneForm(request.POST)
+    outcome = form.cleaned_data["outcome"] if form.is_valid() else ""
+    try:
+        with refusals_logged(request, subject="call", ref=str(uuid)):
+            recollection_call_close(call=call, by=user, outcome=outcome)
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Recorded: {call.patient.full_name} was called back.")
+    return redirect("lab:calls")

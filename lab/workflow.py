@@ -39,3 +39,16 @@ TEST_ORDER = Table(label="lab test", states=TestOrderStatus, moves=TEST_ORDER_MO
 
 # Still needing the patient: nothing has been collected for it (or it must be collected again).
 TO_COLLECT_STATUSES: tuple[str, ...] = (S.ORDERED,)
+
+
+class CallStatus(models.TextChoices):
+    OPEN = "open", "To call"
+    DONE = "done", "Called"
+
+
+# A rejected specimen of a patient who has left: the ordering clinician calls them back.
+CALL = Table(
+    label="call-back",
+    states=CallStatus,
+    moves={CallStatus.OPEN: frozenset({CallStatus.DONE}), CallStatus.DONE: frozenset()},
+)

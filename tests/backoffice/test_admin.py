@@ -29,7 +29,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.workflow import HandoffStatus, Priority, StationState
-from lab.models import TestDefinition, TestOrder, TestOrderEvent
+from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
 from lab.services import test_orders_add
 from procedures.models import PROCEDURE_RECORDS, ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
@@ -47,7 +47,7 @@ HISTORY = {
     model for label in PROJECT_APPS for model in apps.get_app_config(label).get_models() if issubclass(model, Event)
 }
 # Created by the app's pages through the services, or append-only: never added in admin.
-SPECIMEN_RECORDS = {Specimen, SpecimenEvent, LabelPrint, TestOrderEvent}
+SPECIMEN_RECORDS = {Specimen, SpecimenEvent, LabelPrint, TestOrderEvent, RecollectionCall, RecollectionCallEvent}
 NO_ADD = {
     Handoff,
     HandoffEvent,
@@ -134,6 +134,7 @@ def some_of_everything(handoff: Handoff, station: Station, medical_assistant: Us
     _, [tube] = specimen_helpers.collected("CBC", ma=collector)
     printer = specimen_helpers.pdf_printer(station)
     specimen_services.specimen_labels_printed(specimens=[tube], by=collector, output="pdf", printer=printer)
+    specimen_helpers.call_back(ma=collector, lab_tech=UserFactory.create(role=roles.ROLE_LAB_TECH))
 
 
 def test_every_project_model_has_an_admin() -> None:

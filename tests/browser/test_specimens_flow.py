@@ -12,14 +12,15 @@ import pytest
 from playwright.sync_api import expect
 
 from backoffice import roles
-from backoffice.models import Station
+from backoffice.models import Handoff, Station
+from lab.models import RecollectionCall
 from lab.services import test_orders_add
 from specimens.models import Specimen
 from specimens.workflow import SpecimenStatus
 from tests.browser.conftest import Screen
 from tests.browser.test_procedures_flow import seeded_by_migrations  # noqa: F401 - a fixture
 from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory, UserFactory
-from tests.specimens.helpers import labelled, tests
+from tests.specimens.helpers import call_back, labelled, tests
 
 pytestmark = pytest.mark.browser
 
@@ -132,3 +133,26 @@ def test_an_ma_collects_with_positive_id_and_the_lab_rejects_and_the_ma_recollec
     screen.shot("s08-recollected")
     screen.assert_accessible()
     assert Specimen.objects.get(pk=again.pk).recollection_of.accession == cup
+
+
+def test_a_clinician_calls_back_a_patient_whose_specimen_was_rejected_after_they_left(
+    screen: Screen,
+    seeded_by_migrations: None,  # noqa: F811 - the fixture imported above
+    clinician,  # type: ignore[no-untyped-def]
+    lab_tech,
+) -> None:
+    call = call_back(ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech=lab_tech)
+    Handoff.objects.filter(pk=call.handoff_id).update(ordering_clinician=clinician)
+    RecollectionCall.objects.filter(pk=call.pk).update(clinician=clinician)
+    page = screen.page
+    screen.login("doc")
+    page.get_by_role("link", name="Call-backs", exact=True).click()
+    row = page.locator("tbody tr", has_text=call.patient.family_name.upper())
+    expect(row).to_contain_text("RC Clotting")
+    screen.shot("s09-call-backs")
+    screen.assert_accessible()
+    row.get_by_role("textbox").fill("Coming back Thursday at 9 for a new CBC")
+    row.get_by_role("button", name="Called").click()
+    expect(page.get_by_text("was called back")).to_be_visible()
+    expect(page.get_by_text("Nobody to call back.")).to_be_visible()
+    assert RecollectionCall.objects.get(pk=call.pk).status == RecollectionCall.Status.DONE

@@ -23,7 +23,7 @@ from procedures.services import procedure_orders_add
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 from tests.security.conftest import current_code, enroll
-from tests.specimens.helpers import labelled
+from tests.specimens.helpers import call_back, labelled
 
 pytestmark = pytest.mark.django_db
 
@@ -127,6 +127,8 @@ _ADMIN_READ_ONLY = [
     "procedures_vitalsigns",
     "procedures_vitalsignshistory",
     "lab_testorderevent",
+    "lab_recollectioncall",
+    "lab_recollectioncallevent",
     "specimens_labelprint",
     "specimens_specimen",
     "specimens_specimenevent",
@@ -171,6 +173,8 @@ SPECIMENS: dict[str, dict[str, str]] = {
     "specimens:not_collected": POST_ONLY,
     "lab:collect": POST_ONLY,
     "lab:labels": POST_ONLY,
+    "lab:calls": only("supervisor", "clinician", "admin_user"),  # admins read call-backs, as in admin; they close none
+    "lab:call_done": POST_ONLY,
 }
 
 RULES: dict[str, dict[str, str]] = {**BACKOFFICE, **PROCEDURES, **SPECIMENS, **ADMIN}
@@ -228,6 +232,8 @@ def _subject(key: str, route: str) -> str:
         return "procedure"
     if key.startswith("specimens:"):
         return "specimen"
+    if key.startswith("lab:call"):
+        return "call"
     return "handoff"
 
 
@@ -272,7 +278,13 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
     assert ptype is not None
     order = procedure_orders_add(handoff=handoff, procedure_types=[ptype], by=handoff.ordering_clinician)[0]
     _, [specimen] = labelled("CBC", ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT))
-    ids = {"handoff": str(handoff.uuid), "procedure": str(order.uuid), "specimen": str(specimen.uuid)}
+    call = call_back(ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech=UserFactory(role=roles.ROLE_LAB_TECH))
+    ids = {
+        "handoff": str(handoff.uuid),
+        "procedure": str(order.uuid),
+        "specimen": str(specimen.uuid),
+        "call": str(call.uuid),
+    }
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
     endpoints = sorted(set(_walk(get_resolver().url_patterns)))
@@ -340,6 +352,8 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         "procedure": (str(order.uuid), other.patient),
         "specimen": (str(specimen.uuid), third.patient),
     }
+    call = call_back(ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech=UserFactory(role=roles.ROLE_LAB_TECH))
+    objects["call"] = (str(call.uuid), call.patient)
     client.force_login(outsider)
     checked = 0
     for key, route in sorted(set(_walk(get_resolver().url_patterns))):
@@ -353,5 +367,5 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert entry.outcome in ("denied", "not_found"), key
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
-    assert checked == 26  # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure URLs, 6 specimen URLs
+    assert checked == 27  # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 6 specimen, 1 call-back
     assert Patient.objects.count() >= 2

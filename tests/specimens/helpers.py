@@ -1,8 +1,8 @@
 """Reaching specimen states the way the app does: through the services, in order."""
 
 from backoffice.models import Handoff, Station, User
-from backoffice.services import handoff_assign_station, handoff_claim, handoff_verify_identity
-from lab.models import TestDefinition, TestOrder
+from backoffice.services import handoff_assign_station, handoff_claim, handoff_complete, handoff_verify_identity
+from lab.models import RecollectionCall, TestDefinition, TestOrder
 from lab.services import test_orders_add, tests_start_collection
 from specimens import services
 from specimens.models import LabelPrinter, RejectionReason, Specimen
@@ -55,3 +55,12 @@ def orders_of(handoff: Handoff) -> dict[str, TestOrder]:
 
 def pdf_printer(station: Station) -> LabelPrinter:
     return LabelPrinter.objects.create(station=station, name=f"{station.name} labels")
+
+
+def call_back(*, ma: User, lab_tech: User) -> RecollectionCall:
+    """A specimen rejected after its patient left: the ordering clinician's call-back."""
+    handoff, [tube] = collected("CBC", ma=ma)
+    handoff_complete(handoff=Handoff.objects.get(pk=handoff.pk), by=ma)
+    received(tube, ma=ma, lab_tech=lab_tech)
+    services.specimen_reject(specimen=tube, reason=reason("RC"), by=lab_tech)
+    return RecollectionCall.objects.get(specimen=tube)
