@@ -39,7 +39,7 @@ from backoffice.services import (
     handoff_verify_identity,
     station_turnover,
 )
-from lab.models import TestDefinition, TestOrder, TestOrderEvent
+from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
 from lab.services import test_orders_add, tests_start_collection
 from specimens.models import LabelPrint, LabelPrinter, RejectionReason, Specimen, SpecimenEvent
 from specimens.services import (
@@ -139,6 +139,8 @@ class DemoVisit:
     completed: bool = True  # False: still open, the patient still needed
     preferred_station: str = "phleb-1"
     needs: Needs = field(default_factory=Needs)
+    # Found by the lab after the patient left: the ordering clinician gets a call-back.
+    rejected_after_leaving: Rejection | None = None
 
 
 LAC = "Left antecubital fossa"
@@ -185,6 +187,7 @@ DEMO_VISITS = (
         minutes_ago=160,
         preferred_station="bay-1",
         rounds=(DemoRound((DemoDraw("urine", S.RECEIVED),)),),
+        rejected_after_leaving=Rejection("LOC-LEAK", "The cup leaked into the bag on the way to the bench."),
     ),
     DemoVisit(
         OrderTemplate(
@@ -290,6 +293,8 @@ class _Timeline:
         (Specimen, ("labelled_at", "verified_at", "collected_at", "received_at", "rejected_at", "status_changed_at")),
         (SpecimenEvent, ("at",)),
         (LabelPrint, ("printed_at",)),
+        (RecollectionCall, ("created_at", "status_changed_at")),
+        (RecollectionCallEvent, ("at",)),
     )
     APPEND_ONLY = (
         "backoffice.HandoffEvent:append_only",
@@ -297,6 +302,7 @@ class _Timeline:
         "lab.TestOrderEvent:append_only",
         "specimens.SpecimenEvent:append_only",
         "specimens.LabelPrint:append_only",
+        "lab.RecollectionCallEvent:append_only",
     )
 
     def __init__(self, start: datetime) -> None:
@@ -449,6 +455,13 @@ def _play(
         with timeline.step(STEP_MINUTES["turnover"]):
             station_turnover(station=station, by=worker)
         timeline.turned_over[station.pk] = timeline.now
+    late = visit.rejected_after_leaving
+    if late is not None:
+        specimen = Specimen.objects.filter(handoff=handoff, status=S.RECEIVED).order_by("id").first()
+        if specimen is None:
+            raise CommandError("The demo expected a received specimen to reject after the patient left.")
+        with timeline.step(STEP_MINUTES["reject"]):
+            specimen_reject(specimen=specimen, reason=reasons[late.code], by=lab_tech, note=late.note)
 
 
 def _receive(
