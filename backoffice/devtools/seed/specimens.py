@@ -457,11 +457,11 @@ def _play(
         timeline.turned_over[station.pk] = timeline.now
     late = visit.rejected_after_leaving
     if late is not None:
-        specimen = Specimen.objects.filter(handoff=handoff, status=S.RECEIVED).order_by("id").first()
-        if specimen is None:
+        late_specimen = Specimen.objects.filter(handoff=handoff, status=S.RECEIVED).order_by("id").first()
+        if late_specimen is None:
             raise CommandError("The demo expected a received specimen to reject after the patient left.")
         with timeline.step(STEP_MINUTES["reject"]):
-            specimen_reject(specimen=specimen, reason=reasons[late.code], by=lab_tech, note=late.note)
+            specimen_reject(specimen=late_specimen, reason=reasons[late.code], by=lab_tech, note=late.note)
 
 
 def _receive(
