@@ -20,6 +20,26 @@ class ConfirmForm(forms.Form):
         label="2. Scan the patient's wristband", max_length=40, widget=forms.TextInput(attrs=_SCAN)
     )
     typed = forms.BooleanField(label="Typed, not scanned", required=False)
+    # The draw itself, when it wasn't just now or the volume or site matter (all optional).
+    collected_at = forms.DateTimeField(
+        label="Drawn at (if not just now)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "class": "form-control form-control-sm"}),
+    )
+    volume_ml = forms.DecimalField(
+        label="Volume (mL)",
+        required=False,
+        min_value=0,
+        max_digits=5,
+        decimal_places=1,
+        widget=forms.NumberInput(attrs={"class": "form-control form-control-sm", "step": "0.1"}),
+    )
+    body_site = forms.CharField(
+        label="Site",
+        max_length=80,
+        required=False,
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
+    )
 
 
 def _locations() -> list[tuple[str, str]]:

@@ -249,7 +249,8 @@ def confirm(request: HttpRequest, uuid: str) -> HttpResponse:
     handoff = handoff_for_user(user=user, uuid=uuid)
     form = ConfirmForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Scan the tube's label and the patient's wristband.")
+        problems = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        messages.error(request, f"Scan the tube's label and the patient's wristband. {problems}".strip())
         return _handoff_page(handoff)
     data = form.cleaned_data
     try:
@@ -259,6 +260,9 @@ def confirm(request: HttpRequest, uuid: str) -> HttpResponse:
                 scanned_label=data["label"],
                 scanned_wristband=data["wristband"],
                 method="typed" if data["typed"] else "scanned",
+                collected_at=data["collected_at"],
+                volume_ml=data["volume_ml"],
+                body_site=data["body_site"],
                 by=user,
             )
     except TransitionNotAllowed as exc:

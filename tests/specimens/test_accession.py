@@ -59,7 +59,7 @@ def test_the_sequence_never_repeats_a_number() -> None:
     assert all(is_valid(v) for v in values)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_hundred_concurrent_collections_get_a_hundred_distinct_numbers() -> None:
     """Each thread has its own database connection (Django's are per thread), all at once."""
     results: list[str] = []

@@ -200,3 +200,46 @@ class TestTracking:
         with django_assert_num_queries(5):
             response = c.get(reverse("specimens:tracking"))
         assert len(response.context["specimens"]) == 2 * handoffs
+
+
+class TestTheDraw:
+    def test_the_actual_draw_time_volume_and_site_are_recorded(self, client: Client, ma: User) -> None:
+        import datetime as dt
+
+        from django.utils import timezone
+
+        handoff, [tube] = labelled("CBC", ma=ma)
+        drawn = timezone.localtime() - dt.timedelta(minutes=10)
+        _as(client, ma).post(
+            reverse("specimens:confirm", args=[handoff.uuid]),
+            {
+                "label": tube.accession,
+                "wristband": handoff.patient.mrn,
+                "collected_at": drawn.strftime("%Y-%m-%dT%H:%M"),
+                "volume_ml": "3.5",
+                "body_site": "Left antecubital fossa",
+            },
+        )
+        tube.refresh_from_db()
+        assert tube.status == S.COLLECTED
+        assert timezone.localtime(tube.collected_at).strftime("%H:%M") == drawn.strftime("%H:%M")
+        assert (str(tube.volume_ml), tube.body_site) == ("3.5", "Left antecubital fossa")
+
+    def test_a_draw_time_in_the_future_is_refused(self, client: Client, ma: User) -> None:
+        import datetime as dt
+
+        from django.utils import timezone
+
+        handoff, [tube] = labelled("CBC", ma=ma)
+        later = timezone.localtime() + dt.timedelta(hours=1)
+        response = _as(client, ma).post(
+            reverse("specimens:confirm", args=[handoff.uuid]),
+            {
+                "label": tube.accession,
+                "wristband": handoff.patient.mrn,
+                "collected_at": later.strftime("%Y-%m-%dT%H:%M"),
+            },
+            follow=True,
+        )
+        assert "be in the future" in response.content.decode()
+        assert Specimen.objects.get(pk=tube.pk).status == S.LABELLED
