@@ -30,6 +30,10 @@ from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed
 from lab.selectors import test_orders_by_handoff
 from procedures.selectors import procedure_orders_by_handoff
+from specimens import selectors as specimen_selectors
+from specimens.accession import is_valid as is_accession
+from specimens.accession import normalise
+from specimens.models import Specimen
 
 
 def _user(request: HttpRequest) -> User:
@@ -307,6 +311,9 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
     form = VerifyIdentityForm(request.POST)
+    if form.is_valid() and _is_specimen_label(form.cleaned_data["scanned_mrn"]):
+        # The wristband field got a tube's label: never read a specimen label as the patient's identity.
+        form.add_error("scanned_mrn", "That is a specimen label, not a wristband. Scan the patient's wristband.")
     if form.is_valid():
         try:
             with refusals_logged(request, subject="handoff", ref=str(uuid)):
@@ -324,6 +331,11 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
             return redirect("handoff_detail", uuid=handoff.uuid)
     handoff = selectors.handoff_detail_for_user(user=user, uuid=uuid)  # as the failed check left it
     return _render_detail(request, handoff, user, status=422, verify_form=form)
+
+
+def _is_specimen_label(scanned: str) -> bool:
+    """A real specimen's accession (not just its shape: an MRN may look like one)."""
+    return bool(scanned) and is_accession(scanned) and Specimen.objects.filter(accession=normalise(scanned)).exists()
 
 
 @log_refusals("handoff start", subject="handoff")
@@ -427,11 +439,20 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     """Find a patient for a new handoff. POST keeps names out of URLs and access logs."""
     form = PatientSearchForm(request.POST)
     query = form.cleaned_data["q"] if form.is_valid() else ""
-    patients = selectors.find_patients(query, user=_user(request))
+    user = _user(request)
+    patients = selectors.find_patients(query, user=user)
+    # A scanned specimen label in the search box opens that specimen instead (for those who may see it).
+    specimen = (
+        specimen_selectors.specimen_by_accession(user=user, scanned=query)
+        if not patients and is_accession(query) and user.has_perm("specimens.view_specimen")
+        else None
+    )
     if query:
         # The patients found, never the query: it may be a name.
-        log_access(request=request, action=AccessAction.SEARCH, what="patient search", patients=patients)
-    return render(request, "backoffice/pages/partials/patient_results.html", {"patients": patients, "query": query})
+        shown = [specimen.patient_id] if specimen else patients
+        log_access(request=request, action=AccessAction.SEARCH, what="patient search", patients=shown)
+    context = {"patients": patients, "query": query, "specimen": specimen}
+    return render(request, "backoffice/pages/partials/patient_results.html", context)
 
 
 @require_POST

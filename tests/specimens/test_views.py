@@ -243,3 +243,23 @@ class TestTheDraw:
         )
         assert "be in the future" in response.content.decode()
         assert Specimen.objects.get(pk=tube.pk).status == S.LABELLED
+
+
+class TestScanningALabelElsewhere:
+    def test_a_label_in_the_patient_search_opens_its_specimen(self, client: Client, ma: User) -> None:
+        _, [tube] = labelled("CBC", ma=ma)
+        content = _as(client, ma).post(reverse("patient_search"), {"q": tube.accession}).content.decode()
+        assert reverse("specimens:detail", args=[tube.uuid]) in content
+        entry = AccessLog.objects.get(what="patient search")
+        assert list(entry.patients.values_list("pk", flat=True)) == [tube.patient_id]
+
+    def test_a_label_scanned_as_the_wristband_is_refused(self, client: Client, ma: User) -> None:
+        from backoffice.services import handoff_claim
+        from tests.factories import HandoffFactory
+
+        _, [tube] = labelled("CBC", ma=ma)
+        handoff = HandoffFactory()
+        handoff_claim(handoff=handoff, by=ma)
+        response = _as(client, ma).post(reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": tube.accession})
+        assert response.status_code == 422
+        assert "That is a specimen label, not a wristband." in response.content.decode()
