@@ -265,6 +265,8 @@ def confirm(request: HttpRequest, uuid: str) -> HttpResponse:
                 body_site=data["body_site"],
                 by=user,
             )
+    except (services.LabelOfAnotherPatient, services.WristbandMismatch) as exc:
+        messages.error(request, str(exc), extra_tags="alert-stop")  # a wrong-patient tube: impossible to miss
     except TransitionNotAllowed as exc:
         messages.error(request, str(exc))
     else:
