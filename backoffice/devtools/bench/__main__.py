@@ -1,10 +1,12 @@
 """`make bench`: load a separate database, serve it like production, measure it with wrk.
 
-    python -m backoffice.devtools.bench                 # main table: /healthz, queue, detail, board, claim
+    python -m backoffice.devtools.bench                 # main table: /healthz, queue, detail, board,
+                                                        # specimen list, claim; then label rendering
     python -m backoffice.devtools.bench --growth        # queue p95 at 10k vs 1M historical handoffs
 
 Every figure printed comes from this run: the row counts are read back from the database and
-the timings from wrk. Results are also written as JSON under bench-results/.
+the timings from wrk. Label rendering (PDF and ZPL) is timed in this process, without HTTP, once
+the server has stopped (bench/labels.py). Results are also written as JSON under bench-results/.
 """
 
 import argparse
@@ -30,11 +32,16 @@ from typing import Any
 
 import psycopg
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from backoffice.devtools.bench import labels
+from backoffice.devtools.bench.profile import configure
+
+BASE_DIR = Path(__file__).resolve().parents[3]  # the project: backoffice/devtools/bench/ is three down
 LUA = Path(__file__).with_name("report.lua")
 PYTHON = sys.executable
 DEMO_PASSWORD = "backoffice-demo-2026"
 OPEN_STATUSES = ("waiting", "claimed", "identity_verified", "in_progress")
+# specimens.selectors.TRACKED_STATUSES: what the tracking list shows (tests/backoffice/test_bench.py).
+TRACKED_STATUSES = ("labelled", "collected", "in_transit", "received", "in_testing")
 
 
 @dataclass
@@ -118,6 +125,7 @@ def prepare(db_url: str, *, patients: int, handoffs: int, open_: int) -> dict[st
                 "SELECT count(*) FROM backoffice_handoff WHERE status = ANY(%s)", [list(OPEN_STATUSES)]
             ).fetchone()[0],  # type: ignore[index]
             "handoff_events": conn.execute("SELECT count(*) FROM backoffice_handoffevent").fetchone()[0],  # type: ignore[index]
+            "specimens": conn.execute("SELECT count(*) FROM specimens_specimen").fetchone()[0],  # type: ignore[index]
         }
     counts["seed_scale_seconds_if_loaded_now"] = round(seed_seconds, 1)
     return counts
@@ -225,6 +233,15 @@ def measure(name: str, path: str, raw: dict[str, Any]) -> Result:
     )
 
 
+def tracked_specimens(db_url: str) -> int:
+    """How many specimens the tracking list shows (no status filter): every one still moving."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM specimens_specimen WHERE status = ANY(%s)", [list(TRACKED_STATUSES)]
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def open_handoff_ids(db_url: str) -> tuple[str, list[str]]:
     with psycopg.connect(db_url) as conn:
         detail = conn.execute(
@@ -278,20 +295,31 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     try:
         ma_cookie, ma_csrf = login(server.base, "ma")
         sup_cookie, _ = login(server.base, "supervisor")
-        pages = [
-            ("healthz", "/healthz", "", 200),
+        lab_cookie, _ = login(server.base, "labtech")
+        pages: list[tuple[str, str, str, int, dict[str, Any]]] = [
+            ("healthz", "/healthz", "", 200, {}),
             # The floor for a signed-in page: session and user loaded, every middleware run, no page.
-            ("signed-in floor", "/session/status/", ma_cookie, 200),
-            ("queue (MA)", "/queue/", ma_cookie, 200),
-            ("handoff detail (MA)", f"/handoffs/{detail}/", ma_cookie, 200),
-            ("supervisor board", "/board/", sup_cookie, 200),
+            ("signed-in floor", "/session/status/", ma_cookie, 200, {}),
+            ("queue (MA)", "/queue/", ma_cookie, 200, {}),
+            ("handoff detail (MA)", f"/handoffs/{detail}/", ma_cookie, 200, {}),
+            ("supervisor board", "/board/", sup_cookie, 200, {}),
+            # The tracking list, unfiltered: every specimen still moving (GETs change none of them).
+            (
+                "specimen list (lab tech)",
+                "/specimens/",
+                lab_cookie,
+                200,
+                {"specimens_listed": tracked_specimens(db_url)},
+            ),
         ]
-        for label, path, cookie, status in pages:
+        for label, path, cookie, status, notes in pages:
             expect_status(server.base, path, cookie, status)
             say(f"{label}: {args.connections} connections, {args.duration} s")
             wrk(server.base, path, duration=2, connections=args.connections, cookie=cookie)  # warm-up
             raw = wrk(server.base, path, duration=args.duration, connections=args.connections, cookie=cookie)
-            results.append(measure(label, path, raw))
+            result = measure(label, path, raw)
+            result.notes.update(notes)
+            results.append(result)
         with tempfile.NamedTemporaryFile("w", suffix=".ids", delete=False) as ids:
             ids.write("\n".join(waiting))
         say(f"claim POST over {len(waiting)} waiting handoffs: {args.connections} connections, {args.duration} s")
@@ -314,7 +342,10 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     floor = results[0].rps
     for result in results[1:]:
         result.ratio_to_healthz = result.rps / floor if floor else None
-    return {"database": counts, "results": [asdict(r) for r in results]}
+    # With the server stopped, so wrk and gunicorn don't share the CPU with it.
+    say(f"label rendering in-process: {labels.RUNS} calls per output after {labels.WARMUP} warm-up")
+    configure(name)  # the server's settings (the clinic's TIME_ZONE) for specimens.labels
+    return {"database": counts, "results": [asdict(r) for r in results], "labels": labels.run()}
 
 
 def growth_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -348,7 +379,7 @@ def print_table(report: dict[str, Any]) -> None:
         print()
         print(
             f"Database: {db['patients']:,} patients, {db['handoffs_total']:,} handoffs "
-            f"({db['handoffs_open']:,} open), {db['handoff_events']:,} events"
+            f"({db['handoffs_open']:,} open), {db['handoff_events']:,} events, {db['specimens']:,} specimens"
         )
         print(f"{'page':<24} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs healthz':>11}")
         for r in report["results"]:
@@ -357,6 +388,11 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{r['name']:<24} {r['rps']:>9.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
                 f"{r['errors']:>7} {ratio:>11}"
             )
+        for r in report["results"]:
+            if r["notes"]:
+                print(f"  {r['name']}: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in r["notes"].items()))
+    if "labels" in report:
+        labels.print_table(report["labels"])
     if "growth" in report:
         print()
         for row in report["growth"]:
