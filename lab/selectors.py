@@ -32,6 +32,10 @@ def active_tests() -> list[TestDefinition]:
     return list(TestDefinition.objects.filter(is_active=True).order_by("performed", "name"))
 
 
+# Between the short names of a container's tests ("CBC, HbA1c"); short names may hold spaces.
+TESTS_SEPARATOR = ", "
+
+
 @dataclass(frozen=True)
 class DrawItem:
     """One container to fill: the specimen it holds and the ordered tests it serves."""
@@ -42,7 +46,7 @@ class DrawItem:
 
     @property
     def tests_label(self) -> str:
-        return " ".join(o.test.short_name for o in self.orders)
+        return TESTS_SEPARATOR.join(o.test.short_name for o in self.orders)
 
     @property
     def needs_recollection(self) -> bool:

@@ -46,7 +46,8 @@ def label_data(specimen: Specimen) -> LabelData:
         specimen=f"{specimen.specimen_type.name} · {container.name} {container.volume_ml:g} mL",
         collected_at=specimen.collected_at or specimen.labelled_at,
         collector_initials=initials,
-        tests=tuple(specimen.tests_label.split()),
+        # Short names may hold spaces ("Urine dipstick"): the label is comma-separated (lab.selectors).
+        tests=tuple(name.strip() for name in specimen.tests_label.split(",") if name.strip()),
     )
 
 

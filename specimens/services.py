@@ -44,7 +44,7 @@ class Draw:
 
     specimen_type: SpecimenType
     container: Container
-    tests_label: str  # the short names of the tests, for the label
+    tests_label: str  # the short names of the tests, comma-separated ("CBC, HbA1c"), for the label
     recollection_of: Specimen | None = None  # the rejected specimen this one replaces
 
 

@@ -55,7 +55,7 @@ def test_tests_sharing_a_container_are_drawn_into_one_in_the_order_of_draw(ma: U
     draws = draws_for_handoff(handoff)
     assert [(d.container.code, d.tests_label) for d in draws] == [
         ("sst-gold", "CMP"),  # serum before EDTA, as CLSI's order of draw asks
-        ("edta-lavender", "CBC HbA1c"),
+        ("edta-lavender", "CBC, HbA1c"),
         ("sterile-cup", "Urine dipstick"),
     ]
 

@@ -43,7 +43,7 @@ class TestCollecting:
         handoff = verified_handoff("Urine dipstick", "HbA1c", "CBC", ma=ma)
         content = page(_as(client, ma), handoff.uuid)
         assert content.index("Lavender-top EDTA") < content.index("Sterile urine cup")
-        assert "for CBC HbA1c" in content or "for HbA1c CBC" in content
+        assert "for HbA1c, CBC" in content  # in the order they were ordered
         assert "Start collection: label 2 containers" in content
 
     def test_labels_print_only_after_collection_starts_and_come_as_a_pdf(self, client: Client, ma: User) -> None:
@@ -263,3 +263,10 @@ class TestScanningALabelElsewhere:
         response = _as(client, ma).post(reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": tube.accession})
         assert response.status_code == 422
         assert "That is a specimen label, not a wristband." in response.content.decode()
+
+
+def test_a_label_names_each_test_whole(ma: User) -> None:
+    from specimens.printing import label_data
+
+    _, [cup] = labelled("Urine dipstick", "Urine culture", ma=ma)
+    assert label_data(cup).tests == ("Urine dipstick", "Urine culture")
