@@ -56,5 +56,4 @@ def handoff_collection(context: template.Context) -> dict[str, Any]:
         "hand_over_form": HandOverForm(),
         "not_collected_form": NotCollectedForm(),
         "csrf_token": context.get("csrf_token"),
-        "perms": context.get("perms"),
     }
