@@ -2,7 +2,8 @@
 
 Each domain app (procedures, lab, ...) registers, in its AppConfig.ready(), a function
 that counts a handoff's items it still has open. The core completes a handoff only when
-every registered app answers zero.
+every registered app answers zero. An app whose labels carry their own ids (specimens'
+accessions) registers how to read one, so any field that takes an MRN also takes that label.
 """
 
 from collections.abc import Callable
@@ -22,3 +23,21 @@ def register_open_item_counter(app_label: str, counter: OpenItemCounter) -> None
 
 def open_item_count(handoff: "Handoff") -> int:
     return sum(counter(handoff) for counter in _open_item_counters.values())
+
+
+ScannedIdReader = Callable[[str], int | None]
+
+_scanned_id_readers: dict[str, ScannedIdReader] = {}
+
+
+def register_scanned_id_reader(app_label: str, reader: ScannedIdReader) -> None:
+    _scanned_id_readers[app_label] = reader
+
+
+def patient_for_scanned_id(scanned: str) -> int | None:
+    """The patient (id) a scanned label other than a wristband names, e.g. a specimen's, or None."""
+    for reader in _scanned_id_readers.values():
+        patient_id = reader(scanned)
+        if patient_id is not None:
+            return patient_id
+    return None

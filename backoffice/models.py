@@ -407,6 +407,7 @@ class HandoffEvent(TransitionEvent):
         FLAGGED_OVERDUE = "flagged_overdue", "Flagged overdue"
         ITEMS_ORDERED = "items_ordered", "Items ordered"
         RECOLLECT = "recollect", "Specimen to collect again"
+        ITEMS_CANCELLED = "items_cancelled", "Items cancelled"
 
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=30, choices=Action.choices)

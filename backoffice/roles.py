@@ -26,9 +26,15 @@ _MA = {
     "procedures.perform_procedure",
     "specimens.view_specimen",
     "specimens.collect_specimen",
+    "lab.cancel_testorder",
 }
 # Lab technicians receive at the bench and the send-out desk, and reject what can't be tested.
-_SPECIMEN_HANDLING = {"specimens.view_specimen", "specimens.receive_specimen", "specimens.reject_specimen"}
+_SPECIMEN_HANDLING = {
+    "specimens.view_specimen",
+    "specimens.receive_specimen",
+    "specimens.reject_specimen",
+    "specimens.store_specimen",
+}
 # Supervisors oversee procedures: co-sign and return, sign staff off, see the day's charges.
 _PROCEDURE_SUPERVISION = {"procedures.supervise_procedure", "procedures.sign_off_competency", "procedures.view_charges"}
 ROLE_PERMISSIONS: dict[str, set[str]] = {
@@ -47,6 +53,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "specimens.view_specimen",
         "lab.view_recollectioncall",
         "lab.close_recollectioncall",
+        "lab.cancel_testorder",
     },
     ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"}
     | _SPECIMEN_HANDLING,
@@ -67,7 +74,9 @@ ADMIN_EXCLUDED = {
     "specimens.collect_specimen",
     "specimens.receive_specimen",
     "specimens.reject_specimen",
+    "specimens.store_specimen",
     "lab.close_recollectioncall",
+    "lab.cancel_testorder",
     # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
     # looked at what, admins included. The access log is written only by backoffice.audit.log in any case.
     "backoffice.view_accesslog",

@@ -51,7 +51,7 @@ class TestOrderEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
 
 @admin.register(RecollectionCall)
 class RecollectionCallAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
-    """Call-backs for specimens rejected after the patient left; closed on the Call-backs page."""
+    """Call-backs for specimens rejected after the patient left; closed on the Lab follow-ups page."""
 
     audit_what = "call-back"
     list_display = ("created_at", "patient", "tests_label", "clinician", "status", "outcome")

@@ -16,9 +16,16 @@ class LabConfig(AppConfig):
         # A collected, failed or rejected specimen moves the tests it serves.
         register_specimen_listener(self.label, SPECIMEN_LISTENER)
         register_subject("call", _patient_of_call)
+        register_subject("testorder", _patient_of_test_order)
 
 
 def _patient_of_call(ref: str) -> int | None:
     from lab.models import RecollectionCall
 
     return RecollectionCall.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()
+
+
+def _patient_of_test_order(ref: str) -> int | None:
+    from lab.models import TestOrder
+
+    return TestOrder.objects.filter(uuid=ref).values_list("handoff__patient_id", flat=True).first()

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backoffice.models import Handoff, Patient
 from backoffice.transitions import TransitionEvent
-from lab.workflow import TO_COLLECT_STATUSES, CallStatus, TestOrderStatus
+from lab.workflow import TO_COLLECT_STATUSES, CallStatus, CancelReason, TestOrderStatus
 from specimens.models import Container, Specimen, SpecimenType
 
 
@@ -49,6 +49,7 @@ class TestOrder(models.Model):
 
     Status = TestOrderStatus
 
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="test_orders")
     test = models.ForeignKey(TestDefinition, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(
@@ -59,6 +60,17 @@ class TestOrder(models.Model):
     )
     # Its specimen was rejected or the draw failed after it was labelled: collect again, first.
     needs_recollection = models.BooleanField(default=False, editable=False)
+    # Cancelled (a failed draw the clinician won't repeat, ordered in error...): the ordering
+    # clinician is told, and acknowledges it, unless they cancelled it themselves.
+    cancel_reason = models.CharField(max_length=20, choices=CancelReason.choices, blank=True, editable=False)
+    cancel_note = models.CharField(max_length=300, blank=True, editable=False)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
     status_changed_at = models.DateTimeField(default=timezone.now, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -68,12 +80,25 @@ class TestOrder(models.Model):
 
     class Meta:
         ordering = ["handoff", "id"]
-        constraints = [models.UniqueConstraint(fields=["handoff", "test"], name="testorder_once_per_handoff")]
         indexes = [
             models.Index(
                 fields=["handoff"], name="testorder_open_idx", condition=~Q(status__in=["resulted", "cancelled"])
-            )
+            ),
+            # The clinicians' list: cancelled tests they haven't seen yet.
+            models.Index(
+                fields=["status_changed_at"],
+                name="testorder_cancel_unseen_idx",
+                condition=Q(status="cancelled", acknowledged_at__isnull=True),
+            ),
         ]
+        constraints = [
+            models.UniqueConstraint(fields=["handoff", "test"], name="testorder_once_per_handoff"),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | (~Q(cancel_reason="") & Q(cancelled_by__isnull=False)),
+                name="testorder_cancel_has_reason",
+            ),
+        ]
+        permissions = [("cancel_testorder", "Can cancel ordered lab tests")]
 
     def __str__(self) -> str:
         return f"{self.test.short_name} — {self.get_status_display()}"
@@ -86,8 +111,10 @@ class TestOrderEvent(TransitionEvent):
         ORDERED = "ordered", "Ordered"
         LABELLED = "labelled", "Specimen labelled"
         COLLECTED = "collected", "Specimen collected"
+        IN_PROGRESS = "in_progress", "Testing started"
         RECOLLECT = "recollect", "To be collected again"
         CANCELLED = "cancelled", "Cancelled"
+        ACKNOWLEDGED = "acknowledged", "Cancellation seen by the clinician"
 
     order = models.ForeignKey(TestOrder, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=30, choices=Action.choices)

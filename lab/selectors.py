@@ -93,3 +93,30 @@ def call_for_user(*, user: User, uuid: str) -> RecollectionCall:
         return RecollectionCall.objects.select_related("patient", "clinician").get(uuid=uuid)
     except (RecollectionCall.DoesNotExist, ValueError):
         raise Http404 from None
+
+
+def _require_cancel_perm(user: User) -> None:
+    if not user.has_perm("lab.cancel_testorder"):
+        raise Http404
+
+
+def test_order_for_user(*, user: User, uuid: str) -> TestOrder:
+    """One ordered test by its opaque id, with its handoff and patient, or 404 for a role that can't act on it."""
+    _require_cancel_perm(user)
+    try:
+        return TestOrder.objects.select_related(
+            "test", "handoff__patient", "handoff__ordering_clinician", "handoff__claimed_by"
+        ).get(uuid=uuid)
+    except (TestOrder.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+def unseen_cancellations(*, user: User) -> QuerySet[TestOrder]:
+    """Cancelled tests their ordering clinician hasn't acknowledged: a clinician's own, all for a supervisor."""
+    _require_cancel_perm(user)
+    orders = TestOrder.objects.filter(status=TestOrder.Status.CANCELLED, acknowledged_at__isnull=True)
+    if not user.has_perm("backoffice.view_board"):
+        orders = orders.filter(handoff__ordering_clinician=user)
+    return orders.select_related("test", "handoff__patient", "handoff__ordering_clinician", "cancelled_by").order_by(
+        "status_changed_at", "id"
+    )

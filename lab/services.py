@@ -9,14 +9,15 @@ containers. When a specimen moves, specimens tells lab through the listener lab 
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.utils import timezone
 
 from backoffice.models import Handoff, HandoffEvent, User
-from backoffice.services import handoff_lock_for_items
+from backoffice.services import handoff_lock_for_items, require_works_handoff
 from backoffice.transitions import edit, lock, move, record, record_all, require
 from backoffice.workflow import PermissionRefused, TransitionNotAllowed
 from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
 from lab.selectors import DrawItem, draws_for_handoff
-from lab.workflow import CALL, TEST_ORDER, CallStatus, TestOrderStatus
+from lab.workflow import CALL, TEST_ORDER, CallStatus, CancelReason, TestOrderStatus
 from specimens.hooks import SpecimenListener
 from specimens.models import Specimen
 from specimens.services import Draw, specimens_start_collection
@@ -38,6 +39,81 @@ def test_orders_add(*, handoff: Handoff, tests: Sequence[TestDefinition], by: Us
         orders = TestOrder.objects.bulk_create([TestOrder(handoff=handoff, test=t, created_by=by) for t in tests])
         record_all(orders, by=by, action=Action.ORDERED, created=True)
     return orders
+
+
+def check_cancel(order: TestOrder, by: User) -> None:
+    """Who may cancel a test: the MA working the handoff, its ordering clinician, or a supervisor."""
+    require(by, "lab.cancel_testorder", "cancel lab tests")
+    handoff = order.handoff
+    if not (handoff.ordering_clinician_id == by.pk or by.has_perm("backoffice.view_board")):
+        require_works_handoff(handoff, by)
+    if order.status != S.ORDERED:
+        # Once drawn, the specimen is the lab's: it is rejected, or its test resulted, not cancelled here.
+        raise TransitionNotAllowed(
+            f"{order.test.short_name} is {TEST_ORDER.name(order.status)}; it can't be cancelled."
+        )
+    if order.specimen_id is not None:
+        # Its tube is labelled and waits at the bedside: record that draw first, so no label is left over.
+        raise TransitionNotAllowed(
+            f"{order.test.short_name} has a labelled tube waiting; record it as not collected first."
+        )
+    TEST_ORDER.check(order.status, S.CANCELLED)
+
+
+def test_order_cancel(*, order: TestOrder, reason: str, by: User, note: str = "") -> TestOrder:
+    """Cancel a test that won't be collected (the patient refused, the draw failed, ordered in error).
+
+    The ordering clinician is told: the test waits on their list until they acknowledge it, unless
+    they cancelled it themselves. The handoff records it and, if nothing else is open, can complete.
+    """
+    if reason not in CancelReason.values:
+        raise TransitionNotAllowed("Choose why the test is cancelled.")
+    note = " ".join(note.split())
+    if reason == CancelReason.OTHER and not note:
+        raise TransitionNotAllowed("Say why the test is cancelled.")
+    require(by, "lab.cancel_testorder", "cancel lab tests")
+    with transaction.atomic():
+        handoff = lock(Handoff(pk=order.handoff_id), related=("patient",))
+        lock(order, related=("test",))
+        order.handoff = handoff
+        check_cancel(order, by)
+        why = CancelReason(reason).label + (f": {note}" if note else "")
+        order.cancel_reason, order.cancel_note, order.cancelled_by = reason, note[:300], by
+        order.needs_recollection = False
+        fields: list[str] = ["cancel_reason", "cancel_note", "cancelled_by", "needs_recollection"]
+        if handoff.ordering_clinician_id == by.pk:
+            order.acknowledged_at, order.acknowledged_by = timezone.now(), by
+            fields += ["acknowledged_at", "acknowledged_by"]
+        move(order, table=TEST_ORDER, to=S.CANCELLED, by=by, action=Action.CANCELLED, note=why, fields=fields)
+        edit(
+            handoff,
+            by=by,
+            action=HandoffEvent.Action.ITEMS_CANCELLED,
+            note=f"Lab test {order.test.short_name} cancelled: {why}",
+            fields=(),
+        )
+    return order
+
+
+def check_acknowledge(order: TestOrder, by: User) -> None:
+    """The ordering clinician (or a supervisor, for one who is away) acknowledges a cancelled test."""
+    require(by, "lab.cancel_testorder", "acknowledge cancelled tests")
+    if order.handoff.ordering_clinician_id != by.pk and not by.has_perm("backoffice.view_board"):
+        raise PermissionRefused(
+            f"This test was ordered by {order.handoff.ordering_clinician}; only they or a supervisor acknowledge it."
+        )
+    if order.status != S.CANCELLED or order.acknowledged_at is not None:
+        raise TransitionNotAllowed(f"{order.test.short_name} has no cancellation waiting to be seen.")
+
+
+def test_order_acknowledge(*, order: TestOrder, by: User) -> TestOrder:
+    """The ordering clinician has seen that the test won't be done."""
+    with transaction.atomic():
+        lock(order, related=("test", "handoff__ordering_clinician"))
+        check_acknowledge(order, by)
+        order.acknowledged_at, order.acknowledged_by = timezone.now(), by
+        edit(order, by=by, action=Action.ACKNOWLEDGED, fields=("acknowledged_at", "acknowledged_by"))
+    return order
 
 
 def tests_start_collection(*, handoff: Handoff, by: User) -> list[Specimen]:
@@ -106,6 +182,13 @@ def _not_collected(specimen: Specimen, by: User) -> None:
     orders = _orders_of(specimen)
     TestOrder.objects.filter(pk__in=[o.pk for o in orders]).update(specimen=None)
     record_all(orders, by=by, action=Action.RECOLLECT, note=f"Specimen {specimen.accession} not collected")
+
+
+def _testing_started(specimen: Specimen, by: User) -> None:
+    """The bench started on the specimen: its collected tests are in progress."""
+    for order in _orders_of(specimen):
+        if order.status == S.COLLECTED:
+            move(order, table=TEST_ORDER, to=S.IN_PROGRESS, by=by, action=Action.IN_PROGRESS, note=specimen.accession)
 
 
 def _rejected(specimen: Specimen, by: User) -> None:
@@ -178,4 +261,6 @@ def recollection_call_close(*, call: RecollectionCall, by: User, outcome: str) -
     return call
 
 
-SPECIMEN_LISTENER = SpecimenListener(collected=_collected, not_collected=_not_collected, rejected=_rejected)
+SPECIMEN_LISTENER = SpecimenListener(
+    collected=_collected, not_collected=_not_collected, rejected=_rejected, testing_started=_testing_started
+)

@@ -14,9 +14,16 @@ from backoffice.models import AccessAction, User
 from backoffice.selectors import handoff_for_user
 from backoffice.transitions import offer
 from backoffice.workflow import TransitionNotAllowed
-from lab.forms import CallDoneForm
-from lab.selectors import call_for_user, open_calls
-from lab.services import check_close_call, recollection_call_close, tests_start_collection
+from lab.forms import CallDoneForm, CancelForm
+from lab.selectors import call_for_user, open_calls, test_order_for_user, unseen_cancellations
+from lab.services import (
+    check_acknowledge,
+    check_close_call,
+    recollection_call_close,
+    test_order_acknowledge,
+    test_order_cancel,
+    tests_start_collection,
+)
 from specimens.labels import LabelPrinterError
 from specimens.models import Specimen
 from specimens.printing import print_labels, station_printer
@@ -80,16 +87,23 @@ def labels(request: HttpRequest, uuid: str) -> HttpResponse:
     return printed_response(request, printed, name=f"labels-{fresh[0].accession}", back=back)
 
 
-@log_refusals("call-backs", subject=None)
+@log_refusals("lab follow-ups", subject=None)
 @require_GET
 @permission_required("lab.view_recollectioncall", raise_exception=True)
 def calls(request: HttpRequest) -> HttpResponse:
-    """Patients to call back: their specimen was rejected after they left."""
+    """The ordering clinician's lab follow-ups: patients to call back, and tests cancelled after ordering."""
     user = _user(request)
     rows = list(open_calls(user=user))
-    log_access(request=request, action=AccessAction.LIST, what="call-backs", patients=[c.patient_id for c in rows])
+    cancelled = list(unseen_cancellations(user=user)) if user.has_perm("lab.cancel_testorder") else []
+    log_access(
+        request=request,
+        action=AccessAction.LIST,
+        what="lab follow-ups",
+        patients=[c.patient_id for c in rows] + [o.handoff.patient_id for o in cancelled],
+    )
     context = {
         "rows": [(call, offer(partial(check_close_call, call, user))) for call in rows],
+        "cancelled": [(order, offer(partial(check_acknowledge, order, user))) for order in cancelled],
         "form": CallDoneForm(),
         "nav": "calls",
     }
@@ -111,4 +125,44 @@ def call_done(request: HttpRequest, uuid: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Recorded: {call.patient.full_name} was called back.")
+    return redirect("lab:calls")
+
+
+@log_refusals("lab test cancellation", subject="testorder")
+@require_POST
+@permission_required("lab.cancel_testorder", raise_exception=True)
+def cancel(request: HttpRequest, uuid: str) -> HttpResponse:
+    """Cancel a test that won't be collected; its ordering clinician is told."""
+    user = _user(request)
+    order = test_order_for_user(user=user, uuid=uuid)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose why the test is cancelled.")
+        return redirect("handoff_detail", uuid=order.handoff.uuid)
+    try:
+        with refusals_logged(request, subject="testorder", ref=str(uuid)):
+            test_order_cancel(order=order, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"], by=user)
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        told = "" if order.handoff.ordering_clinician_id == user.pk else f"; {order.handoff.ordering_clinician} is told"
+        messages.success(request, f"{order.test.name} cancelled{told}.")
+    return redirect("handoff_detail", uuid=order.handoff.uuid)
+
+
+@log_refusals("lab test cancellation seen", subject="testorder")
+@require_POST
+@permission_required("lab.cancel_testorder", raise_exception=True)
+def acknowledge(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = test_order_for_user(user=user, uuid=uuid)
+    try:
+        with refusals_logged(request, subject="testorder", ref=str(uuid)):
+            test_order_acknowledge(order=order, by=user)
+    except TransitionNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Noted: {order.test.short_name} for {order.handoff.patient.full_name} won't be done."
+        )
     return redirect("lab:calls")

@@ -3,7 +3,7 @@
 from django import forms
 
 from specimens.models import RejectionReason
-from specimens.workflow import RECEIVING_LOCATIONS, FailedDrawReason, Location
+from specimens.workflow import BODY_SITES, RECEIVING_LOCATIONS, CollectionMethod, FailedDrawReason, Location
 
 _SCAN = {"autocomplete": "off", "data-scan-field": "", "class": "form-control font-monospace", "spellcheck": "false"}
 
@@ -34,12 +34,21 @@ class ConfirmForm(forms.Form):
         decimal_places=1,
         widget=forms.NumberInput(attrs={"class": "form-control form-control-sm", "step": "0.1"}),
     )
-    body_site = forms.CharField(
+    body_site = forms.ChoiceField(
         label="Site",
-        max_length=80,
         required=False,
-        widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
+        choices=lambda: _body_site_choices(),
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
+
+
+def _body_site_choices() -> list[tuple[str, object]]:
+    """The coded sites, grouped by how the specimen is taken (SNOMED codes stay behind the labels)."""
+    groups = [
+        (method.label, [(site.key, site.label) for site in BODY_SITES if method in site.methods])
+        for method in CollectionMethod
+    ]
+    return [("", "Not recorded")] + [(label, sites) for label, sites in groups if sites]
 
 
 def _locations() -> list[tuple[str, str]]:
@@ -85,3 +94,13 @@ class NotCollectedForm(forms.Form):
 
 class ReprintForm(forms.Form):
     reason = forms.CharField(label="Why print it again", max_length=200)
+
+
+class StoreForm(forms.Form):
+    prefix = "store"
+    place = forms.CharField(label="Kept where", max_length=80, help_text='e.g. "Fridge 2, rack B".')
+
+
+class DisposeForm(forms.Form):
+    prefix = "dispose"
+    note = forms.CharField(label="Note (optional)", max_length=200, required=False)

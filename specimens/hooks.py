@@ -21,6 +21,7 @@ class SpecimenListener:
     collected: SpecimenHook  # label and wristband matched: the specimen is drawn
     not_collected: SpecimenHook  # the draw failed: what it was for still needs collecting
     rejected: SpecimenHook  # it can't be tested: what it was for needs a recollection
+    testing_started: SpecimenHook  # the in-house bench started on it: what it is for is in progress
 
 
 _listeners: dict[str, SpecimenListener] = {}
@@ -43,3 +44,8 @@ def specimen_not_collected(specimen: "Specimen", by: "User") -> None:
 def specimen_rejected(specimen: "Specimen", by: "User") -> None:
     for listener in _listeners.values():
         listener.rejected(specimen, by)
+
+
+def specimen_testing_started(specimen: "Specimen", by: "User") -> None:
+    for listener in _listeners.values():
+        listener.testing_started(specimen, by)

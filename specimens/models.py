@@ -197,6 +197,14 @@ class Specimen(models.Model):
     recollection_of = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="recollections", editable=False
     )
+    # Kept after testing (e.g. "Fridge 2, rack B"), then disposed of; a rejected one is disposed of too.
+    storage_place = models.CharField(max_length=80, blank=True, editable=False)
+    stored_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disposed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    disposal_note = models.CharField(max_length=200, blank=True, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
 
     objects = SpecimenQuerySet.as_manager()
@@ -205,11 +213,22 @@ class Specimen(models.Model):
         ordering = ["-labelled_at", "-id"]
         indexes = [
             models.Index(fields=["handoff", "status"], name="specimen_handoff_idx"),
-            # The tracking list reads only specimens still moving through the back office.
+            # The tracking list and its tabs: every specimen not yet disposed of, nor a failed draw.
             models.Index(
                 fields=["status", "status_changed_at"],
                 name="specimen_tracking_idx",
-                condition=Q(status__in=["collected", "in_transit", "received", "in_testing"]),
+                condition=Q(
+                    status__in=[
+                        "labelled",
+                        "collected",
+                        "in_transit",
+                        "received",
+                        "in_testing",
+                        "done",
+                        "stored",
+                        "rejected",
+                    ]
+                ),
             ),
         ]
         constraints = [
@@ -230,11 +249,20 @@ class Specimen(models.Model):
                 condition=Q(received_at__isnull=True) | Q(received_by__isnull=False),
                 name="specimen_receipt_has_receiver",
             ),
+            models.CheckConstraint(
+                condition=~Q(status=SpecimenStatus.STORED) | (Q(stored_at__isnull=False) & ~Q(storage_place="")),
+                name="specimen_stored_has_place",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=SpecimenStatus.DISPOSED) | Q(disposed_at__isnull=False, disposed_by__isnull=False),
+                name="specimen_disposal_recorded",
+            ),
         ]
         permissions = [
             ("collect_specimen", "Can collect and label specimens"),
             ("receive_specimen", "Can receive specimens at the bench or send-out desk"),
             ("reject_specimen", "Can reject specimens"),
+            ("store_specimen", "Can store and dispose of specimens"),
         ]
 
     def __str__(self) -> str:

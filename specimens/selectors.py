@@ -21,6 +21,9 @@ TRACKED_STATUSES: tuple[str, ...] = (
     SpecimenStatus.RECEIVED,
     SpecimenStatus.IN_TESTING,
 )
+# Also listed, on their own tab: kept in storage, or rejected and not yet disposed of.
+KEPT_STATUSES: tuple[str, ...] = (SpecimenStatus.STORED, SpecimenStatus.REJECTED)
+LISTED_STATUSES: tuple[str, ...] = TRACKED_STATUSES + KEPT_STATUSES
 
 
 def _require_view(user: User) -> None:
@@ -44,6 +47,7 @@ def specimen_for_user(*, user: User, uuid: str) -> Specimen:
             "collected_by",
             "received_by",
             "rejected_by",
+            "disposed_by",
             "recollection_of",
         ).get(uuid=uuid)
     except (Specimen.DoesNotExist, ValueError):
@@ -63,7 +67,7 @@ def specimen_events(specimen: Specimen) -> list[SpecimenEvent]:
 def tracking_list(*, user: User, status: str = "") -> QuerySet[Specimen]:
     """Specimens still moving, STAT first then oldest, with their patient, container and handoff."""
     _require_view(user)
-    statuses = (status,) if status in TRACKED_STATUSES else TRACKED_STATUSES
+    statuses = (status,) if status in LISTED_STATUSES else TRACKED_STATUSES
     return (
         Specimen.objects.filter(status__in=statuses)
         .select_related("patient", "container", "specimen_type", "handoff", "received_by")
@@ -74,7 +78,18 @@ def tracking_list(*, user: User, status: str = "") -> QuerySet[Specimen]:
 class SpecimenActions:
     """What this user may do to this specimen now, each asked of the guard its service runs."""
 
-    NAMES = ("hand_over", "receive", "reject", "reprint", "confirm", "not_collected")
+    NAMES = (
+        "hand_over",
+        "receive",
+        "reject",
+        "reprint",
+        "confirm",
+        "not_collected",
+        "start_testing",
+        "testing_done",
+        "store",
+        "dispose",
+    )
 
     def __init__(self, specimen: Specimen, user: User) -> None:
         self.specimen = specimen
@@ -106,6 +121,22 @@ class SpecimenActions:
     @cached_property
     def not_collected(self) -> Offer:
         return self._offer(services.check_not_collected)
+
+    @cached_property
+    def start_testing(self) -> Offer:
+        return self._offer(services.check_start_testing)
+
+    @cached_property
+    def testing_done(self) -> Offer:
+        return self._offer(services.check_testing_done)
+
+    @cached_property
+    def store(self) -> Offer:
+        return self._offer(services.check_store)
+
+    @cached_property
+    def dispose(self) -> Offer:
+        return self._offer(services.check_dispose)
 
     def allowed(self) -> set[str]:
         return {name for name in self.NAMES if getattr(self, name)}

@@ -21,7 +21,15 @@ from backoffice.workflow import HandoffStatus, TransitionNotAllowed
 from specimens import hooks
 from specimens.accession import next_accession, normalise
 from specimens.models import Container, LabelPrint, LabelPrinter, RejectionReason, Specimen, SpecimenEvent, SpecimenType
-from specimens.workflow import RECEIVING_LOCATIONS, SPECIMEN, FailedDrawReason, Location, SpecimenStatus
+from specimens.workflow import (
+    BODY_SITES_BY_KEY,
+    RECEIVING_LOCATIONS,
+    SPECIMEN,
+    BodySite,
+    FailedDrawReason,
+    Location,
+    SpecimenStatus,
+)
 
 Action = SpecimenEvent.Action
 S = SpecimenStatus
@@ -90,6 +98,32 @@ def check_receive(specimen: Specimen, by: User) -> None:
 def check_reject(specimen: Specimen, by: User) -> None:
     require(by, "specimens.reject_specimen", "reject specimens")
     SPECIMEN.check(specimen.status, S.REJECTED)
+
+
+def check_start_testing(specimen: Specimen, by: User) -> None:
+    """Testing happens at the in-house bench; a stored specimen comes back to it for an add-on or a repeat."""
+    require(by, "specimens.receive_specimen", "test specimens")
+    if specimen.location not in (Location.IN_HOUSE_BENCH, Location.STORAGE):
+        raise TransitionNotAllowed(
+            f"{specimen.accession} is at the {Location(specimen.location).label.lower()}; "
+            "it is tested at the in-house bench."
+        )
+    SPECIMEN.check(specimen.status, S.IN_TESTING)
+
+
+def check_testing_done(specimen: Specimen, by: User) -> None:
+    require(by, "specimens.receive_specimen", "test specimens")
+    SPECIMEN.check(specimen.status, S.DONE)
+
+
+def check_store(specimen: Specimen, by: User) -> None:
+    require(by, "specimens.store_specimen", "store specimens")
+    SPECIMEN.check(specimen.status, S.STORED)
+
+
+def check_dispose(specimen: Specimen, by: User) -> None:
+    require(by, "specimens.store_specimen", "dispose of specimens")
+    SPECIMEN.check(specimen.status, S.DISPOSED)
 
 
 def check_reprint(specimen: Specimen, by: User) -> None:
@@ -227,7 +261,8 @@ def specimen_confirm(
                 record(specimen, by=by, action=Action.VERIFIED, note=f"Label and wristband {method}")
                 specimen.collected_at, specimen.collected_by = drawn, by
                 specimen.volume_ml = volume_ml
-                specimen.body_site = body_site.strip()[:80]
+                site = _body_site(body_site, specimen)
+                specimen.body_site, specimen.body_site_snomed = (site.label, site.snomed_code) if site else ("", "")
                 move(
                     specimen,
                     table=SPECIMEN,
@@ -243,12 +278,28 @@ def specimen_confirm(
                         "collected_by",
                         "volume_ml",
                         "body_site",
+                        "body_site_snomed",
                     ),
                 )
                 hooks.specimen_collected(specimen, by)
     if failure is not None:
         raise failure
     return specimen
+
+
+def _body_site(key: str, specimen: Specimen) -> BodySite | None:
+    """The coded site the MA chose, if any; one that doesn't fit how the specimen is taken is refused."""
+    if not key:
+        return None
+    site = BODY_SITES_BY_KEY.get(key)
+    if site is None:
+        raise TransitionNotAllowed("Choose the site from the list.")
+    if specimen.collection_method not in site.methods:
+        raise TransitionNotAllowed(
+            f"{site.label} is not where a {specimen.get_collection_method_display().lower()} is taken; "
+            "choose another site."
+        )
+    return site
 
 
 def specimen_not_collected(*, specimen: Specimen, by: User, reason: str, note: str = "") -> Specimen:
@@ -370,6 +421,69 @@ def _reject(specimen: Specimen, *, reason: RejectionReason, note: str, by: User)
         fields=("rejection_reason", "rejection_note", "rejected_at", "rejected_by"),
     )
     hooks.specimen_rejected(specimen, by)
+
+
+# --- At the bench, in storage, disposed of ---------------------------------------------------------
+
+
+def specimen_start_testing(*, specimen: Specimen, by: User) -> Specimen:
+    """The bench starts on a received specimen (or one brought back from storage); its tests are in progress."""
+    with transaction.atomic():
+        lock(specimen)
+        check_start_testing(specimen, by)
+        note = f"Taken from storage ({specimen.storage_place})" if specimen.status == S.STORED else ""
+        _move_to(specimen, to=S.IN_TESTING, where=Location.IN_HOUSE_BENCH, by=by, action=Action.TESTING, note=note)
+        hooks.specimen_testing_started(specimen, by)
+    return specimen
+
+
+def specimen_testing_done(*, specimen: Specimen, by: User) -> Specimen:
+    """Every test the bench runs on it is done; it waits to be stored or disposed of."""
+    with transaction.atomic():
+        lock(specimen)
+        check_testing_done(specimen, by)
+        move(specimen, table=SPECIMEN, to=S.DONE, by=by, action=Action.DONE)
+    return specimen
+
+
+def specimen_store(*, specimen: Specimen, place: str, by: User) -> Specimen:
+    """Keep a specimen for add-on or repeat testing, in a named place (e.g. "Fridge 2, rack B")."""
+    place = " ".join(place.split())
+    if not place:
+        raise TransitionNotAllowed('Say where it is kept, e.g. "Fridge 2, rack B".')
+    with transaction.atomic():
+        lock(specimen, related=("container",))
+        check_store(specimen, by)
+        specimen.storage_place, specimen.stored_at = place[:80], timezone.now()
+        _move_to(
+            specimen,
+            to=S.STORED,
+            where=Location.STORAGE,
+            by=by,
+            action=Action.STORED,
+            note=f"{specimen.storage_place} ({specimen.container.get_handling_display().lower()})",
+            fields=("storage_place", "stored_at"),
+        )
+    return specimen
+
+
+def specimen_dispose(*, specimen: Specimen, by: User, note: str = "") -> Specimen:
+    """Record a specimen's disposal; the row, its events and any rejection stay on record (CLIA 493.1283)."""
+    note = " ".join(note.split())
+    with transaction.atomic():
+        lock(specimen)
+        check_dispose(specimen, by)
+        specimen.disposed_at, specimen.disposed_by, specimen.disposal_note = timezone.now(), by, note[:200]
+        _move_to(
+            specimen,
+            to=S.DISPOSED,
+            where=Location.DISPOSED,
+            by=by,
+            action=Action.DISPOSED,
+            note=note,
+            fields=("disposed_at", "disposed_by", "disposal_note"),
+        )
+    return specimen
 
 
 # --- Labels ------------------------------------------------------------------------------------

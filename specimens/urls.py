@@ -16,4 +16,8 @@ urlpatterns = [
     path("<uuid:uuid>/reject/", views.reject, name="reject"),
     path("<uuid:uuid>/label/", views.reprint, name="reprint"),
     path("<uuid:uuid>/not-collected/", views.not_collected, name="not_collected"),
+    path("<uuid:uuid>/testing/", views.start_testing, name="start_testing"),
+    path("<uuid:uuid>/testing-done/", views.testing_done, name="testing_done"),
+    path("<uuid:uuid>/store/", views.store, name="store"),
+    path("<uuid:uuid>/dispose/", views.dispose, name="dispose"),
 ]

@@ -16,11 +16,21 @@ from backoffice.models import AccessAction, Handoff, User
 from backoffice.selectors import handoff_for_user
 from backoffice.workflow import TransitionNotAllowed
 from specimens import selectors, services
-from specimens.forms import ConfirmForm, HandOverForm, NotCollectedForm, ReceiveForm, RejectForm, ReprintForm, ScanForm
+from specimens.forms import (
+    ConfirmForm,
+    DisposeForm,
+    HandOverForm,
+    NotCollectedForm,
+    ReceiveForm,
+    RejectForm,
+    ReprintForm,
+    ScanForm,
+    StoreForm,
+)
 from specimens.labels import LabelPrinterError
 from specimens.models import Specimen
 from specimens.printing import Printed, print_labels, station_printer
-from specimens.selectors import TRACKED_STATUSES
+from specimens.selectors import LISTED_STATUSES
 from specimens.workflow import Location, SpecimenStatus
 
 
@@ -61,8 +71,8 @@ def tracking(request: HttpRequest) -> HttpResponse:
         "specimens": specimens,
         # Each row offers a receipt exactly where the service would accept one (no query: rows in hand).
         "rows": [(s, selectors.specimen_actions(s, user)) for s in specimens],
-        "status": status if status in TRACKED_STATUSES else "",
-        "statuses": [(s, SpecimenStatus(s).label) for s in TRACKED_STATUSES],
+        "status": status if status in LISTED_STATUSES else "",
+        "statuses": [(s, SpecimenStatus(s).label) for s in LISTED_STATUSES],
         "scan_form": ScanForm(),
         "receive_form": ReceiveForm(initial={"at": Location.IN_HOUSE_BENCH}),
         "now": timezone.now(),
@@ -109,6 +119,8 @@ def _render_detail(
         "receive_form": forms.get("receive_form") or ReceiveForm(initial={"at": Location.IN_HOUSE_BENCH}),
         "reject_form": forms.get("reject_form") or RejectForm(),
         "reprint_form": forms.get("reprint_form") or ReprintForm(),
+        "store_form": forms.get("store_form") or StoreForm(),
+        "dispose_form": forms.get("dispose_form") or DisposeForm(),
         "nav": "specimens",
     }
     return render_logged(
@@ -199,6 +211,68 @@ def reject(request: HttpRequest, uuid: str) -> HttpResponse:
         uuid,
         lambda s, u: services.specimen_reject(specimen=s, reason=data["reason"], note=data["note"], by=u),
         "{accession} rejected; its tests are waiting to be collected again.",
+    )
+
+
+@log_refusals("specimen testing", subject="specimen")
+@require_POST
+@permission_required("specimens.receive_specimen", raise_exception=True)
+def start_testing(request: HttpRequest, uuid: str) -> HttpResponse:
+    return _run(
+        request,
+        uuid,
+        lambda s, u: services.specimen_start_testing(specimen=s, by=u),
+        "Testing started on {accession}.",
+    )
+
+
+@log_refusals("specimen testing done", subject="specimen")
+@require_POST
+@permission_required("specimens.receive_specimen", raise_exception=True)
+def testing_done(request: HttpRequest, uuid: str) -> HttpResponse:
+    return _run(
+        request,
+        uuid,
+        lambda s, u: services.specimen_testing_done(specimen=s, by=u),
+        "Testing done on {accession}: store it or dispose of it.",
+    )
+
+
+@log_refusals("specimen storage", subject="specimen")
+@require_POST
+@permission_required("specimens.store_specimen", raise_exception=True)
+def store(request: HttpRequest, uuid: str) -> HttpResponse:
+    form = StoreForm(request.POST)
+    if not form.is_valid():
+        user = _user(request)
+        return _render_detail(
+            request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, store_form=form
+        )
+    place = form.cleaned_data["place"]
+    return _run(
+        request,
+        uuid,
+        lambda s, u: services.specimen_store(specimen=s, place=place, by=u),
+        f"{{accession}} stored: {place}.",
+    )
+
+
+@log_refusals("specimen disposal", subject="specimen")
+@require_POST
+@permission_required("specimens.store_specimen", raise_exception=True)
+def dispose(request: HttpRequest, uuid: str) -> HttpResponse:
+    form = DisposeForm(request.POST)
+    if not form.is_valid():
+        user = _user(request)
+        return _render_detail(
+            request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, dispose_form=form
+        )
+    note = form.cleaned_data["note"]
+    return _run(
+        request,
+        uuid,
+        lambda s, u: services.specimen_dispose(specimen=s, note=note, by=u),
+        "{accession} disposed of; its record stays.",
     )
 
 

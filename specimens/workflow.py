@@ -13,6 +13,8 @@ A label is printed at the bedside when collection starts ("labelled"); the speci
 collected only once its label and the patient's wristband were checked against each other.
 """
 
+from dataclasses import dataclass
+
 from django.db import models
 
 from backoffice.workflow import Table
@@ -60,6 +62,35 @@ class FailedDrawReason(models.TextChoices):
     FAINTED = "fainted", "Patient fainted or felt unwell"
     NOT_ENOUGH = "not_enough", "Could not obtain enough"
     OTHER = "other", "Other (see note)"
+
+
+@dataclass(frozen=True)
+class BodySite:
+    """Where on the patient a specimen is taken, coded in SNOMED CT (body structure); the side in words."""
+
+    key: str
+    label: str
+    snomed_code: str
+    methods: frozenset[str]
+
+
+_VEIN, _FINGER, _SWAB = (
+    frozenset({CollectionMethod.VENIPUNCTURE}),
+    frozenset({CollectionMethod.FINGERSTICK}),
+    frozenset({CollectionMethod.SWAB}),
+)
+# The sites a back office draws from. 49852007 Structure of median cubital vein, 7569003 Finger
+# structure, 31389004 Oropharyngeal structure, 71836000 Nasopharyngeal structure, 1797002 Naris.
+BODY_SITES: tuple[BodySite, ...] = (
+    BodySite("median_cubital_left", "Left arm, median cubital vein", "49852007", _VEIN),
+    BodySite("median_cubital_right", "Right arm, median cubital vein", "49852007", _VEIN),
+    BodySite("finger_left", "Left hand, finger", "7569003", _FINGER),
+    BodySite("finger_right", "Right hand, finger", "7569003", _FINGER),
+    BodySite("oropharynx", "Throat (oropharynx)", "31389004", _SWAB),
+    BodySite("nasopharynx", "Nasopharynx", "71836000", _SWAB),
+    BodySite("nares", "Anterior nares", "1797002", _SWAB),
+)
+BODY_SITES_BY_KEY: dict[str, BodySite] = {site.key: site for site in BODY_SITES}
 
 
 S = SpecimenStatus

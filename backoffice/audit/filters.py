@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from backoffice.hooks import patient_for_scanned_id
 from backoffice.models import AccessAction, AccessLog, AccessLogPatient, AccessOutcome, Patient, User
 
 
@@ -20,7 +21,7 @@ class AccessLogFilter(django_filters.FilterSet):
     """Search the access log. Sent by POST: an MRN identifies a patient and stays out of URLs."""
 
     patient = django_filters.CharFilter(
-        label="Patient MRN",
+        label="Patient MRN or specimen label",
         method="filter_nothing",
         widget=forms.TextInput(attrs={"autocomplete": "off", "data-scan-field": "", "class": "font-monospace"}),
     )
@@ -63,6 +64,10 @@ class AccessLogFilter(django_filters.FilterSet):
         if mrn:
             # Exact MRN (as typed or upper-cased, as wristbands print it): a unique-index lookup.
             self.searched_patient = Patient.objects.filter(mrn__in={mrn, mrn.upper()}).first()
+            if self.searched_patient is None:
+                # No MRN matched: a specimen label scanned into the field names its patient.
+                patient_id = patient_for_scanned_id(mrn)
+                self.searched_patient = Patient.objects.filter(pk=patient_id).first() if patient_id else None
             if self.searched_patient is None:
                 return queryset.none()
             # Through the (patient, at) index: this patient's rows in the date range, newest first.

@@ -1,5 +1,6 @@
 """The lab tests and specimen collection panel of the handoff page, so its view needs no lab context."""
 
+from functools import partial
 from typing import Any
 
 from django import template
@@ -7,8 +8,10 @@ from django.db.models import Count
 
 from backoffice.models import Handoff, User
 from backoffice.transitions import offer
+from lab.forms import CancelForm
 from lab.models import TestOrder
 from lab.selectors import draws_for
+from lab.services import check_cancel
 from specimens.forms import ConfirmForm, HandOverForm, NotCollectedForm
 from specimens.models import Specimen
 from specimens.selectors import specimen_actions
@@ -25,28 +28,32 @@ def handoff_collection(context: template.Context) -> dict[str, Any]:
     user: User = context["request"].user
     orders = list(
         TestOrder.objects.filter(handoff=handoff)
-        .select_related("test__specimen_type", "test__container", "specimen")
+        .select_related("test__specimen_type", "test__container", "specimen", "cancelled_by")
         .order_by("id")
     )
+    for order in orders:
+        order.handoff = handoff  # the page's copy: the guards read its claim, clinician and status
     draws = draws_for(orders)
-    # Specimens exist once one was labelled: one still linked, or one rejected (its tests need another).
-    specimens = (
+    # Every specimen labelled for the handoff: at the bedside, collected, rejected or not drawn.
+    every = (
         list(
             Specimen.objects.filter(handoff=handoff)
-            .exclude(status=SpecimenStatus.NOT_COLLECTED)
             .select_related("container", "specimen_type")
             .annotate(print_count=Count("label_prints"))
             .order_by("container__draw_order", "id")
         )
-        if any(o.specimen_id or o.needs_recollection for o in orders)
+        if orders
         else []
     )
-    for specimen in specimens:
-        specimen.handoff = handoff  # the page's copy: the guards read its claim and status
+    for specimen in every:
+        specimen.handoff = handoff
+    specimens = [s for s in every if s.status != SpecimenStatus.NOT_COLLECTED]
     labelled = [s for s in specimens if s.status == SpecimenStatus.LABELLED]
     return {
         "handoff": handoff,
-        "orders": orders,
+        "orders": [(o, offer(partial(check_cancel, o, user))) for o in orders],
+        "failed_draws": [s for s in every if s.status == SpecimenStatus.NOT_COLLECTED],
+        "cancel_form": CancelForm(),
         "draws": draws,
         "collect": offer(lambda: check_start_collection(handoff, user)) if draws else None,
         "labelled": labelled,

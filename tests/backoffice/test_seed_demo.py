@@ -139,9 +139,9 @@ def test_handoffs_exist_in_every_status_with_real_events() -> None:
         HandoffStatus.WAITING: 12,
         HandoffStatus.CLAIMED: 3,
         HandoffStatus.IDENTITY_VERIFIED: 2,
-        # The clinic day's, and the specimen visits' (6 completed, 1 still collecting).
+        # The clinic day's, and the specimen visits' (7 completed, 1 still collecting).
         HandoffStatus.IN_PROGRESS: 2 + 1,
-        HandoffStatus.COMPLETED: 20 + 6,
+        HandoffStatus.COMPLETED: 20 + 7,
         HandoffStatus.CANCELLED: 3,
     }
     waiting = Handoff.objects.filter(status=HandoffStatus.WAITING)
@@ -273,16 +273,24 @@ def test_specimens_exist_in_every_state_with_real_events() -> None:
         S.LABELLED: 1,
         S.COLLECTED: 1,
         S.IN_TRANSIT: 2,
-        S.RECEIVED: 4,
-        S.REJECTED: 3,
-        S.NOT_COLLECTED: 1,
+        S.RECEIVED: 1,
+        S.IN_TESTING: 1,
+        S.DONE: 1,
+        S.STORED: 1,
+        S.DISPOSED: 1,
+        S.REJECTED: 2,
+        S.NOT_COLLECTED: 2,
     }
-    assert "Specimens: 1 labelled, 1 collected, 2 in transit, 4 received, 3 rejected, 1 not collected" in output
-    received = Specimen.objects.filter(status=S.RECEIVED)
-    assert set(received.values_list("location", flat=True)) == {Location.IN_HOUSE_BENCH, Location.SEND_OUT_DESK}
+    assert (
+        "Specimens: 1 labelled, 1 collected, 2 in transit, 1 received, 1 in testing, 1 done, 1 stored, "
+        "1 disposed, 2 rejected, 2 not collected"
+    ) in output
+    receipts = SpecimenEvent.objects.filter(action=SpecimenEvent.Action.RECEIVED)
+    assert set(receipts.values_list("to_location", flat=True)) == {Location.IN_HOUSE_BENCH, Location.SEND_OUT_DESK}
+    received = Specimen.objects.filter(received_at__isnull=False)
     assert set(received.values_list("received_by__username", flat=True)) == {"labtech"}
     # In-house tests went to the bench, send-outs only to the send-out desk.
-    for specimen in Specimen.objects.exclude(location=Location.BEDSIDE):
+    for specimen in Specimen.objects.filter(location__in=[Location.IN_HOUSE_BENCH, Location.SEND_OUT_DESK]):
         performed = {o.test.performed for o in specimen.test_orders.select_related("test")}
         expected = Location.IN_HOUSE_BENCH if "in_house" in performed else Location.SEND_OUT_DESK
         assert not performed or specimen.location == expected, specimen
@@ -319,14 +327,14 @@ def test_a_rejected_cup_waits_for_recollection_with_a_labelled_tube_on_an_open_h
     tube = Specimen.objects.get(status=S.LABELLED)
     assert tube.handoff == handoff and tube.verified_at is None
     # Hemolysed serum was rejected on receipt, drawn again and received, and that visit is closed.
-    serum = Specimen.objects.get(status=S.REJECTED, rejection_reason__code="RH")
-    assert serum.received_acceptable is False
-    assert [e.action for e in serum.events.all()][-2:] == ["received", "rejected"]
+    serum = Specimen.objects.get(rejection_reason__code="RH")
+    assert serum.received_acceptable is False and serum.status == S.DISPOSED  # kept on record
+    assert [e.action for e in serum.events.all()][-3:] == ["received", "rejected", "disposed"]
     [again] = serum.recollections.all()
     assert again.status == S.RECEIVED and again.location == Location.SEND_OUT_DESK
     assert serum.handoff.status == HandoffStatus.COMPLETED
     # A failed draw was drawn again by the supervisor.
-    failed = Specimen.objects.get(status=S.NOT_COLLECTED)
+    failed = Specimen.objects.get(status=S.NOT_COLLECTED, failed_draw_reason="no_vein")
     assert failed.handoff.specimens.filter(collected_by__username="supervisor").exists()
 
 
@@ -370,3 +378,14 @@ def test_label_printers_per_patient_station_and_a_zebra_to_configure() -> None:
     zebra.refresh_from_db()
     assert (zebra.host, zebra.is_active) == ("10.0.4.21", True)
     assert LabelPrinter.objects.count() == 7
+
+
+def test_the_bench_has_specimens_past_receipt_and_a_clinician_a_cancelled_test_to_see() -> None:
+    seed()
+
+    stored = Specimen.objects.get(status=S.STORED)
+    assert (stored.location, stored.storage_place) == (Location.STORAGE, "Fridge 1, rack A")
+    assert TestOrder.objects.filter(specimen__status=S.IN_TESTING, status=TestOrder.Status.IN_PROGRESS).exists()
+    [cancelled] = TestOrder.objects.filter(status=TestOrder.Status.CANCELLED, handoff__uuid__in=DEMO_VISIT_KEYS)
+    assert (cancelled.test.short_name, cancelled.cancel_reason, cancelled.acknowledged_at) == ("PSA", "refused", None)
+    assert cancelled.handoff.specimens.get().failed_draw_reason == "refused"

@@ -260,8 +260,9 @@ class TestDetail:
         # 1 session, 2 user, 3 permissions and roles, 4 the handoff with patient/room/station, 5 the
         # staff it names (orderer, claimer), 6 events with actors, 7 access row with its patient,
         # 8 ready stations for the station form, 9 procedures with types, 10 lab tests with their
-        # specimen types and containers (what to draw comes from the same rows; no specimen yet).
-        with django_assert_num_queries(10) as captured:
+        # specimen types and containers (what to draw comes from the same rows), 11 the handoff's
+        # specimens with their label-print counts (none yet).
+        with django_assert_num_queries(11) as captured:
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         # The station choices are one plain query, not a server-side cursor (DECLARE, FETCH, CLOSE).
         assert not [q for q in captured.captured_queries if q["sql"].startswith("DECLARE")]

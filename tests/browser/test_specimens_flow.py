@@ -20,7 +20,7 @@ from specimens.workflow import SpecimenStatus
 from tests.browser.conftest import Screen
 from tests.browser.test_procedures_flow import seeded_by_migrations  # noqa: F401 - a fixture
 from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory, UserFactory
-from tests.specimens.helpers import call_back, labelled, tests
+from tests.specimens.helpers import call_back, collected, labelled, received, tests, verified_handoff
 
 pytestmark = pytest.mark.browser
 
@@ -146,7 +146,7 @@ def test_a_clinician_calls_back_a_patient_whose_specimen_was_rejected_after_they
     RecollectionCall.objects.filter(pk=call.pk).update(clinician=clinician)
     page = screen.page
     screen.login("doc")
-    page.get_by_role("link", name="Call-backs", exact=True).click()
+    page.get_by_role("link", name="Lab follow-ups", exact=True).click()
     row = page.locator("tbody tr", has_text=call.patient.family_name.upper())
     expect(row).to_contain_text("RC Clotting")
     screen.shot("s09-call-backs")
@@ -156,3 +156,72 @@ def test_a_clinician_calls_back_a_patient_whose_specimen_was_rejected_after_they
     expect(page.get_by_text("was called back")).to_be_visible()
     expect(page.get_by_text("Nobody to call back.")).to_be_visible()
     assert RecollectionCall.objects.get(pk=call.pk).status == RecollectionCall.Status.DONE
+
+
+def test_a_failed_draw_is_cancelled_and_the_ordering_clinician_sees_it(
+    screen: Screen,
+    seeded_by_migrations: None,  # noqa: F811 - the fixture imported above
+    clinician,  # type: ignore[no-untyped-def]
+    medical_assistant,
+) -> None:
+    handoff = verified_handoff("PSA", ma=medical_assistant)
+    Handoff.objects.filter(pk=handoff.pk).update(ordering_clinician=clinician)
+    page = screen.page
+    screen.login("ma")
+    screen.goto(f"/handoffs/{handoff.uuid}/")
+    panel = page.locator("section.collection-panel")
+    panel.get_by_role("button", name="Start collection: label 1 container").click()
+    failed = panel.locator("details.failed-draw")
+    failed.get_by_text("Couldn't draw it?").click()
+    failed.get_by_label("Why not").select_option(label="Patient refused")
+    failed.get_by_label("Note").fill("Wants to think about screening first")
+    failed.get_by_role("button", name="Record not collected").click()
+    expect(panel.get_by_text("Not drawn")).to_be_visible()
+    panel.get_by_text("Cancel…").click()
+    panel.get_by_label("Why cancel PSA").select_option(label="Patient refused")
+    screen.shot("s10-failed-draw-cancel")
+    screen.assert_accessible()
+    panel.get_by_role("button", name="Cancel test, tell Priya Shah").click()
+    expect(page.get_by_text("is told")).to_be_visible()
+    expect(page.locator("section.collection-panel s", has_text="Prostate specific antigen")).to_be_visible()
+    screen.logout()
+
+    screen.login("doc")
+    page.get_by_role("link", name="Lab follow-ups", exact=True).click()
+    row = page.locator("table.cancelled-table tbody tr", has_text=handoff.patient.family_name.upper())
+    expect(row).to_contain_text("Patient refused")
+    screen.shot("s11-cancelled-for-the-clinician")
+    screen.assert_accessible()
+    row.get_by_role("button", name="Seen").click()
+    expect(page.get_by_text("No cancelled tests to see.")).to_be_visible()
+
+
+def test_a_lab_tech_tests_stores_and_disposes_of_a_specimen(
+    screen: Screen,
+    seeded_by_migrations: None,  # noqa: F811 - the fixture imported above
+    medical_assistant,  # type: ignore[no-untyped-def]
+    lab_tech,
+) -> None:
+    _, [cup] = collected("Urine dipstick", ma=medical_assistant)
+    received(cup, ma=medical_assistant, lab_tech=lab_tech)
+    page = screen.page
+    screen.login("lab")
+    screen.goto("/specimens/")
+    page.get_by_role("textbox", name="Scan or type an accession").fill(cup.accession)
+    page.get_by_role("button", name="Open").click()
+    screen.shot("s12-received-at-the-bench")
+    page.get_by_role("button", name="Start testing").click()
+    expect(page.get_by_text(f"Testing started on {cup.accession}.")).to_be_visible()
+    page.get_by_role("button", name="Testing done").click()
+    page.get_by_label("Kept where").fill("Fridge 2, rack B")
+    screen.shot("s13-bench-steps")
+    screen.assert_accessible()
+    page.get_by_role("button", name="Store").click()
+    expect(page.get_by_text("stored: Fridge 2, rack B.")).to_be_visible()
+    screen.goto("/specimens/?status=stored")
+    expect(page.locator("tbody tr", has_text=cup.accession)).to_contain_text("Stored")
+    screen.shot("s14-stored-tab")
+    page.locator("tbody tr", has_text=cup.accession).get_by_role("link", name=cup.accession, exact=True).click()
+    page.get_by_role("button", name="Dispose of it").click()
+    expect(page.get_by_text("disposed of; its record stays.")).to_be_visible()
+    assert Specimen.objects.get(pk=cup.pk).status == SpecimenStatus.DISPOSED

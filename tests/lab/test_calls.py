@@ -74,13 +74,14 @@ def test_the_call_backs_page_lists_the_clinicians_own_and_logs_them(
     rejected_after_leaving(UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech)  # another clinician's
     client.force_login(call.clinician)
     # 1 session, 2 user, 3 permissions and roles, 4 the open calls with patient, clinician and
-    # specimen, 5 the access log row with its patients.
-    with django_assert_num_queries(5):
+    # specimen, 5 the unseen cancelled tests with test, patient, clinician and canceller, 6 the
+    # access log row with its patients.
+    with django_assert_num_queries(6):
         response = client.get(reverse("lab:calls"))
     content = response.content.decode()
     assert call.patient.family_name.upper() in content
     assert content.count('name="outcome"') == 1
-    entry = AccessLog.objects.get(what="call-backs")
+    entry = AccessLog.objects.get(what="lab follow-ups")
     assert list(entry.patients.values_list("pk", flat=True)) == [call.patient_id]
     response = client.post(reverse("lab:call_done", args=[call.uuid]), {"outcome": "Booked for tomorrow"}, follow=True)
     assert "was called back" in response.content.decode()

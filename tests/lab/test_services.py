@@ -16,7 +16,8 @@ from backoffice.workflow import HandoffStatus, TransitionNotAllowed
 from lab import selectors
 from lab.models import TestDefinition, TestOrder
 from lab.selectors import active_tests, open_test_count
-from lab.services import test_orders_add
+from lab.services import test_order_cancel, test_orders_add
+from lab.workflow import CancelReason
 from tests.factories import HandoffFactory
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +85,7 @@ def test_the_open_count_counts_only_tests_still_waiting_for_the_patient(handoff:
     set_status(collected, TestOrder.Status.COLLECTED)
     set_status(sent_out, TestOrder.Status.SENT_OUT)
     set_status(resulted, TestOrder.Status.RESULTED)
-    set_status(cancelled, TestOrder.Status.CANCELLED)
+    test_order_cancel(order=cancelled, reason=CancelReason.NOT_NEEDED, by=clinician)
 
     # Once the specimen is taken the patient may leave; only the ordered one holds the handoff.
     assert open_test_count(handoff) == 1

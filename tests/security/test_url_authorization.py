@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from backoffice import roles
 from backoffice.models import User
+from lab.models import TestOrder
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.conftest import PASSWORD
@@ -171,10 +172,16 @@ SPECIMENS: dict[str, dict[str, str]] = {
     "specimens:reject": POST_ONLY,
     "specimens:reprint": POST_ONLY,
     "specimens:not_collected": POST_ONLY,
+    "specimens:start_testing": POST_ONLY,
+    "specimens:testing_done": POST_ONLY,
+    "specimens:store": POST_ONLY,
+    "specimens:dispose": POST_ONLY,
     "lab:collect": POST_ONLY,
     "lab:labels": POST_ONLY,
     "lab:calls": only("supervisor", "clinician", "admin_user"),  # admins read call-backs, as in admin; they close none
     "lab:call_done": POST_ONLY,
+    "lab:cancel": POST_ONLY,
+    "lab:acknowledge": POST_ONLY,
 }
 
 RULES: dict[str, dict[str, str]] = {**BACKOFFICE, **PROCEDURES, **SPECIMENS, **ADMIN}
@@ -234,6 +241,8 @@ def _subject(key: str, route: str) -> str:
         return "specimen"
     if key.startswith("lab:call"):
         return "call"
+    if "tests/" in route:
+        return "testorder"
     return "handoff"
 
 
@@ -284,6 +293,7 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
         "procedure": str(order.uuid),
         "specimen": str(specimen.uuid),
         "call": str(call.uuid),
+        "testorder": str(TestOrder.objects.get(specimen=specimen).uuid),
     }
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
@@ -354,6 +364,7 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
     }
     call = call_back(ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech=UserFactory(role=roles.ROLE_LAB_TECH))
     objects["call"] = (str(call.uuid), call.patient)
+    objects["testorder"] = (str(TestOrder.objects.get(specimen=specimen).uuid), third.patient)
     client.force_login(outsider)
     checked = 0
     for key, route in sorted(set(_walk(get_resolver().url_patterns))):
@@ -367,5 +378,6 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert entry.outcome in ("denied", "not_found"), key
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
-    assert checked == 27  # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 6 specimen, 1 call-back
+    # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test.
+    assert checked == 33
     assert Patient.objects.count() >= 2

@@ -14,6 +14,9 @@ def tests(*short_names: str) -> list[TestDefinition]:
     return [TestDefinition.objects.get(short_name=name) for name in short_names]
 
 
+tests.__test__ = False  # type: ignore[attr-defined]  # a helper, though pytest would collect its name
+
+
 def verified_handoff(*short_names: str, ma: User, station: Station | None = None) -> Handoff:
     """A handoff with these lab tests, claimed by the MA at a station, identity verified."""
     handoff = HandoffFactory()

@@ -112,7 +112,7 @@ def test_the_label_and_the_wristband_together_make_it_collected(ma: User) -> Non
         by=ma,
         collected_at=drawn,
         volume_ml=Decimal("4.0"),
-        body_site="Left antecubital fossa",
+        body_site="median_cubital_left",
     )
     tube.refresh_from_db()
     assert tube.status == S.COLLECTED

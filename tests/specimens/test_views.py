@@ -217,13 +217,17 @@ class TestTheDraw:
                 "wristband": handoff.patient.mrn,
                 "collected_at": drawn.strftime("%Y-%m-%dT%H:%M"),
                 "volume_ml": "3.5",
-                "body_site": "Left antecubital fossa",
+                "body_site": "median_cubital_left",
             },
         )
         tube.refresh_from_db()
         assert tube.status == S.COLLECTED
         assert timezone.localtime(tube.collected_at).strftime("%H:%M") == drawn.strftime("%H:%M")
-        assert (str(tube.volume_ml), tube.body_site) == ("3.5", "Left antecubital fossa")
+        assert (str(tube.volume_ml), tube.body_site, tube.body_site_snomed) == (
+            "3.5",
+            "Left arm, median cubital vein",
+            "49852007",
+        )
 
     def test_a_draw_time_in_the_future_is_refused(self, client: Client, ma: User) -> None:
         import datetime as dt

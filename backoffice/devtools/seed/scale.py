@@ -23,6 +23,7 @@ from backoffice.devtools.seed.common import IP, IV, Action, C, W, patient_fields
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, Station, User
 from backoffice.workflow import HandoffStatus, Priority
 from lab.models import TestDefinition, TestOrder
+from lab.workflow import CancelReason
 from procedures.models import ProcedureOrder, ProcedureType
 
 SCALE_MRN_PREFIX = "S"
@@ -245,7 +246,17 @@ PROCEDURE_ORDER_COLUMNS = (
     "status_changed_at",
     "not_done_reason",
 )
-TEST_ORDER_COLUMNS = ("handoff_id", "test_id", "status", "created_at", "created_by_id")
+TEST_ORDER_COLUMNS = (
+    "handoff_id",
+    "test_id",
+    "status",
+    "created_at",
+    "created_by_id",
+    "cancel_reason",
+    "cancelled_by_id",
+    "acknowledged_at",
+    "acknowledged_by_id",
+)
 _VERSION = {HandoffStatus.WAITING: 1, HandoffStatus.CLAIMED: 2, HandoffStatus.CANCELLED: 2, HandoffStatus.COMPLETED: 5}
 
 
@@ -398,7 +409,19 @@ class _ScaleWriter:
                     changed = h.closed_at or h.created_at
                     procedures.append((h.id, item_id, status, h.created_at, h.created_by, changed, reason))
                 else:
-                    tests.append((h.id, item_id, _test_status(h.status, rng), h.created_at, h.created_by))
+                    status = _test_status(h.status, rng)
+                    # History: a cancelled test was cancelled by whoever closed the visit, and long since seen.
+                    cancelled = (
+                        (
+                            CancelReason.NOT_NEEDED,
+                            h.closed_by or h.created_by,
+                            h.closed_at or h.created_at,
+                            h.ordering_clinician,
+                        )
+                        if status == TestOrder.Status.CANCELLED
+                        else ("", None, None, None)
+                    )
+                    tests.append((h.id, item_id, status, h.created_at, h.created_by, *cancelled))
         return (
             _copy(self.cursor, model=ProcedureOrder, columns=PROCEDURE_ORDER_COLUMNS, rows=procedures),
             _copy(self.cursor, model=TestOrder, columns=TEST_ORDER_COLUMNS, rows=tests),

@@ -40,15 +40,20 @@ from backoffice.services import (
     station_turnover,
 )
 from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
-from lab.services import test_orders_add, tests_start_collection
+from lab.services import test_order_cancel, test_orders_add, tests_start_collection
+from lab.workflow import CancelReason
 from specimens.models import LabelPrint, LabelPrinter, RejectionReason, Specimen, SpecimenEvent
 from specimens.services import (
     specimen_confirm,
+    specimen_dispose,
     specimen_hand_over,
     specimen_labels_printed,
     specimen_not_collected,
     specimen_receive,
     specimen_reject,
+    specimen_start_testing,
+    specimen_store,
+    specimen_testing_done,
 )
 from specimens.workflow import FailedDrawReason, Location, SpecimenStatus
 
@@ -116,8 +121,11 @@ class DemoDraw:
     specimen_type: str  # SpecimenType.code: one container per type in a round
     reach: str  # labelled, collected, in transit or received; not collected: a failed draw
     rejection: Rejection | None = None  # only after it was received
-    body_site: str = ""
+    body_site: str = ""  # a specimens.workflow.BODY_SITES key
     failed_note: str = ""
+    failed_reason: str = FailedDrawReason.NO_VEIN
+    # After receipt at the bench: in testing, done, stored or disposed (a rejected one: disposed).
+    beyond: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,9 +149,12 @@ class DemoVisit:
     needs: Needs = field(default_factory=Needs)
     # Found by the lab after the patient left: the ordering clinician gets a call-back.
     rejected_after_leaving: Rejection | None = None
+    # The tests still waiting after the rounds are cancelled by the MA, for this reason and note;
+    # the ordering clinician finds them on Lab follow-ups.
+    cancelled: tuple[str, str] | None = None
 
 
-LAC = "Left antecubital fossa"
+LAC = "median_cubital_left"  # specimens.workflow.BODY_SITES keys
 DEMO_VISITS = (
     # The serum came back hemolysed from the send-out desk while the patient was still there: drawn again.
     DemoVisit(
@@ -163,10 +174,11 @@ DEMO_VISITS = (
                             "RH", "Pink serum after the spin; potassium would read falsely high.", at_receipt=True
                         ),
                         body_site=LAC,
+                        beyond=S.DISPOSED,
                     ),
                 )
             ),
-            DemoRound((DemoDraw("serum", S.RECEIVED, body_site="Right antecubital fossa"),)),
+            DemoRound((DemoDraw("serum", S.RECEIVED, body_site="median_cubital_right"),)),
         ),
     ),
     DemoVisit(
@@ -177,7 +189,7 @@ DEMO_VISITS = (
         clinician="clinician2",
         worker="ma2",
         preferred_station="bay-1",
-        rounds=(DemoRound((DemoDraw("throat_swab", S.RECEIVED),)),),
+        rounds=(DemoRound((DemoDraw("throat_swab", S.RECEIVED, beyond=S.DONE),)),),
     ),
     DemoVisit(
         OrderTemplate(
@@ -199,7 +211,14 @@ DEMO_VISITS = (
         worker="ma2",
         preferred_station="bay-1",
         needs=Needs(interpreter_needed=True),
-        rounds=(DemoRound((DemoDraw("np_swab", S.RECEIVED), DemoDraw("nasal_swab", S.RECEIVED))),),
+        rounds=(
+            DemoRound(
+                (
+                    DemoDraw("np_swab", S.RECEIVED, beyond=S.IN_TESTING),
+                    DemoDraw("nasal_swab", S.RECEIVED, beyond=S.STORED),
+                )
+            ),
+        ),
     ),
     # The MA still training on venipuncture couldn't find a vein; the supervisor stepped in.
     DemoVisit(
@@ -216,8 +235,34 @@ DEMO_VISITS = (
                     ),
                 )
             ),
-            DemoRound((DemoDraw("serum", S.IN_TRANSIT, body_site="Right dorsal hand vein"),), by="supervisor"),
+            DemoRound((DemoDraw("serum", S.IN_TRANSIT, body_site="median_cubital_right"),), by="supervisor"),
         ),
+    ),
+    # The patient wouldn't have blood drawn today; the MA cancelled the PSA and the clinician is told.
+    DemoVisit(
+        OrderTemplate(
+            "Routine screening visit, discussed PSA screening. PSA to send out.",
+            tests=("2857-1",),
+            sex=Patient.Sex.MALE,
+            min_age=50,
+        ),
+        minutes_ago=70,
+        clinician="clinician",
+        worker="ma2",
+        preferred_station="phleb-2",
+        rounds=(
+            DemoRound(
+                (
+                    DemoDraw(
+                        "serum",
+                        S.NOT_COLLECTED,
+                        failed_reason=FailedDrawReason.PATIENT_REFUSED,
+                        failed_note="Wants to think about screening first.",
+                    ),
+                )
+            ),
+        ),
+        cancelled=(CancelReason.PATIENT_REFUSED, "Will decide at the next visit."),
     ),
     # The patient has left; the EDTA tube is on its way to the send-out desk, the SST not yet.
     DemoVisit(
@@ -270,6 +315,11 @@ STEP_MINUTES = {
     "reject": 3,
     "complete": 2,
     "turnover": 6,
+    "cancel": 2,
+    "testing": 4,
+    "done": 15,
+    "store": 2,
+    "dispose": 20,
 }
 
 
@@ -290,7 +340,19 @@ class _Timeline:
         (StationEvent, ("at",)),
         (TestOrder, ("created_at", "status_changed_at")),
         (TestOrderEvent, ("at",)),
-        (Specimen, ("labelled_at", "verified_at", "collected_at", "received_at", "rejected_at", "status_changed_at")),
+        (
+            Specimen,
+            (
+                "labelled_at",
+                "verified_at",
+                "collected_at",
+                "received_at",
+                "rejected_at",
+                "stored_at",
+                "disposed_at",
+                "status_changed_at",
+            ),
+        ),
         (SpecimenEvent, ("at",)),
         (LabelPrint, ("printed_at",)),
         (RecollectionCall, ("created_at", "status_changed_at")),
@@ -415,6 +477,7 @@ def _play(
     with timeline.step(STEP_MINUTES["verify"]):
         handoff_verify_identity(handoff=handoff, by=worker, scanned_mrn=patient.mrn)
     printer = station.label_printers.filter(transport=PDF, is_active=True).first()
+    at_bench: list[tuple[Specimen, str]] = []  # tested and kept after the patient has gone on
     for demo_round in visit.rounds:
         by = users[demo_round.by] if demo_round.by else worker
         with timeline.step(STEP_MINUTES["label"]):
@@ -428,9 +491,7 @@ def _play(
         for draw, specimen in draws:
             if draw.reach == S.NOT_COLLECTED:
                 with timeline.step(STEP_MINUTES["failed"]):
-                    specimen_not_collected(
-                        specimen=specimen, by=by, reason=FailedDrawReason.NO_VEIN, note=draw.failed_note
-                    )
+                    specimen_not_collected(specimen=specimen, by=by, reason=draw.failed_reason, note=draw.failed_note)
             elif draw.reach != S.LABELLED:
                 with timeline.step(STEP_MINUTES["draw"]):
                     specimen_confirm(
@@ -449,12 +510,23 @@ def _play(
         for draw, specimen in handed_over:
             if draw.reach == S.RECEIVED:
                 _receive(specimen, rejection=draw.rejection, by=lab_tech, reasons=reasons, timeline=timeline)
+                if draw.beyond:
+                    at_bench.append((specimen, draw.beyond))
+    if visit.cancelled is not None:
+        cancel_reason, cancel_note = visit.cancelled
+        with timeline.step(STEP_MINUTES["cancel"]):
+            for order in TestOrder.objects.filter(handoff=handoff, status=TestOrder.Status.ORDERED):
+                test_order_cancel(order=order, reason=cancel_reason, note=cancel_note, by=worker)
     if visit.completed:
         with timeline.step(STEP_MINUTES["complete"]):
             handoff_complete(handoff=handoff, by=worker)
         with timeline.step(STEP_MINUTES["turnover"]):
             station_turnover(station=station, by=worker)
         timeline.turned_over[station.pk] = timeline.now
+    bench_clock = timeline.now
+    for specimen, reach in at_bench:
+        _beyond(specimen, reach, by=lab_tech, timeline=timeline)
+    timeline.now = bench_clock  # the bench's work takes no station time
     late = visit.rejected_after_leaving
     if late is not None:
         late_specimen = Specimen.objects.filter(handoff=handoff, status=S.RECEIVED).order_by("id").first()
@@ -488,6 +560,26 @@ def _receive(
     if rejection is not None and not rejection.at_receipt:
         with timeline.step(STEP_MINUTES["reject"]):
             specimen_reject(specimen=specimen, reason=reasons[rejection.code], by=by, note=rejection.note)
+
+
+def _beyond(specimen: Specimen, reach: str, *, by: User, timeline: _Timeline) -> None:
+    """After receipt: tested, done, stored, disposed of, as far as ``reach``; a rejected one is disposed of."""
+    specimen.refresh_from_db()
+    if specimen.status != S.REJECTED:
+        with timeline.step(STEP_MINUTES["testing"]):
+            specimen_start_testing(specimen=specimen, by=by)
+        if reach == S.IN_TESTING:
+            return
+        with timeline.step(STEP_MINUTES["done"]):
+            specimen_testing_done(specimen=specimen, by=by)
+        if reach == S.DONE:
+            return
+        with timeline.step(STEP_MINUTES["store"]):
+            specimen_store(specimen=specimen, place="Fridge 1, rack A", by=by)
+        if reach == S.STORED:
+            return
+    with timeline.step(STEP_MINUTES["dispose"]):
+        specimen_dispose(specimen=specimen, by=by, note="Biohazard bin, bench")
 
 
 def _destination(specimen: Specimen) -> str:
