@@ -27,6 +27,7 @@ _MA = {
     "specimens.view_specimen",
     "specimens.collect_specimen",
     "lab.cancel_testorder",
+    "lab.view_result",
 }
 # Lab technicians receive at the bench and the send-out desk, and reject what can't be tested.
 _SPECIMEN_HANDLING = {
@@ -35,6 +36,16 @@ _SPECIMEN_HANDLING = {
     "specimens.reject_specimen",
     "specimens.store_specimen",
 }
+# The in-house bench: QC, results entered and verified by a second person, critical calls.
+_BENCH = {
+    "lab.view_result",
+    "lab.enter_result",
+    "lab.verify_result",
+    "lab.run_qc",
+    "lab.view_qcrun",
+    "lab.view_criticalcall",
+    "lab.record_critical_call",
+}
 # Supervisors oversee procedures: co-sign and return, sign staff off, see the day's charges.
 _PROCEDURE_SUPERVISION = {"procedures.supervise_procedure", "procedures.sign_off_competency", "procedures.view_charges"}
 ROLE_PERMISSIONS: dict[str, set[str]] = {
@@ -42,6 +53,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     ROLE_SUPERVISOR: _MA
     | _PROCEDURE_SUPERVISION
     | _SPECIMEN_HANDLING
+    | _BENCH
+    | {"lab.acknowledge_result"}
     | {"lab.view_recollectioncall", "lab.close_recollectioncall"}
     | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"},
     ROLE_CLINICIAN: {
@@ -54,9 +67,13 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "lab.view_recollectioncall",
         "lab.close_recollectioncall",
         "lab.cancel_testorder",
+        "lab.view_result",
+        "lab.acknowledge_result",
+        "lab.view_criticalcall",
     },
     ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"}
-    | _SPECIMEN_HANDLING,
+    | _SPECIMEN_HANDLING
+    | _BENCH,
     # Admins keep the catalogs and staff in Django admin; clinical work is not theirs.
     ROLE_ADMIN: set(),
     # Reads the access log, in the app (/audit/), and nothing else.
@@ -77,6 +94,21 @@ ADMIN_EXCLUDED = {
     "specimens.store_specimen",
     "lab.close_recollectioncall",
     "lab.cancel_testorder",
+    "lab.enter_result",
+    "lab.verify_result",
+    "lab.acknowledge_result",
+    "lab.run_qc",
+    "lab.record_critical_call",
+    # Results, QC runs and critical calls are clinical records, changed only by the bench's services.
+    "lab.add_result",
+    "lab.change_result",
+    "lab.delete_result",
+    "lab.add_qcrun",
+    "lab.change_qcrun",
+    "lab.delete_qcrun",
+    "lab.add_criticalcall",
+    "lab.change_criticalcall",
+    "lab.delete_criticalcall",
     # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
     # looked at what, admins included. The access log is written only by backoffice.audit.log in any case.
     "backoffice.view_accesslog",

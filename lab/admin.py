@@ -1,17 +1,258 @@
 """Django admin for the lab test catalog, and a read-only view of ordered tests."""
 
+from django.apps import apps
 from django.contrib import admin
 
-from backoffice.admin import AccessLoggedAdmin, ReadOnlyModelAdmin
-from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
+from backoffice.admin import AccessLoggedAdmin, HistoryAdmin, ReadOnlyModelAdmin
+from lab.models import (
+    Analyte,
+    ControlLot,
+    CriticalCall,
+    CriticalCallAttempt,
+    CriticalCallEvent,
+    EscalationStep,
+    Kit,
+    KitLot,
+    QCRule,
+    QCRun,
+    RecollectionCall,
+    RecollectionCallEvent,
+    ReferenceRange,
+    Result,
+    ResultEvent,
+    TestDefinition,
+    TestOrder,
+    TestOrderEvent,
+)
+
+LAB_DIRECTOR_NOTE = (
+    "Seeded with common adult values as a starting point only: each clinic's laboratory director "
+    "reviews and sets its own reference ranges and critical limits before patient testing."
+)
+
+
+class AnalyteInline(admin.TabularInline):
+    model = Analyte
+    extra = 0
+    fields = (
+        "position",
+        "loinc_code",
+        "name",
+        "short_name",
+        "result_type",
+        "unit",
+        "decimals",
+        "choices",
+        "normal_choices",
+        "reportable_low",
+        "reportable_high",
+    )
+    show_change_link = True
+
+
+class QCRuleInline(admin.StackedInline):
+    model = QCRule
+    extra = 0
 
 
 @admin.register(TestDefinition)
 class TestDefinitionAdmin(admin.ModelAdmin):
-    list_display = ("loinc_code", "name", "short_name", "performed", "specimen_type", "container", "is_active")
-    list_filter = ("performed", "specimen_type", "container", "is_active")
+    list_display = (
+        "loinc_code",
+        "name",
+        "short_name",
+        "performed",
+        "clia_complexity",
+        "requires_verification",
+        "specimen_type",
+        "container",
+        "is_active",
+    )
+    list_filter = ("performed", "clia_complexity", "specimen_type", "container", "is_active")
     list_select_related = ("specimen_type", "container")
     search_fields = ("loinc_code", "name", "short_name")
+    inlines = (AnalyteInline, QCRuleInline)
+
+
+class ReferenceRangeInline(admin.TabularInline):
+    model = ReferenceRange
+    extra = 0
+    fields = ("sex", "age_min_days", "age_max_days", "low", "high", "critical_low", "critical_high")
+
+
+@admin.register(Analyte)
+class AnalyteAdmin(admin.ModelAdmin):
+    """A test's reported result with its ranges; ranges and critical limits are the lab director's."""
+
+    list_display = ("loinc_code", "name", "test", "result_type", "unit", "reportable_low", "reportable_high")
+    list_filter = ("result_type", "test")
+    list_select_related = ("test",)
+    search_fields = ("loinc_code", "name", "short_name")
+    inlines = (ReferenceRangeInline,)
+    fields = (
+        "test",
+        "position",
+        "loinc_code",
+        "name",
+        "short_name",
+        "result_type",
+        "unit",
+        "decimals",
+        "choices",
+        "normal_choices",
+        "reportable_low",
+        "reportable_high",
+    )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        # The lab director's note above the form and its ranges.
+        return super().changeform_view(
+            request, object_id, form_url, {**(extra_context or {}), "subtitle": LAB_DIRECTOR_NOTE}
+        )
+
+
+@admin.register(ReferenceRange)
+class ReferenceRangeAdmin(admin.ModelAdmin):
+    list_display = ("analyte", "sex", "age_min_days", "age_max_days", "low", "high", "critical_low", "critical_high")
+    list_filter = ("sex", "analyte__test")
+    list_select_related = ("analyte",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "analyte",
+                    "sex",
+                    "age_min_days",
+                    "age_max_days",
+                    "low",
+                    "high",
+                    "critical_low",
+                    "critical_high",
+                ),
+                "description": LAB_DIRECTOR_NOTE,
+            },
+        ),
+    )
+
+
+class KitLotInline(admin.TabularInline):
+    model = KitLot
+    extra = 0
+    fields = ("lot_number", "expiry_date", "received_on", "opened_on", "is_active")
+
+
+@admin.register(Kit)
+class KitAdmin(admin.ModelAdmin):
+    list_display = ("manufacturer", "name", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("manufacturer", "name")
+    filter_horizontal = ("tests",)
+    inlines = (KitLotInline,)
+
+
+@admin.register(KitLot)
+class KitLotAdmin(admin.ModelAdmin):
+    list_display = ("kit", "lot_number", "expiry_date", "received_on", "opened_on", "is_active")
+    list_filter = ("is_active", "kit")
+    list_select_related = ("kit",)
+    search_fields = ("lot_number", "kit__name")
+
+
+@admin.register(QCRule)
+class QCRuleAdmin(admin.ModelAdmin):
+    list_display = ("test", "frequency", "every_n_days", "shift_hours")
+    list_select_related = ("test",)
+
+
+@admin.register(ControlLot)
+class ControlLotAdmin(admin.ModelAdmin):
+    list_display = (
+        "test",
+        "analyte",
+        "level",
+        "lot_number",
+        "expiry_date",
+        "expected_value",
+        "target_mean",
+        "target_sd",
+        "is_active",
+    )
+    list_filter = ("test", "level", "is_active")
+    list_select_related = ("test", "analyte")
+    search_fields = ("lot_number",)
+
+
+@admin.register(QCRun)
+class QCRunAdmin(ReadOnlyModelAdmin):
+    """QC runs are entered at the bench (lab.qc); kept as run, never edited."""
+
+    list_display = (
+        "performed_at",
+        "control_lot",
+        "kit_lot",
+        "value_numeric",
+        "value_text",
+        "passed",
+        "westgard",
+        "performed_by",
+    )
+    list_filter = ("passed", "control_lot__test")
+    list_select_related = ("control_lot__test", "kit_lot__kit", "performed_by")
+    date_hierarchy = "performed_at"
+
+
+@admin.register(EscalationStep)
+class EscalationStepAdmin(admin.ModelAdmin):
+    list_display = ("position", "target", "person", "due_minutes")
+    list_select_related = ("person",)
+
+
+@admin.register(Result)
+class ResultAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """Results move only through the bench's services; a released one is corrected by amendment."""
+
+    audit_what = "lab result"
+    list_display = ("entered_at", "patient", "analyte", "value_numeric", "value_text", "flag", "status")
+    list_filter = ("status", "flag", "analyte__test")
+    list_select_related = ("patient", "analyte")
+    search_fields = ("^patient__mrn", "patient__family_name")
+    date_hierarchy = "entered_at"
+
+
+@admin.register(ResultEvent)
+class ResultEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "lab result event"
+    audit_patient = "result.patient_id"
+    audit_ref = "result.uuid"
+    list_display = ("at", "result", "action", "from_status", "to_status", "actor", "note")
+    list_select_related = ("result__patient", "result__analyte", "actor")
+
+
+@admin.register(CriticalCall)
+class CriticalCallAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "critical call"
+    list_display = ("opened_at", "patient", "result", "clinician", "step", "due_at", "status")
+    list_filter = ("status",)
+    list_select_related = ("patient", "result__analyte", "clinician")
+
+
+@admin.register(CriticalCallAttempt)
+class CriticalCallAttemptAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "critical call attempt"
+    audit_patient = "call.patient_id"
+    audit_ref = "call.uuid"
+    list_display = ("at", "call", "called_by", "contact_name", "contact_role", "outcome")
+    list_select_related = ("call__patient", "call__result__analyte", "called_by")
+
+
+@admin.register(CriticalCallEvent)
+class CriticalCallEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "critical call event"
+    audit_patient = "call.patient_id"
+    audit_ref = "call.uuid"
+    list_display = ("at", "call", "action", "actor", "note")
+    list_select_related = ("call__patient", "call__result__analyte", "actor")
 
 
 @admin.register(TestOrder)
@@ -67,3 +308,12 @@ class RecollectionCallEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_ref = "call.uuid"
     list_display = ("at", "call", "action", "actor", "note")
     list_select_related = ("call__patient", "actor")
+
+
+@admin.register(apps.get_model("lab", "ResultHistory"))
+class ResultHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
+    """Every change of a result before its release, with who made it (a released one is amended instead)."""
+
+    audit_what = "lab result history"
+    audit_patient = "patient_id"
+    audit_ref = ""

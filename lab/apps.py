@@ -17,6 +17,8 @@ class LabConfig(AppConfig):
         register_specimen_listener(self.label, SPECIMEN_LISTENER)
         register_subject("call", _patient_of_call)
         register_subject("testorder", _patient_of_test_order)
+        register_subject("result", _patient_of_result)
+        register_subject("criticalcall", _patient_of_critical_call)
 
 
 def _patient_of_call(ref: str) -> int | None:
@@ -29,3 +31,15 @@ def _patient_of_test_order(ref: str) -> int | None:
     from lab.models import TestOrder
 
     return TestOrder.objects.filter(uuid=ref).values_list("handoff__patient_id", flat=True).first()
+
+
+def _patient_of_result(ref: str) -> int | None:
+    from lab.models import Result
+
+    return Result.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()
+
+
+def _patient_of_critical_call(ref: str) -> int | None:
+    from lab.models import CriticalCall
+
+    return CriticalCall.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()

@@ -1,6 +1,6 @@
 """Lab pages, included under /lab/ by backoffice.urls."""
 
-from django.urls import path
+from django.urls import include, path
 
 from lab import views
 
@@ -13,4 +13,9 @@ urlpatterns = [
     path("call-backs/<uuid:uuid>/done/", views.call_done, name="call_done"),
     path("tests/<uuid:uuid>/cancel/", views.cancel, name="cancel"),
     path("tests/<uuid:uuid>/acknowledge/", views.acknowledge, name="acknowledge"),
+    # The in-house bench: QC, results, critical calls; and results in front of the clinician.
+    path("qc/", include("lab.qc.urls")),
+    path("results/", include("lab.results.urls")),
+    path("criticals/", include("lab.criticals.urls")),
+    path("inbox/", include("lab.inbox.urls")),
 ]

@@ -63,3 +63,115 @@ CALL = Table(
     states=CallStatus,
     moves={CallStatus.OPEN: frozenset({CallStatus.DONE}), CallStatus.DONE: frozenset()},
 )
+
+
+# --- Catalog -------------------------------------------------------------------------------------
+
+
+class CliaComplexity(models.TextChoices):
+    WAIVED = "waived", "Waived"
+    MODERATE = "moderate", "Moderate complexity"
+
+
+class ResultType(models.TextChoices):
+    NUMERIC = "numeric", "Numeric (UCUM unit)"
+    ORDINAL = "ordinal", "Ordinal / coded (e.g. Negative, Trace, 1+)"
+    TEXT = "text", "Text"
+
+
+class Flag(models.TextChoices):
+    """Computed from the value and the patient's age and sex at collection; never typed."""
+
+    NORMAL = "N", "Normal"
+    LOW = "L", "Low"
+    HIGH = "H", "High"
+    CRITICAL_LOW = "LL", "Critically low"
+    CRITICAL_HIGH = "HH", "Critically high"
+    ABNORMAL = "A", "Abnormal"
+    NONE = "", "No flag"
+
+
+CRITICAL_FLAGS: tuple[str, ...] = (Flag.CRITICAL_LOW, Flag.CRITICAL_HIGH)
+ABNORMAL_FLAGS: tuple[str, ...] = (Flag.LOW, Flag.HIGH, Flag.ABNORMAL, *CRITICAL_FLAGS)
+
+
+# --- Results -------------------------------------------------------------------------------------
+#
+#     entered ──► verified ──► released ──► superseded (by its amended result, once that is released)
+#        ▲   │        │
+#        │   │        └──► entered (sent back for a correction before release)
+#        │   └──► released (a waived test its performer may release, where the test says so)
+#        └── an amended result starts here, pointing at the released result it corrects
+
+
+class ResultStatus(models.TextChoices):
+    ENTERED = "entered", "Entered, to verify"
+    VERIFIED = "verified", "Verified"
+    RELEASED = "released", "Released"
+    SUPERSEDED = "superseded", "Superseded by a correction"
+
+
+R = ResultStatus
+
+RESULT = Table(
+    label="result",
+    states=ResultStatus,
+    moves={
+        R.ENTERED: frozenset({R.VERIFIED, R.RELEASED}),
+        R.VERIFIED: frozenset({R.RELEASED, R.ENTERED}),
+        R.RELEASED: frozenset({R.SUPERSEDED}),
+        R.SUPERSEDED: frozenset(),
+    },
+)
+# What the clinician sees: released results (a superseded one only as the original of a correction).
+REPORTED_STATUSES: tuple[str, ...] = (R.RELEASED, R.SUPERSEDED)
+
+
+# --- Quality control -------------------------------------------------------------------------------
+
+
+class QCFrequency(models.TextChoices):
+    """When controls are due, besides each new lot and each new shipment (the package insert says)."""
+
+    DAILY = "daily", "Each day of testing"
+    SHIFT = "shift", "Each shift"
+    EVERY_N_DAYS = "n_days", "Every N days"
+    LOT_ONLY = "lot", "Each new lot and shipment only"
+
+
+class ControlLevel(models.TextChoices):
+    NEGATIVE = "negative", "Negative control"
+    POSITIVE = "positive", "Positive control"
+    LEVEL_1 = "level_1", "Level 1 (low)"
+    LEVEL_2 = "level_2", "Level 2 (high)"
+
+
+QUALITATIVE_LEVELS: tuple[str, ...] = (ControlLevel.NEGATIVE, ControlLevel.POSITIVE)
+QUANTITATIVE_LEVELS: tuple[str, ...] = (ControlLevel.LEVEL_1, ControlLevel.LEVEL_2)
+
+
+# --- Critical values ---------------------------------------------------------------------------------
+
+
+class CriticalCallStatus(models.TextChoices):
+    OPEN = "open", "To call"
+    CLOSED = "closed", "Called, read back"
+
+
+CRITICAL_CALL = Table(
+    label="critical call",
+    states=CriticalCallStatus,
+    moves={CriticalCallStatus.OPEN: frozenset({CriticalCallStatus.CLOSED}), CriticalCallStatus.CLOSED: frozenset()},
+)
+
+
+class CallOutcome(models.TextChoices):
+    READ_BACK = "read_back", "Reached, value read back"
+    NO_READ_BACK = "no_read_back", "Reached, no read-back"
+    NOT_REACHED = "not_reached", "Not reached"
+
+
+class EscalationTarget(models.TextChoices):
+    ORDERING = "ordering", "Ordering clinician"
+    COVERING = "covering", "Covering clinician"
+    DIRECTOR = "director", "Medical director"

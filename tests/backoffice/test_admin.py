@@ -36,6 +36,7 @@ from procedures.services import procedure_orders_add
 from specimens import services as specimen_services
 from specimens.models import LabelPrint, Specimen, SpecimenEvent
 from tests.factories import CredentialFactory, HandoffFactory, StationFactory, UserFactory
+from tests.lab import helpers as lab_helpers
 from tests.procedures.helpers import one_of_everything
 from tests.specimens import helpers as specimen_helpers
 
@@ -135,6 +136,7 @@ def some_of_everything(handoff: Handoff, station: Station, medical_assistant: Us
     printer = specimen_helpers.pdf_printer(station)
     specimen_services.specimen_labels_printed(specimens=[tube], by=collector, output="pdf", printer=printer)
     specimen_helpers.call_back(ma=collector, lab_tech=UserFactory.create(role=roles.ROLE_LAB_TECH))
+    lab_helpers.bench_catalog()  # a kit with a lot, the QC rule and control lots of a strep test, the ladder
 
 
 def test_every_project_model_has_an_admin() -> None:

@@ -184,7 +184,22 @@ SPECIMENS: dict[str, dict[str, str]] = {
     "lab:acknowledge": POST_ONLY,
 }
 
-RULES: dict[str, dict[str, str]] = {**BACKOFFICE, **PROCEDURES, **SPECIMENS, **ADMIN}
+# ---- lab: the in-house bench and the clinician's results (one table per subpackage) -----------------
+LAB_QC: dict[str, dict[str, str]] = {}
+LAB_RESULTS: dict[str, dict[str, str]] = {}
+LAB_CRITICALS: dict[str, dict[str, str]] = {}
+LAB_INBOX: dict[str, dict[str, str]] = {}
+
+RULES: dict[str, dict[str, str]] = {
+    **BACKOFFICE,
+    **PROCEDURES,
+    **SPECIMENS,
+    **LAB_QC,
+    **LAB_RESULTS,
+    **LAB_CRITICALS,
+    **LAB_INBOX,
+    **ADMIN,
+}
 
 
 def rule_for(key: str) -> dict[str, str] | None:
@@ -243,6 +258,12 @@ def _subject(key: str, route: str) -> str:
         return "call"
     if "tests/" in route:
         return "testorder"
+    if key.startswith("lab:results:"):
+        return "result"
+    if key.startswith("lab:criticals:"):
+        return "criticalcall"
+    if key.startswith("lab:inbox:") and "patients/" in route:
+        return "patient"
     return "handoff"
 
 

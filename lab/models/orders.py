@@ -1,4 +1,4 @@
-"""Test catalog, and the lab tests ordered on a handoff with the specimens that serve them."""
+"""The lab tests ordered on a handoff, the specimens that serve them, and call-backs for recollection."""
 
 import uuid
 
@@ -9,34 +9,9 @@ from django.utils import timezone
 
 from backoffice.models import Handoff, Patient
 from backoffice.transitions import TransitionEvent
+from lab.models.catalog import TestDefinition
 from lab.workflow import TO_COLLECT_STATUSES, CallStatus, CancelReason, TestOrderStatus
-from specimens.models import Container, Specimen, SpecimenType
-
-
-class TestDefinition(models.Model):
-    """A lab test from the catalog: run in-house at the bench, or sent out to a reference lab.
-
-    It names the specimen it needs and the container that holds it; tests naming the same specimen
-    type and container are drawn into one container together (CBC and HbA1c share an EDTA tube).
-    """
-
-    class Performed(models.TextChoices):
-        IN_HOUSE = "in_house", "In-house"
-        SEND_OUT = "send_out", "Send-out"
-
-    loinc_code = models.CharField("LOINC code", max_length=12, unique=True)
-    name = models.CharField(max_length=120, unique=True)
-    short_name = models.CharField(max_length=30)
-    performed = models.CharField(max_length=10, choices=Performed.choices)
-    specimen_type = models.ForeignKey(SpecimenType, on_delete=models.PROTECT, related_name="tests")
-    container = models.ForeignKey(Container, on_delete=models.PROTECT, related_name="tests")
-    is_active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return f"{self.name} (LOINC {self.loinc_code})"
+from specimens.models import Specimen
 
 
 class TestOrderQuerySet(models.QuerySet["TestOrder"]):
