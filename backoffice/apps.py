@@ -14,6 +14,7 @@ class BackofficeConfig(AppConfig):
         from backoffice.roles import sync_roles
 
         register_subject("handoff", _patient_of_handoff)
+        register_subject("patient", _patient_by_uuid)
 
         # Runs once per migrate, after every app's permissions exist.
         post_migrate.connect(sync_roles, sender=self, dispatch_uid="backoffice.sync_roles")
@@ -26,6 +27,12 @@ def _patient_of_handoff(ref: str) -> int | None:
     from backoffice.models import Handoff
 
     return Handoff.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()
+
+
+def _patient_by_uuid(ref: str) -> int | None:
+    from backoffice.models import Patient
+
+    return Patient.objects.filter(uuid=ref).values_list("pk", flat=True).first()
 
 
 def _schedule_overdue_check(using: str = "default", **kwargs: object) -> None:
