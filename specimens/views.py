@@ -134,6 +134,12 @@ def _render_detail(
     )
 
 
+def _form_refused(request: HttpRequest, uuid: str, **forms: Any) -> HttpResponse:
+    """The specimen's page again with the form that failed and its errors; nothing was written."""
+    user = _user(request)
+    return _render_detail(request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, **forms)
+
+
 def _run(request: HttpRequest, uuid: str, action: Callable[[Specimen, User], object], success: str) -> HttpResponse:
     """Run one service for the specimen in the URL; a refusal becomes a message, never a 500."""
     user = _user(request)
@@ -159,10 +165,7 @@ def _run(request: HttpRequest, uuid: str, action: Callable[[Specimen, User], obj
 def hand_over(request: HttpRequest, uuid: str) -> HttpResponse:
     form = HandOverForm(request.POST)
     if not form.is_valid():
-        user = _user(request)
-        return _render_detail(
-            request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, hand_over_form=form
-        )
+        return _form_refused(request, uuid, hand_over_form=form)
     to = form.cleaned_data["to"]
     return _run(
         request,
@@ -178,10 +181,7 @@ def hand_over(request: HttpRequest, uuid: str) -> HttpResponse:
 def receive(request: HttpRequest, uuid: str) -> HttpResponse:
     form = ReceiveForm(request.POST)
     if not form.is_valid():
-        user = _user(request)
-        return _render_detail(
-            request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, receive_form=form
-        )
+        return _form_refused(request, uuid, receive_form=form)
     data = form.cleaned_data
     return _run(
         request,
@@ -201,10 +201,7 @@ def receive(request: HttpRequest, uuid: str) -> HttpResponse:
 def reject(request: HttpRequest, uuid: str) -> HttpResponse:
     form = RejectForm(request.POST)
     if not form.is_valid():
-        user = _user(request)
-        return _render_detail(
-            request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, reject_form=form
-        )
+        return _form_refused(request, uuid, reject_form=form)
     data = form.cleaned_data
     return _run(
         request,
@@ -244,10 +241,7 @@ def testing_done(request: HttpRequest, uuid: str) -> HttpResponse:
 def store(request: HttpRequest, uuid: str) -> HttpResponse:
     form = StoreForm(request.POST)
     if not form.is_valid():
-        user = _user(request)
-        return _render_detail(
-            request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, store_form=form
-        )
+        return _form_refused(request, uuid, store_form=form)
     place = form.cleaned_data["place"]
     return _run(
         request,
@@ -263,10 +257,7 @@ def store(request: HttpRequest, uuid: str) -> HttpResponse:
 def dispose(request: HttpRequest, uuid: str) -> HttpResponse:
     form = DisposeForm(request.POST)
     if not form.is_valid():
-        user = _user(request)
-        return _render_detail(
-            request, selectors.specimen_for_user(user=user, uuid=uuid), user, status=422, dispose_form=form
-        )
+        return _form_refused(request, uuid, dispose_form=form)
     note = form.cleaned_data["note"]
     return _run(
         request,
