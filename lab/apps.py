@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class LabConfig(AppConfig):
@@ -19,6 +20,8 @@ class LabConfig(AppConfig):
         register_subject("testorder", _patient_of_test_order)
         register_subject("result", _patient_of_result)
         register_subject("criticalcall", _patient_of_critical_call)
+        # Starts the every-minute critical-call escalation (lab.criticals.tasks) unless a run is pending.
+        post_migrate.connect(_schedule_escalation, sender=self, dispatch_uid="lab.schedule_escalation")
 
 
 def _patient_of_call(ref: str) -> int | None:
@@ -43,3 +46,14 @@ def _patient_of_critical_call(ref: str) -> int | None:
     from lab.models import CriticalCall
 
     return CriticalCall.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()
+
+
+def _schedule_escalation(using: str = "default", **kwargs: object) -> None:
+    from django.db import connections
+    from django_tasks_db.models import DBTaskResult
+
+    from lab.criticals.tasks import schedule_escalation
+
+    # A partial migrate may leave the task table unbuilt.
+    if DBTaskResult._meta.db_table in connections[using].introspection.table_names():
+        schedule_escalation()

@@ -1,7 +1,16 @@
 """Pages of lab.criticals, included under /lab/criticals/ by lab.urls (names: lab:criticals:...)."""
 
-from django.urls import path  # noqa: F401 - the patterns below use it
+from django.urls import path
+
+from lab.criticals import views
 
 app_name = "criticals"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.open_calls, name="open"),
+    path("panel/", views.panel, name="panel"),
+    path("report/", views.report, name="report"),
+    path("<uuid:uuid>/", views.detail, name="detail"),
+    path("<uuid:uuid>/attempt/", views.attempt, name="attempt"),
+    path("<uuid:uuid>/acknowledge/", views.acknowledge, name="acknowledge"),
+]
