@@ -7,9 +7,9 @@ from django.utils import timezone
 from backoffice.models import User
 from backoffice.services import handoff_assign_station, handoff_claim, handoff_verify_identity
 from lab.models import Analyte, ControlLot, KitLot, QCRule, QCRun, Result, TestDefinition, TestOrder
-from lab.workflow import ControlLevel, QCFrequency
 from lab.results import services
 from lab.services import test_orders_add, tests_start_collection
+from lab.workflow import ControlLevel, QCFrequency
 from specimens.models import Specimen
 from tests.factories import HandoffFactory, PatientFactory, StationFactory
 from tests.lab.helpers import kit_lot, qualitative_qc, quantitative_qc, test_named

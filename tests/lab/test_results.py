@@ -54,7 +54,7 @@ class TestEntry:
 
         result = fresh(result)
         assert (result.value_numeric, result.flag, result.is_critical) == (Decimal("12.0"), "L", False)
-        assert result.reference_text == "13.2–16.6 g/dL"  # the male range: 12.0 is low for him
+        assert result.reference_text == "13.2\u201316.6 g/dL"  # the male range: 12.0 is low for him
         assert result.kit_lot == lot and result.status == R.ENTERED and result.entered_by == tech
         assert Specimen.objects.get(pk=specimen.pk).status == SpecimenStatus.IN_TESTING
         assert order_of(specimen, "Hemoglobin").status == TestOrderStatus.IN_PROGRESS
@@ -113,7 +113,7 @@ class TestQCLockout:
         specimen = at_bench("Hemoglobin", ma=ma, lab_tech=tech)
         lot = kit_lot("Hemoglobin", lot="NEW")
         quantitative_qc("Hemoglobin", levels=(("8.0", "0.3"), ("16.0", "0.5")))
-        with pytest.raises(services.QCLockout, match="Run the level 1 \\(low\\) on .* lot NEW first"):
+        with pytest.raises(services.QCLockout, match=r"Run the level 1 \(low\) on .* lot NEW first"):
             enter(specimen, "Hemoglobin", "13.0", by=tech, lot=lot)
         assert not Result.objects.exists()
 
