@@ -149,6 +149,13 @@ def interpret_for(analyte: Analyte, typed: str, *, specimen: Specimen) -> Interp
     )
 
 
+def _read(analyte: Analyte, typed: str, *, specimen: Specimen) -> Interpreted:
+    try:
+        return interpret_for(analyte, typed, specimen=specimen)
+    except ResultValueError as exc:
+        raise InvalidValues({analyte.pk: str(exc)}) from None
+
+
 def results_preview(*, order: TestOrder, values: Mapping[int, str]) -> dict[int, Interpreted]:
     """Every analyte of the test read and flagged, without saving; InvalidValues names each one wrong."""
     assert order.specimen is not None
@@ -238,7 +245,7 @@ def result_correct(*, result: Result, value: str, by: User, comment: str | None 
         lock(result, related=("order__test", "analyte", "specimen__patient"))
         check_correct(result, by)
         before = result.display_value
-        fields = _apply(result, interpret_for(result.analyte, value, specimen=result.specimen))
+        fields = _apply(result, _read(result.analyte, value, specimen=result.specimen))
         if comment is not None:
             result.comment = " ".join(comment.split())[:300]
             fields.append("comment")
@@ -383,7 +390,7 @@ def result_amend(*, result: Result, value: str, reason: str, by: User) -> Result
             entered_by=by,
             status_changed_at=now,
         )
-        _apply(amended, interpret_for(result.analyte, value, specimen=result.specimen))
+        _apply(amended, _read(result.analyte, value, specimen=result.specimen))
         amended.save()
         record(
             amended,
