@@ -65,17 +65,10 @@ class CallRow:
 
     call: CriticalCall
     record: Offer
-    minutes_left: int  # negative: overdue by that many minutes
+    overdue: bool
+    minutes: int  # whole minutes left until due, or overdue by
     rung: str
     last_rung: bool
-
-    @property
-    def overdue(self) -> bool:
-        return self.minutes_left < 0
-
-    @property
-    def overdue_minutes(self) -> int:
-        return -self.minutes_left
 
 
 def rung_label(position: int, steps: Sequence[EscalationStep]) -> str:
@@ -97,7 +90,8 @@ def call_rows(
             CallRow(
                 call=call,
                 record=offer(partial(check_record_attempt, call, user)),
-                minutes_left=int(seconds // 60),
+                overdue=seconds < 0,
+                minutes=int(abs(seconds) // 60),
                 rung=rung_label(call.step, steps),
                 last_rung=call.step >= last,
             )

@@ -31,7 +31,8 @@ def critical_call_open(*, result: Result, by: User) -> CriticalCall:
     """
     first = EscalationStep.objects.order_by("position").first()
     minutes = first.due_minutes if first else DEFAULT_DUE_MINUTES
-    now = timezone.now()
+    # The clock starts at the release, which this runs inside of.
+    now = result.released_at or timezone.now()
     call = CriticalCall.objects.create(
         result=result,
         patient_id=result.patient_id,
@@ -197,8 +198,6 @@ def critical_calls_escalate(now: datetime | None = None) -> int:
             .select_related("result__order__handoff", "clinician")
             .order_by("due_at", "id")
         )
-        # Flagged at the last rung already: nothing more the worker can do for it.
-        due = [c for c in due if c.escalated_at is None or c.escalated_at < c.due_at]
         if not due:
             return 0
         steps = list(EscalationStep.objects.select_related("person").order_by("position"))
@@ -207,6 +206,8 @@ def critical_calls_escalate(now: datetime | None = None) -> int:
         for call in due:
             step = next((s for s in steps if s.position > call.step), None)
             if step is None:
+                if call.escalated_at is not None and call.escalated_at >= call.due_at:
+                    continue  # flagged at the last rung already: nothing more the worker can do
                 was_due = timezone.localtime(call.due_at)
                 call.escalated_at = now
                 call.save(update_fields=["escalated_at"])
