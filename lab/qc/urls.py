@@ -1,7 +1,16 @@
-"""Pages of lab.qc, included under /lab/qc/ by lab.urls (names: lab:qc:...)."""
+"""Pages of lab.qc, included under /lab/qc/ by lab.urls (names: lab:qc:...).
 
-from django.urls import path  # noqa: F401 - the patterns below use it
+QC rows carry no patient data, so their URLs name them by primary key.
+"""
+
+from django.urls import path
+
+from lab.qc import views
 
 app_name = "qc"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.board, name="board"),
+    path("lots/<int:pk>/run/", views.run, name="run"),
+    path("controls/<int:pk>/", views.chart, name="chart"),
+]
