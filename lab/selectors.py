@@ -4,12 +4,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from backoffice.models import Handoff, User
-from lab.models import RecollectionCall, TestDefinition, TestOrder
-from lab.workflow import TO_COLLECT_STATUSES, CallStatus
+from lab.inbox.selectors import released_results
+from lab.models import RecollectionCall, Result, TestDefinition, TestOrder
+from lab.workflow import TO_COLLECT_STATUSES, CallStatus, ResultStatus
 from specimens.models import Container, SpecimenType
 
 
@@ -22,10 +23,32 @@ def open_test_count(handoff: Handoff) -> int:
 
 
 def test_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[TestOrder]]:
+    """The handoffs' ordered tests, each with its released results (``released_results``): two queries.
+
+    The queue and the board show a result as soon as it is released, while the patient is still here.
+    """
     grouped: dict[int, list[TestOrder]] = defaultdict(list)
-    for order in TestOrder.objects.filter(handoff_id__in=list(handoff_ids)).select_related("test"):
+    orders = (
+        TestOrder.objects.filter(handoff_id__in=list(handoff_ids))
+        .select_related("test")
+        .prefetch_related(Prefetch("results", queryset=released_results(), to_attr="released_results"))
+    )
+    for order in orders:
         grouped[order.handoff_id].append(order)
     return grouped
+
+
+def released_results_version(handoff_id: str) -> str:
+    """SQL for a token that changes whenever a result of the handoff's tests is released or superseded.
+
+    Part of the queue's and the board's cached row keys (backoffice.pages.fragments): a row shows
+    its results, so a released one must be a new key, not wait for the cache to expire.
+    """
+    return (
+        f"(SELECT count(*)::text || ',' || coalesce(extract(epoch FROM max(r.status_changed_at))::text, '') "  # noqa: S608
+        f'FROM "{Result._meta.db_table}" r JOIN "{TestOrder._meta.db_table}" o ON o.id = r.order_id '
+        f"WHERE o.handoff_id = {handoff_id} AND r.status IN ('{ResultStatus.RELEASED}', '{ResultStatus.SUPERSEDED}'))"
+    )
 
 
 def active_tests() -> list[TestDefinition]:

@@ -10,6 +10,8 @@ shared between processes or machines) under a key made of everything the row sho
   job, SQL). A version written by another transaction has another ``xmin``; two written by the same
   transaction sit in different places (``ctid``). So a changed status, claim, station, allergy or
   name is a different key, never a stale hit;
+- the handoff's released results (how many, and when one last changed): a result shows on its row
+  as soon as it is released, and a correction replaces it;
 - the minutes waited, which the row prints and which decide when it turns overdue;
 - today's date, for the patient's age;
 - the viewer's variant (whether they may claim, for the queue's button).
@@ -35,16 +37,18 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from backoffice.models import Handoff, Patient, whole_minutes
+from lab.selectors import released_results_version
 
 CACHE_ALIAS = "fragments"
 
 _HANDOFF = Handoff._meta.db_table
 _PATIENT = Patient._meta.db_table
-# The handoff's and its patient's row versions: a correlated subquery, so it needs no join and
-# works under the board's window-function subquery too.
+# The handoff's and its patient's row versions and its results' token: correlated subqueries, so no join, and
+# they work under the board's window-function subquery too.
 ROW_VERSION = RawSQL(  # noqa: S611 - table names from the models, no input
     f'"{_HANDOFF}".xmin::text || "{_HANDOFF}".ctid::text || \':\' || '  # noqa: S608
-    f'(SELECT p.xmin::text || p.ctid::text FROM "{_PATIENT}" p WHERE p.id = "{_HANDOFF}".patient_id)',
+    f'(SELECT p.xmin::text || p.ctid::text FROM "{_PATIENT}" p WHERE p.id = "{_HANDOFF}".patient_id) || \':\' || '
+    + released_results_version(f'"{_HANDOFF}".id'),
     [],
 )
 

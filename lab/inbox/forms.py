@@ -3,6 +3,7 @@
 import uuid as uuid_lib
 
 from django import forms
+from django.db.models import QuerySet
 
 from backoffice.models import User
 from lab.inbox.services import Shown
@@ -43,6 +44,6 @@ class ActingForForm(forms.Form):
         widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
 
-    def __init__(self, *args: object, clinicians: "forms.models.QuerySet[User]", **kwargs: object) -> None:
+    def __init__(self, *args: object, clinicians: QuerySet[User], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["clinician"].queryset = clinicians  # type: ignore[attr-defined]

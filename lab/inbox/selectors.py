@@ -17,7 +17,7 @@ from backoffice.models import Patient, User
 from backoffice.roles import ROLE_CLINICIAN
 from lab.inbox.services import SUPERVISOR_PERM
 from lab.inbox.trend import TrendChart, trend_chart
-from lab.models import Analyte, Result
+from lab.models import Analyte, Result, TestOrder
 from lab.workflow import ABNORMAL_FLAGS, REPORTED_STATUSES, ResultStatus, ResultType
 
 # Unsigned this long after release, a result shows on the supervisor board.
@@ -96,14 +96,15 @@ def stale_results(*, user: User) -> Stale:
     _require(user, SUPERVISOR_PERM)
     minutes = stale_minutes()
     cutoff = timezone.now() - dt.timedelta(minutes=minutes)
-    results = list(
+    results: list[Result] = list(
         _unsigned()
         .filter(released_at__lte=cutoff)
         .select_related("analyte", "order__test", "patient", "order__handoff__ordering_clinician")
         .annotate(total=Window(Count("pk")))
         .order_by("released_at", "id")[:STALE_SHOWN]
     )
-    return Stale(results=results, total=results[0].total if results else 0, minutes=minutes)  # type: ignore[attr-defined]
+    total = getattr(results[0], "total", 0) if results else 0
+    return Stale(results=results, total=total, minutes=minutes)
 
 
 def patient_for_results(*, user: User, uuid: str) -> Patient:
@@ -168,3 +169,26 @@ def _chart(history: AnalyteHistory) -> TrendChart | None:
         high=reference.high if reference else None,
         range_label=current[-1].reference_text if current else "",
     )
+
+
+def released_results() -> QuerySet[Result]:
+    """Released results as a handoff's lab panel and the queue's badges print them (with the analyte)."""
+    return (
+        Result.objects.filter(status=ResultStatus.RELEASED)
+        .select_related("analyte")
+        .order_by("analyte__position", "analyte_id", "id")
+    )
+
+
+def attach_released_results(orders: list[TestOrder]) -> None:
+    """Give each order its released results as ``released_results``: one query, none without a specimen.
+
+    A result exists only once a specimen was taken for the test, so orders without one need no read.
+    """
+    taken = [o.pk for o in orders if o.specimen_id is not None]
+    grouped: dict[int, list[Result]] = {}
+    if taken:
+        for result in released_results().filter(order_id__in=taken):
+            grouped.setdefault(result.order_id, []).append(result)
+    for order in orders:
+        order.released_results = grouped.get(order.pk, [])  # type: ignore[attr-defined]

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from lab.workflow import Flag
+
 WIDTH, HEIGHT = 240, 64
 PAD_X, PAD_Y = 8, 8
 
@@ -20,7 +22,7 @@ PAD_X, PAD_Y = 8, 8
 class Point:
     x: float
     y: float
-    label: str  # "6.8 g/dL LL on 12/01 09:40"
+    label: str  # "6.8 g/dL (critically low) on 12/01 09:40"
     flag: str
 
 
@@ -66,7 +68,7 @@ def trend_chart(
         return PAD_X + inner_w * fraction
 
     points = tuple(
-        Point(x_of(when, i), y_of(number), f"{shown}{' ' + flag if flag else ''} on {_when(when)}", flag)
+        Point(x_of(when, i), y_of(number), f"{shown}{_flag_words(flag)} on {_when(when)}", flag)
         for i, (when, number, shown, flag) in enumerate(values)
     )
     band = None
@@ -83,6 +85,13 @@ def trend_chart(
         high_label=f"{top:f}".rstrip("0").rstrip(".") if "." in f"{top:f}" else f"{top:f}",
         summary=summary,
     )
+
+
+def _flag_words(flag: str) -> str:
+    """ " (critically low)" for LL: words, for the text alternative; nothing for a normal value."""
+    if not flag or flag == Flag.NORMAL:
+        return ""
+    return f" ({Flag(flag).label.lower()})"
 
 
 def _when(at: dt.datetime) -> str:

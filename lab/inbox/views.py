@@ -1,6 +1,7 @@
 """The clinician's results: the inbox and its acknowledgement, and one patient's results over time."""
 
 import datetime as dt
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -23,6 +24,7 @@ from lab.inbox.selectors import (
     stale_minutes,
 )
 from lab.inbox.services import SUPERVISOR_PERM, ResultRefused, check_acknowledge, results_acknowledge
+from lab.models import Result
 
 
 def _user(request: HttpRequest) -> User:
@@ -56,11 +58,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "clinician": clinician,
         "acting_form": acting_form,
         # The button is what the service would accept for these very rows.
-        "may_sign": offer(lambda: [check_acknowledge(r, user) for r in results]) if results else None,
+        "may_sign": offer(partial(_check_all, results, user)) if results else None,
         "stale_before": timezone.now() - dt.timedelta(minutes=stale_minutes()),
         "nav": "inbox",
     }
     return render(request, "lab/inbox/inbox.html", context)
+
+
+def _check_all(results: list[Result], user: User) -> None:
+    for result in results:
+        check_acknowledge(result, user)
 
 
 @log_refusals("results acknowledgement", subject=None)

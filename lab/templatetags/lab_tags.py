@@ -9,6 +9,7 @@ from django.db.models import Count
 from backoffice.models import Handoff, User
 from backoffice.transitions import offer
 from lab.forms import CancelForm
+from lab.inbox.selectors import attach_released_results
 from lab.models import TestOrder
 from lab.selectors import draws_for
 from lab.services import check_cancel
@@ -33,6 +34,8 @@ def handoff_collection(context: template.Context) -> dict[str, Any]:
     )
     for order in orders:
         order.handoff = handoff  # the page's copy: the guards read its claim, clinician and status
+    if user.has_perm("lab.view_result"):
+        attach_released_results(orders)  # shown as soon as released: a POC result before the patient leaves
     draws = draws_for(orders)
     # Every specimen labelled for the handoff: at the bedside, collected, rejected or not drawn.
     every = (

@@ -145,13 +145,13 @@ class TestQueue:
             handoff.test_orders.create(test=test, created_by=handoff.ordering_clinician)
         c = _as(client, medical_assistant)
         # 1 session, 2 user, 3 permissions and roles, 4 the page's row keys (ids, patients, row
-        # versions) with the queue's totals, 5 access row with its patients, 6 the rows not yet
-        # rendered with patient/clinician/claimer/station/room, 7 their procedures, 8 their tests,
-        # 9 station filter choices.
-        with django_assert_num_queries(9):
+        # versions, released results) with the queue's totals, 5 access row with its patients, 6 the
+        # rows not yet rendered with patient/clinician/claimer/station/room, 7 their procedures,
+        # 8 their tests, 9 the tests' released results, 10 station filter choices.
+        with django_assert_num_queries(10):
             response = c.get(reverse("queue"))
         assert len(response.context["rows"]) == rows
-        # The 15-second refresh finds every row rendered already (6-8 not needed) and renders only
+        # The 15-second refresh finds every row rendered already (6-9 not needed) and renders only
         # the table (no station choices either).
         with django_assert_num_queries(5):
             again = c.get(reverse("queue"), headers={"HX-Request": "true"})
@@ -216,10 +216,11 @@ class TestBoard:
         c = _as(client, supervisor)
         # 1 session, 2 user, 3 permissions and roles, 4 the keys of the oldest handoffs of each status
         # with each status's total, 5 stations, 6 station occupants, 7 access row with its patients,
-        # 8 the cards not yet rendered with their joins, 9 procedures, 10 tests.
-        with django_assert_num_queries(10):
+        # 8 the cards not yet rendered with their joins, 9 procedures, 10 tests (no tests ordered:
+        # no read of their results), 11 results left unacknowledged too long (none: nothing logged).
+        with django_assert_num_queries(11):
             response = c.get(reverse("board"))
-        with django_assert_num_queries(7):  # every card rendered already: 8-10 are not needed
+        with django_assert_num_queries(8):  # every card rendered already: 8-10 are not needed
             c.get(reverse("board"))
         columns = response.context["columns"]
         assert sum(count for _, _, count in columns) == rows

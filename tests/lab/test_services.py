@@ -123,7 +123,7 @@ def test_an_open_test_keeps_the_handoff_from_completing(
     assert Handoff.objects.get(pk=handoff.pk).status == HandoffStatus.COMPLETED
 
 
-def test_orders_are_grouped_by_handoff_in_one_query(
+def test_orders_are_grouped_by_handoff_in_two_queries(
     handoff: Handoff, clinician: User, django_assert_num_queries
 ) -> None:
     other = HandoffFactory()
@@ -131,8 +131,10 @@ def test_orders_are_grouped_by_handoff_in_one_query(
     test_orders_add(handoff=other, tests=lab_tests("4548-4", "2106-3"), by=clinician)
 
     # Called through the module: imported by name, pytest would collect it as a test.
-    with django_assert_num_queries(1):  # test orders joined to their test definitions
+    # 1 test orders joined to their test definitions, 2 their released results with analytes (none yet).
+    with django_assert_num_queries(2):
         grouped = selectors.test_orders_by_handoff([handoff.pk, other.pk])
         codes = {pk: [o.test.loinc_code for o in orders] for pk, orders in grouped.items()}
+        assert all(o.released_results == [] for orders in grouped.values() for o in orders)
 
     assert codes == {handoff.pk: ["41653-7"], other.pk: ["4548-4", "2106-3"]}

@@ -185,7 +185,12 @@ SPECIMENS: dict[str, dict[str, str]] = {
 }
 
 # ---- lab: the in-house bench and the clinician's results (one table per subpackage) -----------------
-LAB_QC: dict[str, dict[str, str]] = {}
+# The bench's QC pages: lab techs and supervisors (lab.run_qc); admins keep kits and controls in admin.
+LAB_QC: dict[str, dict[str, str]] = {
+    "lab:qc:board": only("supervisor", "lab_tech"),
+    "lab:qc:run": POST_ONLY,
+    "lab:qc:chart": only("supervisor", "lab_tech"),
+}
 LAB_RESULTS: dict[str, dict[str, str]] = {}
 LAB_CRITICALS: dict[str, dict[str, str]] = {}
 LAB_INBOX: dict[str, dict[str, str]] = {}
