@@ -102,10 +102,12 @@ def check_verify(result: Result, by: User) -> None:
 
 
 def check_release(result: Result, by: User) -> None:
-    """Without verification, only a test whose clinic policy lets its performer release it."""
+    """Without verification, only a test whose clinic policy lets its performer release it (never a correction)."""
     require(by, "lab.enter_result", "release results")
     RESULT.check(result.status, R.RELEASED)
     test = result.order.test
+    if result.amends_id is not None and result.status != R.VERIFIED:
+        raise TransitionNotAllowed("A correction of a released result is verified by a second person before release.")
     if test.requires_verification and result.status != R.VERIFIED:
         raise TransitionNotAllowed(
             f"{test.short_name} needs a second person's verification before release; ask a colleague to verify it."

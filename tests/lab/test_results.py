@@ -275,6 +275,8 @@ class TestAmendment:
             services.result_amend(result=fresh(original), value="60", reason="again", by=second_tech)
 
         # An amendment goes through verification, even for a test its performer may release.
+        with pytest.raises(TransitionNotAllowed, match="verified by a second person"):
+            services.result_release(result=fresh(amended), by=tech)
         services.result_verify(result=fresh(amended), by=second_tech)
         original, amended = fresh(original), fresh(amended)
         assert original.status == R.SUPERSEDED and original.display_value == "95 mg/dL"
