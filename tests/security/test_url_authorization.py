@@ -192,8 +192,20 @@ LAB_QC: dict[str, dict[str, str]] = {
     "lab:qc:chart": only("supervisor", "lab_tech"),
 }
 LAB_RESULTS: dict[str, dict[str, str]] = {}
-LAB_CRITICALS: dict[str, dict[str, str]] = {}
-LAB_INBOX: dict[str, dict[str, str]] = {}
+LAB_CRITICALS: dict[str, dict[str, str]] = {
+    # Clinicians see their own calls (none of the sample's); admins may read the list, as in admin.
+    "lab:criticals:open": only("supervisor", "clinician", "lab_tech", "admin_user"),
+    "lab:criticals:panel": only("supervisor", "clinician", "lab_tech", "admin_user"),
+    "lab:criticals:report": only("supervisor", "lab_tech"),
+    "lab:criticals:detail": only("supervisor", "lab_tech"),  # another clinician's call: 404
+    "lab:criticals:attempt": POST_ONLY,
+    "lab:criticals:acknowledge": POST_ONLY,
+}
+LAB_INBOX: dict[str, dict[str, str]] = {
+    "lab:inbox:inbox": only("supervisor", "clinician"),  # who acknowledges results: their own, or for one away
+    "lab:inbox:acknowledge": POST_ONLY,
+    "lab:inbox:patient": only(*CLINICAL, "admin_user"),  # a patient's results: whoever may read results
+}
 
 RULES: dict[str, dict[str, str]] = {
     **BACKOFFICE,
@@ -320,6 +332,7 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
         "specimen": str(specimen.uuid),
         "call": str(call.uuid),
         "testorder": str(TestOrder.objects.get(specimen=specimen).uuid),
+        "patient": str(handoff.patient.uuid),
     }
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
@@ -391,6 +404,7 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
     call = call_back(ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech=UserFactory(role=roles.ROLE_LAB_TECH))
     objects["call"] = (str(call.uuid), call.patient)
     objects["testorder"] = (str(TestOrder.objects.get(specimen=specimen).uuid), third.patient)
+    objects["patient"] = (str(other.patient.uuid), other.patient)
     client.force_login(outsider)
     checked = 0
     for key, route in sorted(set(_walk(get_resolver().url_patterns))):
@@ -404,6 +418,7 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert entry.outcome in ("denied", "not_found"), key
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
-    # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test.
-    assert checked == 33
+    # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
+    # 1 patient (its results).
+    assert checked == 34
     assert Patient.objects.count() >= 2
