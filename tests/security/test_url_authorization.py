@@ -191,7 +191,21 @@ LAB_QC: dict[str, dict[str, str]] = {
     "lab:qc:run": POST_ONLY,
     "lab:qc:chart": only("supervisor", "lab_tech"),
 }
-LAB_RESULTS: dict[str, dict[str, str]] = {}
+LAB_RESULTS: dict[str, dict[str, str]] = {
+    # The bench and the verification list: who enters and verifies results.
+    "lab:results:bench": only("supervisor", "lab_tech"),
+    "lab:results:scan": POST_ONLY,
+    "lab:results:verification": only("supervisor", "lab_tech"),
+    # A specimen's results (its uuid: "specimens/<uuid>/") and one result's history: whoever may read results.
+    "lab:results:specimen": only(*CLINICAL, "admin_user"),
+    "lab:results:enter": POST_ONLY,
+    "lab:results:result": only(*CLINICAL, "admin_user"),
+    "lab:results:correct": POST_ONLY,
+    "lab:results:verify": POST_ONLY,
+    "lab:results:release": POST_ONLY,
+    "lab:results:send_back": POST_ONLY,
+    "lab:results:amend": POST_ONLY,
+}
 LAB_CRITICALS: dict[str, dict[str, str]] = {
     # Clinicians see their own calls (none of the sample's); admins may read the list, as in admin.
     "lab:criticals:open": only("supervisor", "clinician", "lab_tech", "admin_user"),
