@@ -608,3 +608,37 @@ class TestPages:
         assert html.strip() == ""
         client.force_login(medical_assistant)
         assert client.get(reverse("lab:criticals:panel")).status_code == 403
+
+
+# --- Demo data -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_demo_seed_sets_the_ladder_and_calls_one_overdue_and_one_read_back(
+    medical_assistant: User, lab_tech: User, lot: KitLot
+) -> None:
+    from io import StringIO
+
+    from django.core.management.base import OutputWrapper
+
+    from backoffice.devtools.seed.lab_criticals import seed_lab_criticals
+
+    users = {
+        "clinician": UserFactory(role=roles.ROLE_CLINICIAN),
+        "clinician2": UserFactory(role=roles.ROLE_CLINICIAN),
+        "labtech": lab_tech,
+    }
+    out = OutputWrapper(StringIO())
+    first, second = (released(v, ma=medical_assistant, lab_tech=lab_tech, lot=lot) for v in ("520", "35"))
+    for _ in range(2):  # idempotent
+        seed_lab_criticals(out, users=users)
+
+    steps = list(EscalationStep.objects.order_by("position").values_list("target", "person", "due_minutes"))
+    assert steps == [
+        ("ordering", None, 30),
+        ("covering", users["clinician2"].pk, 15),
+        ("director", users["clinician"].pk, 15),
+    ]
+    overdue, closed = CriticalCall.objects.get(result=first), CriticalCall.objects.get(result=second)
+    assert overdue.is_overdue and overdue.attempts.get().outcome == NOT_REACHED
+    assert closed.status == "closed" and closed.attempts.get().outcome == READ_BACK
