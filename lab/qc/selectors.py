@@ -174,15 +174,15 @@ def control_lot_for_qc(pk: int) -> ControlLot:
     return get_object_or_404(ControlLot.objects.select_related("test", "analyte"), pk=pk)
 
 
-def shown_value(run: QCRun, control_lot: ControlLot) -> str:
+def shown_value(run: QCRun, control_lot: ControlLot, *, unit: bool = True) -> str:
     """A run's value as the bench reads it: "Positive", "98 mg/dL"."""
     if run.value_numeric is None:
         return run.value_text
-    unit = f" {control_lot.analyte.unit}" if control_lot.analyte.unit else ""
+    suffix = f" {control_lot.analyte.unit}" if unit and control_lot.analyte.unit else ""
     value, quantum = run.value_numeric, control_lot.analyte.quantum
     # At the analyte's reporting precision, or as typed where the meter gave more.
     shown = value.quantize(quantum) if value == value.quantize(quantum) else value.normalize()
-    return f"{shown:f}{unit}"
+    return f"{shown:f}{suffix}"
 
 
 # --- Levey-Jennings ------------------------------------------------------------------------------
@@ -210,13 +210,15 @@ class Point:
     z: float
     violations: list[str]
     clipped: bool  # beyond the axis: drawn on its edge
+    value: str  # as the bench reads it, without the unit
 
     @property
     def kind(self) -> str:
-        if not self.run.passed or westgard.rejects(self.violations):
+        """ "ok" passed; "outside" failed beyond 2 SD alone (1-2s); "reject" failed by a rejecting rule."""
+        if westgard.rejects(self.violations):
             return "reject"
-        if self.violations:
-            return "warning"
+        if not self.run.passed:
+            return "outside"
         return "ok"
 
     @property
@@ -309,6 +311,7 @@ def levey_jennings(control_lot: ControlLot, *, limit: int = CHART_RUNS) -> Levey
                 z=round(z, 2),
                 violations=westgard.from_field(run.westgard),
                 clipped=abs(z) > SPAN_SD,
+                value=shown_value(run, control_lot, unit=False),
             )
         )
     values = [r.value_numeric for r in runs if r.value_numeric is not None]

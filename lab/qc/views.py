@@ -57,7 +57,7 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
     form = QCRunForm(request.POST)
     back = reverse("lab:qc:board") + f"#lot-{kit_lot.pk}"
     if not form.is_valid():
-        errors = [e for field in ("value", "control_lot") for e in form.errors.get(field, [])]
+        errors = [str(e) for field in ("value", "control_lot") for e in form.errors.get(field, [])]
         messages.error(request, " ".join(errors) or "Enter the control's value.")
         return redirect(back)
     control_lot = selectors.control_lot_for_qc(form.cleaned_data["control_lot"])

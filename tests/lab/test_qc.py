@@ -346,7 +346,7 @@ def test_the_levey_jennings_series_sits_on_the_target_lines(glucose, lab_tech) -
     assert [line.value for line in chart.lines] == [Decimal(v) for v in ("62", "58", "54", "50", "46", "42", "38")]
     mean_y = chart.lines[3].y
     assert [p.z for p in chart.points] == [0.0, 2.25, 2.12, -1.0]
-    assert [p.kind for p in chart.points] == ["ok", "reject", "reject", "ok"]
+    assert [p.kind for p in chart.points] == ["ok", "outside", "reject", "ok"]
     assert chart.points[1].violations == ["1-2s"] and chart.points[2].violations == ["1-2s", "2-2s"]
     assert chart.points[0].y == mean_y and chart.points[1].y < mean_y < chart.points[3].y
     assert chart.violations == 2
