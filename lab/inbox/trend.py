@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from lab.workflow import Flag
 
-WIDTH, HEIGHT = 240, 64
-PAD_X, PAD_Y = 8, 8
+WIDTH, HEIGHT = 320, 84
+PAD_X, PAD_Y = 30, 10  # room on the left for the axis labels
 
 
 @dataclass(frozen=True)

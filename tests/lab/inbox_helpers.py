@@ -58,6 +58,10 @@ def _result(
     order: TestOrder, analyte_short: str, typed: str, *, at: dt.datetime, amends: Result | None, reason: str
 ) -> Result:
     specimen: Specimen = order.specimen  # type: ignore[assignment]
+    if specimen.collected_at is None or specimen.collected_at > at:
+        # A result of some days ago was drawn then too (the bedside check stamped it now).
+        specimen.collected_at = at - dt.timedelta(minutes=20)
+        Specimen.objects.filter(pk=specimen.pk).update(collected_at=specimen.collected_at)
     patient = order.handoff.patient
     analyte = order.test.analytes.get(short_name=analyte_short)
     on = timezone.localdate(specimen.collected_at or at)
