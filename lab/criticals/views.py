@@ -88,13 +88,15 @@ def _render_detail(
     steps = selectors.ladder()
     initial = {"contact_name": str(call.clinician), "contact_role": _contact_role(call, steps)}
     [row] = selectors.call_rows([call], user=user, steps=steps)
+    attempts = selectors.call_attempts(call)
     context = {
         "call": call,
         "row": row,
         "result": call.result,
         "patient": call.patient,
         "steps": steps,
-        "attempts": selectors.call_attempts(call),
+        "attempts": attempts,
+        "told": next((a for a in attempts if a.outcome == CallOutcome.READ_BACK), None),
         "events": list(call.events.select_related("actor").order_by("-at", "-id")),
         "form": form or AttemptForm(initial=initial),
         "read_back": CallOutcome.READ_BACK,

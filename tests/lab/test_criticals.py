@@ -93,11 +93,12 @@ def call(
 
 def past_due(call: CriticalCall, minutes: int = 1) -> None:
     """Move the clock on until the call has been due for `minutes`: its times all shift back together."""
-    due_at = CriticalCall.objects.values_list("due_at", flat=True).get(pk=call.pk)
+    due_at, result_id = CriticalCall.objects.values_list("due_at", "result_id").get(pk=call.pk)
     shift = due_at - (timezone.now() - dt.timedelta(minutes=minutes))
     CriticalCall.objects.filter(pk=call.pk).update(
         due_at=F("due_at") - shift, opened_at=F("opened_at") - shift, escalated_at=F("escalated_at") - shift
     )
+    Result.objects.filter(pk=result_id).update(released_at=F("released_at") - shift)
 
 
 def read_back(call: CriticalCall, by: User, **kwargs: str) -> CriticalCallAttempt:
