@@ -398,3 +398,40 @@ def test_the_queue_names_abnormal_results_and_counts_the_normal_ones(
     content = client.get(reverse("queue")).content.decode()
     assert "GLU 2+ A" in content
     assert "9 normal results" in content
+
+
+# --- Through the bench's own services ---------------------------------------------------------------
+
+
+def test_results_from_the_bench_reach_the_inbox_and_a_correction_comes_back_unsigned(
+    client: Client, lab_tech: User
+) -> None:
+    """Entered, verified and released by lab.results.services; amended and released again."""
+    from lab.results import services as bench
+    from tests.lab.results_helpers import at_bench, enter, passing_lot
+
+    ma = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
+    verifier = UserFactory(role=roles.ROLE_LAB_TECH)
+    specimen = at_bench("Hemoglobin", ma=ma, lab_tech=lab_tech)
+    clinician = specimen.handoff.ordering_clinician
+    lot = passing_lot("Hemoglobin", by=lab_tech)
+    [entered] = enter(specimen, "Hemoglobin", "6.8", by=lab_tech, lot=lot)
+    assert selectors.inbox_results(user=clinician, clinician=clinician) == []  # not released yet
+    bench.result_verify(result=entered, by=verifier)
+
+    client.force_login(clinician)
+    page = client.get(reverse("lab:inbox:inbox")).content.decode()
+    [row] = selectors.inbox_results(user=clinician, clinician=clinician)
+    assert (row.pk, row.is_critical) == (entered.pk, True)
+    assert inbox_pairs(page) == [f"{row.uuid}:{row.version}"]
+
+    amendment = bench.result_amend(result=row, value="11.9", reason="Clotted sample", by=lab_tech)
+    bench.result_verify(result=amendment, by=verifier)
+    # The page still shows 6.8: signing it now would sign a value that is no longer the result.
+    response = client.post(reverse("lab:inbox:acknowledge"), {"shown": inbox_pairs(page)}, follow=True)
+    assert "has been corrected since" in response.content.decode()
+    [again] = selectors.inbox_results(user=clinician, clinician=clinician)
+    assert again.pk == amendment.pk and again.amends is not None and again.amends.display_value == "6.8 g/dL"
+    results_acknowledge(shown=shown(again), by=clinician)
+    assert fresh(again).acknowledged_by == clinician
+    assert fresh(entered).status == ResultStatus.SUPERSEDED and fresh(entered).acknowledged_at is None
