@@ -399,6 +399,39 @@ def test_the_worker_runs_the_ladder_to_the_covering_clinician_then_the_director(
     assert successor.run_after > timezone.now() + ESCALATION_INTERVAL - dt.timedelta(seconds=30)
 
 
+# Committed rows, so the worker's thread (its own connection) sees them; serialized rollback as above.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_escalation_skips_a_call_someone_is_recording_and_takes_it_on_the_next_run() -> None:
+    import threading
+
+    from django.db import connection
+
+    tech = UserFactory(role=roles.ROLE_LAB_TECH)
+    ladder()
+    call = CriticalCall.objects.get(
+        result=released("520", ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech=tech, lot=glucose_lot(tech))
+    )
+    past_due(call)
+    moved: list[int] = []
+
+    def worker() -> None:
+        try:
+            moved.append(services.critical_calls_escalate())
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        # A lab technician's attempt holds the row, as critical_call_attempt's lock() does.
+        CriticalCall.objects.select_for_update(no_key=True).get(pk=call.pk)
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive()  # it did not wait for the lock
+    assert moved == [0]
+    assert services.critical_calls_escalate() == 1
+    assert CriticalCall.objects.get(pk=call.pk).step == 2
+
+
 # --- The report --------------------------------------------------------------------------------------------------
 
 
