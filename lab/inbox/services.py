@@ -84,11 +84,17 @@ def results_acknowledge(*, shown: Sequence[Shown], by: User) -> list[Result]:
             raise TransitionNotAllowed("Some of these results no longer exist. Reload the inbox.")
         problems: list[str] = []
         for result in results:
-            check_acknowledge(result, by)  # a result not yours to sign refuses all, and is logged as such
-            if result.version != versions[result.uuid]:
-                problems.append(f"{_label(result)} changed after the page was shown")
+            try:
+                check_acknowledge(result, by)
+            except ResultRefused:
+                raise  # not yours to sign: refuses all, and the view logs it as a refusal on that result
+            except TransitionNotAllowed as exc:
+                problems.append(str(exc))
+            else:
+                if result.version != versions[result.uuid]:
+                    problems.append(f"{_label(result)} changed after the page was shown.")
         if problems:
-            raise TransitionNotAllowed("Nothing was signed: " + "; ".join(problems) + ". Review and sign again.")
+            raise TransitionNotAllowed("Nothing was signed. " + " ".join(problems) + " Review and sign again.")
         now = timezone.now()
         # One UPDATE for them all rather than a save per row: a clinician signs a dozen at a time.
         # The version moves on, as every edit's does (backoffice.transitions.edit).

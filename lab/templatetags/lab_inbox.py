@@ -30,4 +30,4 @@ def stale_results_panel(context: template.Context) -> dict[str, Any]:
             what="board: unsigned results",
             patients=[r.patient_id for r in stale.results],
         )
-    return {"stale": stale, "now": context.get("now")}
+    return {"stale": stale}

@@ -34,7 +34,8 @@ def handoff_collection(context: template.Context) -> dict[str, Any]:
     )
     for order in orders:
         order.handoff = handoff  # the page's copy: the guards read its claim, clinician and status
-    if user.has_perm("lab.view_result"):
+    may_see_results = user.has_perm("lab.view_result")
+    if may_see_results:
         attach_released_results(orders)  # shown as soon as released: a POC result before the patient leaves
     draws = draws_for(orders)
     # Every specimen labelled for the handoff: at the bedside, collected, rejected or not drawn.
@@ -65,5 +66,6 @@ def handoff_collection(context: template.Context) -> dict[str, Any]:
         "confirm_form": ConfirmForm(),
         "hand_over_form": HandOverForm(),
         "not_collected_form": NotCollectedForm(),
+        "results_link": may_see_results,
         "csrf_token": context.get("csrf_token"),
     }

@@ -80,7 +80,7 @@ def test_the_clinician_sees_a_critical_first_acknowledges_and_sees_its_correctio
     screen.assert_accessible()
 
     page.get_by_role("link", name="Results inbox").click()
-    page.get_by_role("button", name="Acknowledge these 1 result").click()
+    page.get_by_role("button", name="Acknowledge this result").click()
     expect(page.get_by_text("Acknowledged 1 result.")).to_be_visible()
     assert Result.objects.get(pk=fixed.pk).acknowledged_by == clinician
     screen.assert_no_console_errors()

@@ -234,7 +234,7 @@ def test_the_inbox_page_lists_and_logs_its_results_in_constant_queries(
         response = client.get(reverse("lab:inbox:inbox"))
     content = response.content.decode()
     assert sorted(inbox_pairs(content)) == sorted(f"{r.uuid}:{r.version}" for r in results)
-    assert f"Acknowledge these {rows} result" in content
+    assert ("Acknowledge this result" if rows == 1 else f"Acknowledge these {rows} results") in content
     entry = AccessLog.objects.get(what="results inbox")
     assert sorted(entry.patients.values_list("pk", flat=True)) == sorted(r.patient_id for r in results)
 
@@ -435,3 +435,10 @@ def test_results_from_the_bench_reach_the_inbox_and_a_correction_comes_back_unsi
     results_acknowledge(shown=shown(again), by=clinician)
     assert fresh(again).acknowledged_by == clinician
     assert fresh(entered).status == ResultStatus.SUPERSEDED and fresh(entered).acknowledged_at is None
+
+
+def test_the_handoff_page_links_to_the_patients_results(client: Client, clinician: User) -> None:
+    handoff = collected_for(clinician, "Hemoglobin")
+    client.force_login(clinician)
+    content = client.get(reverse("handoff_detail", args=[handoff.uuid])).content.decode()
+    assert reverse("lab:inbox:patient", args=[handoff.patient.uuid]) in content
