@@ -352,6 +352,14 @@ class TestScheduling:
         assert schedule_escalation(delay=ESCALATION_INTERVAL) is False
         assert len(pending_runs()) == 1
 
+    def test_every_migrate_starts_the_chain_once(self) -> None:
+        from django.core.management.sql import emit_post_migrate_signal
+
+        DBTaskResult.objects.all().delete()
+        for _ in range(2):
+            emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+        assert len(pending_runs()) == 1
+
     def test_a_run_escalates_and_schedules_its_successor_a_minute_later(self, call: CriticalCall) -> None:
         DBTaskResult.objects.all().delete()
         past_due(call)
