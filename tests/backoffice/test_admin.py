@@ -137,6 +137,7 @@ def some_of_everything(handoff: Handoff, station: Station, medical_assistant: Us
     specimen_services.specimen_labels_printed(specimens=[tube], by=collector, output="pdf", printer=printer)
     specimen_helpers.call_back(ma=collector, lab_tech=UserFactory.create(role=roles.ROLE_LAB_TECH))
     lab_helpers.bench_catalog()  # a kit with a lot, the QC rule and control lots of a strep test, the ladder
+    lab_helpers.released_critical_result()  # QC runs, a released critical result with its events and call
 
 
 def test_every_project_model_has_an_admin() -> None:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from backoffice import roles
-from lab.models import ControlLot, EscalationStep, Kit, KitLot, QCRule, TestDefinition
+from lab.models import ControlLot, EscalationStep, Kit, KitLot, QCRule, Result, TestDefinition
 from lab.workflow import ControlLevel, EscalationTarget, QCFrequency
 from tests.factories import UserFactory
 
@@ -104,3 +104,18 @@ def bench_catalog() -> KitLot:
     qualitative_qc("Rapid strep")
     ladder()
     return lot
+
+
+def released_critical_result() -> Result:
+    """A hemoglobin of 6.8 g/dL (LL) entered on a lot whose QC passed, verified by a second tech and
+    released: its QC runs, its events and the critical call it opened.
+    """
+    from lab.results import services as result_services
+    from tests.lab.results_helpers import at_bench, enter, fresh, passing_lot
+
+    ma = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
+    tech, verifier = UserFactory(role=roles.ROLE_LAB_TECH), UserFactory(role=roles.ROLE_LAB_TECH)
+    specimen = at_bench("Hemoglobin", ma=ma, lab_tech=tech)
+    [result] = enter(specimen, "Hemoglobin", "6.8", by=tech, lot=passing_lot("Hemoglobin", by=tech, lot="HB-1"))
+    result_services.result_verify(result=fresh(result), by=verifier)
+    return fresh(result)
