@@ -26,7 +26,7 @@ class PanelForm(forms.Form):
     """One test's results: a value per analyte, the kit lot it ran on, and a confirmation for criticals."""
 
     def __init__(self, *args: object, order: TestOrder, lots: list[KitLot], **kwargs: object) -> None:
-        super().__init__(*args, prefix=f"t{order.pk}", **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, prefix=f"t{order.pk}", **kwargs)  # type: ignore[arg-type,misc]
         self.order = order
         self.analytes = list(order.test.analytes.all())
         self.fields["kit_lot"] = forms.ModelChoiceField(

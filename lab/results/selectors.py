@@ -72,7 +72,7 @@ def bench_list(*, user: User, now: datetime | None = None) -> list[BenchRow]:
         in_clinic = (
             int((now - s.handoff.created_at).total_seconds() // 60) if s.handoff.status in OPEN_STATUSES else None
         )
-        rows.append(BenchRow(s, s.pending, int((now - since).total_seconds() // 60), in_clinic))  # type: ignore[attr-defined]
+        rows.append(BenchRow(s, s.pending, int((now - since).total_seconds() // 60), in_clinic))
     return rows
 
 
