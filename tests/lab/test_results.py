@@ -299,3 +299,34 @@ class TestAmendment:
         amended = services.result_amend(result=fresh(original), value="35", reason="Meter misread", by=tech)
         services.result_verify(result=fresh(amended), by=second_tech)
         assert CriticalCall.objects.get().result == amended
+
+
+def test_the_demo_seed_enters_normal_critical_waiting_and_amended_results(ma: User, tech: User) -> None:
+    import io
+
+    from django.core.management.base import OutputWrapper
+
+    from backoffice.devtools.seed.lab_results import seed_lab_results
+
+    for _ in range(3):
+        at_bench("POC glucose", ma=ma, lab_tech=tech)
+    at_bench("Urine dipstick", ma=ma, lab_tech=tech)
+    at_bench("Hemoglobin", ma=ma, lab_tech=tech)  # no lot passes QC: it stays on the bench
+    passing_lot("POC glucose", by=tech)
+    passing_lot("Urine dipstick", by=tech)
+    users = {"labtech": tech, "supervisor": UserFactory(role=roles.ROLE_SUPERVISOR)}
+    out = io.StringIO()
+    seed_lab_results(OutputWrapper(out), users=users)
+
+    assert "Results: 2 released (1 amended), 1 critical released with its call, 1 waiting" in out.getvalue()
+    critical = Result.objects.get(is_critical=True)
+    assert (critical.status, critical.flag, critical.display_value) == (R.RELEASED, "LL", "38 mg/dL")
+    assert CriticalCall.objects.get().result == critical
+    assert Result.objects.filter(status=R.ENTERED).count() >= 1  # the waiting panel
+    original = Result.objects.get(status=R.SUPERSEDED)
+    assert Result.objects.get(amends=original).status == R.RELEASED
+    assert not Result.objects.filter(order__test__short_name="Hemoglobin").exists()
+    # Seeding again enters nothing.
+    count = Result.objects.count()
+    seed_lab_results(OutputWrapper(io.StringIO()), users=users)
+    assert Result.objects.count() == count
