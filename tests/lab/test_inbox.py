@@ -442,3 +442,14 @@ def test_the_handoff_page_links_to_the_patients_results(client: Client, clinicia
     client.force_login(clinician)
     content = client.get(reverse("handoff_detail", args=[handoff.uuid])).content.decode()
     assert reverse("lab:inbox:patient", args=[handoff.patient.uuid]) in content
+
+
+def test_hostile_text_is_escaped_on_the_inbox_and_the_patients_results(client: Client, clinician: User) -> None:
+    patient = adult(given_name='<script>alert("x")</script>', family_name="<b>Reyes</b>")
+    original = hemoglobin(clinician, "6.8", patient=patient)
+    corrected(original, "12.0", reason='<img src=x onerror="alert(1)">')
+    client.force_login(clinician)
+    for url in (reverse("lab:inbox:inbox"), reverse("lab:inbox:patient", args=[patient.uuid])):
+        content = client.get(url).content.decode()
+        assert "<script>alert" not in content and "<img src=x" not in content and "<B>REYES</B>" not in content
+        assert "&lt;script&gt;alert" in content and "&lt;img src=x onerror=" in content
