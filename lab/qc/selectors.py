@@ -19,6 +19,18 @@ from lab.qc.lockout import block_reason, current_controls, levels_for, qc_window
 from lab.qc.services import check_qc_run
 from lab.workflow import QUANTITATIVE_LEVELS, ResultType
 
+
+def plain(value: Decimal) -> str:
+    """A decimal without trailing zeros or an exponent: 8.2, 305, 0.25."""
+    return f"{value.normalize():f}"
+
+
+def target_label(control: ControlLot) -> str:
+    """A quantitative control's target: "305 ± 12"."""
+    assert control.target_mean is not None and control.target_sd is not None
+    return f"{plain(control.target_mean)} ± {plain(control.target_sd)}"
+
+
 # --- The board -----------------------------------------------------------------------------------
 
 
@@ -34,6 +46,7 @@ class ControlDue:
     choices: list[str]  # a qualitative control's values, one button each
     ident: str  # "<kit lot>-<control lot>": the form's field ids
     shown: str  # the last run's value, as the bench reads it
+    target: str  # a quantitative control's "mean ± SD"
 
     @property
     def failed(self) -> bool:
@@ -159,6 +172,7 @@ def _control_due(
         choices=[] if control.is_quantitative else [str(c) for c in control.analyte.choices],
         ident=f"{lot.pk}-{control.pk}",
         shown=shown_value(last, control) if last is not None else "",
+        target=target_label(control) if control.is_quantitative else "",
     )
 
 
@@ -200,6 +214,7 @@ class Line:
     value: Decimal
     y: float
     kind: str  # "mean", "sd1", "sd2", "sd3"
+    label_value: str  # the value at the analyte's precision, or the SD's where finer: "1.0", "8.6"
 
 
 @dataclass(frozen=True)
@@ -255,6 +270,7 @@ class LeveyJennings:
     top: int = TOP
     bottom: int = HEIGHT - BOTTOM
     polyline: str = ""
+    target: str = ""
     x_labels: list[tuple[float, str]] = field(default_factory=list)
 
     @property
@@ -290,12 +306,16 @@ def levey_jennings(control_lot: ControlLot, *, limit: int = CHART_RUNS) -> Levey
             return float((left + right) // 2)
         return round(left + 12 + i * (right - left - 24) / (len(runs) - 1), 1)
 
+    sd_exponent = sd.normalize().as_tuple().exponent
+    places = max(control_lot.analyte.decimals, -sd_exponent if isinstance(sd_exponent, int) else 0)
+    quantum = Decimal(1).scaleb(-places)
     lines = [
         Line(
             label="Mean" if k == 0 else f"{k:+d} SD",
             value=mean + k * sd,
             y=y_of(k),
             kind="mean" if k == 0 else f"sd{abs(k)}",
+            label_value=f"{(mean + k * sd).quantize(quantum):f}",
         )
         for k in (3, 2, 1, 0, -1, -2, -3)
     ]
@@ -329,6 +349,7 @@ def levey_jennings(control_lot: ControlLot, *, limit: int = CHART_RUNS) -> Levey
         observed_mean=observed_mean,
         observed_sd=observed_sd,
     )
+    chart.target = target_label(control_lot)
     chart.polyline = " ".join(f"{p.x},{p.y}" for p in points)
     # A date under the first run of each day, thinned so labels never overlap.
     last_x = -100.0
