@@ -4,7 +4,8 @@ A clinician has three new results: a normal glucose from this morning, a low hem
 critically low hemoglobin released minutes ago. The critical one is first and loud. The clinician
 acknowledges the three. The lab corrects the critical value; it comes back to the inbox marked
 corrected, showing the value it replaced. The patient's results show both hemoglobins over time
-with a trend chart. The supervisor sees a colleague's result left unsigned too long on the board.
+with a trend chart. The supervisor sees a colleague's result left unsigned too long on the board
+and signs it for him while he is away.
 """
 
 import datetime as dt
@@ -96,4 +97,16 @@ def test_the_clinician_sees_a_critical_first_acknowledges_and_sees_its_correctio
     expect(page.locator(".board-card", has_text="Hgb 11.1 g/dL L")).to_contain_text("OKONKWO, Amara")
     screen.shot("r05-board-unsigned-results")
     screen.assert_accessible()
+
+    # Dr Haddad is away: the supervisor opens his inbox from the board and signs for him.
+    panel.get_by_role("link", name="Open inbox of Omar Haddad").click()
+    expect(page.get_by_role("heading", name="Results inbox: Omar Haddad")).to_be_visible()
+    expect(page.get_by_label("Inbox of (a clinician who is away)")).to_have_value(str(colleague.pk))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("hours ago")
+    screen.shot("r06-supervisor-signs-for-an-away-clinician")
+    screen.assert_accessible()
+    page.get_by_role("button", name="Acknowledge this result").click()
+    expect(page.get_by_text("Acknowledged 1 result.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Results inbox: Omar Haddad")).to_be_visible()
     screen.assert_no_console_errors()
