@@ -453,3 +453,42 @@ def test_hostile_text_is_escaped_on_the_inbox_and_the_patients_results(client: C
         content = client.get(url).content.decode()
         assert "<script>alert" not in content and "<img src=x" not in content and "<B>REYES</B>" not in content
         assert "&lt;script&gt;alert" in content and "&lt;img src=x onerror=" in content
+
+
+# --- Racing a correction ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_acknowledgement_waits_for_a_correction_being_released_and_then_signs_nothing() -> None:
+    """The lab supersedes the result while the clinician clicks: the row lock makes the click wait and see it."""
+    import threading
+
+    from django.db import connection, transaction
+
+    clinician = UserFactory(role=roles.ROLE_CLINICIAN)
+    original = hemoglobin(clinician, "6.8")
+    page = shown(original)
+    locked, outcome = threading.Event(), []
+
+    def clinician_clicks() -> None:
+        try:
+            locked.wait(timeout=30)
+            results_acknowledge(shown=page, by=User.objects.get(pk=clinician.pk))
+            outcome.append("signed")
+        except TransitionNotAllowed as exc:
+            outcome.append(str(exc))
+        finally:
+            connection.close()
+
+    click = threading.Thread(target=clinician_clicks)
+    click.start()
+    with transaction.atomic():  # the correction's release, holding the original's row
+        Result.objects.select_for_update().get(pk=original.pk)
+        locked.set()
+        click.join(timeout=1)
+        assert click.is_alive()  # the acknowledgement waits on the lock
+        corrected(original, "12.0")
+    click.join(timeout=30)
+    assert not click.is_alive()
+    assert len(outcome) == 1 and "has been corrected since" in outcome[0]
+    assert not Result.objects.filter(acknowledged_at__isnull=False).exists()
