@@ -32,17 +32,17 @@ def _user(request: HttpRequest) -> User:
 def board(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     tests = selectors.qc_board(user=_user(request), at=now)
-    # The keyboard starts on the first control due that may be run: Enter records it.
-    focus = next(
-        (
-            f"{lot.kit_lot.pk}-{due.control_lot.pk}"
-            for entry in tests
-            for lot in entry.lots
-            for due in lot.controls
-            if due.due and due.offer
-        ),
-        "",
-    )
+    # The keyboard starts on the first control due that may be run (on the lot just worked on, if
+    # one is due there): Enter records it. Autofocus also scrolls it into view.
+    worked_on = request.GET.get("lot", "")
+    due = [
+        (str(lot.kit_lot.pk), f"{lot.kit_lot.pk}-{control.control_lot.pk}")
+        for entry in tests
+        for lot in entry.lots
+        for control in lot.controls
+        if control.due and control.offer
+    ]
+    focus = next((ident for pk, ident in due if pk == worked_on), due[0][1] if due else "")
     locked = sum(1 for entry in tests for lot in entry.lots if lot.locked)
     lots = sum(len(entry.lots) for entry in tests)
     context = {"tests": tests, "focus": focus, "locked": locked, "lots": lots, "now": now, "nav": "qc"}
@@ -55,7 +55,8 @@ def board(request: HttpRequest) -> HttpResponse:
 def run(request: HttpRequest, pk: int) -> HttpResponse:
     kit_lot = selectors.kit_lot_for_qc(pk)
     form = QCRunForm(request.POST)
-    back = reverse("lab:qc:board") + f"#lot-{kit_lot.pk}"
+    # Back to the board, on this lot's next control due (no fragment: it would cancel autofocus).
+    back = reverse("lab:qc:board") + f"?lot={kit_lot.pk}"
     if not form.is_valid():
         errors = [str(e) for field in ("value", "control_lot") for e in form.errors.get(field, [])]
         messages.error(request, " ".join(errors) or "Enter the control's value.")

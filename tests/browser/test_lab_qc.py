@@ -62,16 +62,19 @@ def test_a_lab_tech_unlocks_a_new_strep_lot_and_reads_a_levey_jennings_chart(
     assert list(QCRun.objects.filter(kit_lot=strep).values_list("passed", flat=True)) == [True, False, True]
 
     # Keyboard first: the first control due has the focus; type its value and press Enter.
-    page.get_by_role("textbox", name="POC glucose Level 2 (high) lot C2-1 value on lot GL-497212 (mg/dL)").focus()
-    page.keyboard.type("301")
+    due = page.get_by_role("textbox", name="POC glucose Level 1 (low) lot C1-1 value on lot GL-497212 (mg/dL)")
+    expect(due).to_be_focused()
+    page.keyboard.type("52")
     page.keyboard.press("Enter")
-    expect(page.get_by_text("read 301 mg/dL on lot GL-497212: passed.")).to_be_visible()
+    expect(
+        page.get_by_text("read 52 mg/dL on lot GL-497212: passed. Still locked: Run the level 2 (high)")
+    ).to_be_visible()
 
     page.get_by_role("link", name="Level 1 (low) lot C1-1").click()
     expect(page.get_by_role("heading", name="POC glucose Level 1 (low) · lot C1-1")).to_be_visible()
     chart = page.get_by_role("img", name="Levey-Jennings chart of POC glucose Level 1 (low) lot C1-1")
     expect(chart).to_be_visible()
-    expect(page.locator("tbody tr")).to_have_count(len(GLUCOSE_HISTORY))
+    expect(page.locator("tbody tr")).to_have_count(len(GLUCOSE_HISTORY) + 1)
     expect(page.locator("tbody tr.table-danger")).to_have_count(3)
     expect(page.locator("tbody tr", has_text="58.8")).to_contain_text("2-2s two in a row beyond 2 SD on the same side")
     screen.shot("q04-levey-jennings")

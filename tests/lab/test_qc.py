@@ -415,7 +415,12 @@ def test_running_a_control_from_the_board_says_pass_or_fail_and_what_it_means(cl
     client.force_login(lab_tech)
     url = reverse("lab:qc:run", args=[lot.pk])
     response = client.post(url, {"control_lot": negative.pk, "value": "Negative"}, follow=True)
-    assert response.redirect_chain == [(reverse("lab:qc:board") + f"#lot-{lot.pk}", 302)]
+    assert response.redirect_chain == [(reverse("lab:qc:board") + f"?lot={lot.pk}", 302)]
+    # The keyboard is on the lot's next control due.
+    assert (
+        f'value="Negative" class="btn btn-sm btn-outline-primary" aria-describedby="read-{lot.pk}-{positive.pk}" autofocus'
+        in response.content.decode()
+    )
     assert "read Negative on lot STR-2611: passed. Still locked: Run the positive control" in response.content.decode()
     response = client.post(url, {"control_lot": positive.pk, "value": "Negative", "note": "Faint line"}, follow=True)
     assert "FAILED. Patient testing on this lot is locked until it passes." in response.content.decode()
