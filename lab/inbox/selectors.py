@@ -22,6 +22,8 @@ from lab.workflow import ABNORMAL_FLAGS, REPORTED_STATUSES, ResultStatus, Result
 
 # Unsigned this long after release, a result shows on the supervisor board.
 DEFAULT_STALE_MINUTES = 240
+# A clinician back from a week away signs a page at a time, the most urgent first.
+INBOX_SHOWN = 100
 # The board shows the oldest ones; the rest are counted.
 STALE_SHOWN = 10
 
@@ -65,8 +67,8 @@ def acting_for_choices(*, user: User) -> QuerySet[User]:
 def inbox_results(*, user: User, clinician: User) -> list[Result]:
     """Released results of ``clinician``'s orders not yet signed: critical, then abnormal, then oldest.
 
-    ``user`` is the clinician, or a supervisor acting for them. One query: the analyte, test,
-    patient, reference range and a correction's original come with each.
+    ``user`` is the clinician, or a supervisor acting for them. The first INBOX_SHOWN, in one query
+    with the analyte, test, patient and a correction's original, and how many wait in all.
     """
     _require(user, "lab.acknowledge_result")
     if clinician.pk != user.pk and not user.has_perm(SUPERVISOR_PERM):
@@ -75,10 +77,15 @@ def inbox_results(*, user: User, clinician: User) -> list[Result]:
         _unsigned()
         .filter(order__handoff__ordering_clinician=clinician)
         .select_related("analyte", "order__test", "order__handoff__ordering_clinician", "patient", "amends")
-        .annotate(urgency=_URGENCY)
-        .order_by("urgency", "released_at", "id")
+        .annotate(urgency=_URGENCY, total=Window(Count("pk")))
+        .order_by("urgency", "released_at", "id")[:INBOX_SHOWN]
     )
     return _with_original(list(results))
+
+
+def inbox_total(results: list[Result]) -> int:
+    """How many results wait in all, of which ``results`` (from inbox_results) are the first."""
+    return getattr(results[0], "total", len(results)) if results else 0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from lab.inbox.forms import AcknowledgeForm, ActingForForm
 from lab.inbox.selectors import (
     acting_for_choices,
     inbox_results,
+    inbox_total,
     patient_for_results,
     patient_results,
     stale_minutes,
@@ -55,6 +56,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "results": results,
+        "total": inbox_total(results),
         "clinician": clinician,
         "acting_form": acting_form,
         # The button is what the service would accept for these very rows.

@@ -130,6 +130,23 @@ def test_the_inbox_lists_critical_then_abnormal_then_oldest(clinician: User) -> 
     assert (inbox[0].flag, inbox[0].is_critical, inbox[0].reference_text) == ("LL", True, "11.6\u201315.0 g/dL")
 
 
+def test_a_long_inbox_shows_the_most_urgent_first_and_counts_the_rest(
+    client: Client,
+    clinician: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(selectors, "INBOX_SHOWN", 2)
+    normal = [hemoglobin(clinician, "12.4", ago_minutes=30 + i) for i in range(2)]
+    critical = hemoglobin(clinician, "6.8")
+    shown_now = selectors.inbox_results(user=clinician, clinician=clinician)
+    assert [r.pk for r in shown_now] == [critical.pk, normal[1].pk]
+    assert selectors.inbox_total(shown_now) == 3
+    client.force_login(clinician)
+    content = client.get(reverse("lab:inbox:inbox")).content.decode()
+    assert "The 2 most urgent of 3 are shown" in content
+    assert "Acknowledge these 2 results" in content
+
+
 def test_a_clinician_may_not_read_another_clinicians_inbox(clinician: User) -> None:
     from django.http import Http404
 
@@ -228,8 +245,9 @@ def test_the_inbox_page_lists_and_logs_its_results_in_constant_queries(
 ) -> None:
     results = [hemoglobin(clinician, "10.9" if i % 2 else "12.4") for i in range(rows)]
     client.force_login(clinician)
-    # 1 session, 2 user, 3 permissions and roles, 4 the unsigned results with analyte, test,
-    # handoff's clinician, patient and a correction's original, 5 the access row with its patients.
+    # 1 session, 2 user, 3 permissions and roles, 4 the unsigned results (the first page, with how
+    # many wait in all) with analyte, test, handoff's clinician, patient and a correction's original,
+    # 5 the access row with its patients.
     with django_assert_num_queries(5):
         response = client.get(reverse("lab:inbox:inbox"))
     content = response.content.decode()
