@@ -275,24 +275,32 @@ def _form_refused(request: HttpRequest, uuid: str, form: Any) -> HttpResponse:
 @require_POST
 @permission_required("lab.verify_result", raise_exception=True)
 def verify(request: HttpRequest, uuid: str) -> HttpResponse:
-    return _run(
-        request,
-        uuid,
-        lambda r, u: services.result_verify(result=r, by=u),
-        "{name} verified and released; the clinician sees it now.",
-    )
+    def run(r: Result, u: User) -> None:
+        _call_now(request, services.result_verify(result=r, by=u))
+
+    return _run(request, uuid, run, "{name} verified and released; the clinician sees it now.")
+
+
+def _call_now(request: HttpRequest, released: list[Result]) -> None:
+    """A released critical: its call-back is open, and the bench is told to make the call now."""
+    for r in released:
+        if r.is_critical:
+            messages.warning(
+                request,
+                f"CRITICAL {r.analyte.short_name} {r.display_value} ({r.flag}) released: call the ordering "
+                "clinician now and document the read-back.",
+                extra_tags="alert-stop",
+            )
 
 
 @log_refusals("result release", subject="result")
 @require_POST
 @permission_required("lab.enter_result", raise_exception=True)
 def release(request: HttpRequest, uuid: str) -> HttpResponse:
-    return _run(
-        request,
-        uuid,
-        lambda r, u: services.result_release(result=r, by=u),
-        "{name} released; the clinician sees it now.",
-    )
+    def run(r: Result, u: User) -> None:
+        _call_now(request, services.result_release(result=r, by=u))
+
+    return _run(request, uuid, run, "{name} released; the clinician sees it now.")
 
 
 @log_refusals("result sent back", subject="result")

@@ -81,6 +81,7 @@ def test_a_critical_is_confirmed_verified_by_a_second_tech_and_a_released_result
     page.locator("tbody tr", has_text="OKONKWO, Amara").get_by_role("link", name="Review").click()
     page.get_by_role("button", name="Verify and release Hemoglobin").click()
     expect(page.locator(".messages")).to_contain_text("Hemoglobin verified and released")
+    expect(page.locator(".alert-stop")).to_contain_text("CRITICAL Hgb 6.8 g/dL (LL) released: call the ordering")
     expect(page.locator("tr.result-row", has_text="Hgb")).to_contain_text("Released")
     assert CriticalCall.objects.filter(result__specimen=hgb_tube).exists()
     assert Result.objects.get(specimen=hgb_tube).verified_by == second
