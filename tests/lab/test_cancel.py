@@ -127,7 +127,8 @@ class TestThePages:
         clinician = Client()
         clinician.force_login(handoff.ordering_clinician)
         content = clinician.get(reverse("lab:calls")).content.decode()
-        assert "Tests cancelled after you ordered them" in content and handoff.patient.mrn in content
+        assert content.count("Tests cancelled after you ordered them") == 1 and handoff.patient.mrn in content
+        assert "<title>Lab follow-ups" in content
         logged = AccessLog.objects.get(what="lab follow-ups")
         assert list(logged.patients.values_list("pk", flat=True)) == [handoff.patient_id]
         clinician.post(reverse("lab:acknowledge", args=[order.uuid]))
