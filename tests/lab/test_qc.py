@@ -94,11 +94,12 @@ def test_a_failed_control_locks_the_lot_until_it_passes_again(strep, lab_tech) -
     lot, negative, positive = strep
     test = test_named("Rapid strep")
     ran(lot, negative, "Negative", lab_tech)
-    failed = ran(lot, positive, "Negative", lab_tech, at=morning(hour=9))
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
+    failed = ran(lot, positive, "Negative", lab_tech, at=an_hour_ago)
     assert failed.passed is False
     assert qc_block(test, lot) == (
         "The positive control failed on Acme Diagnostics Rapid strep kit lot STR-2611 at "
-        f"{morning(hour=9):%m/%d} 09:00; find the cause and run it again."
+        f"{timezone.localtime(an_hour_ago):%m/%d %H:%M}; find the cause and run it again."
     )
     ran(lot, positive, "Positive", lab_tech)
     assert qc_block(test, lot) is None
@@ -515,3 +516,20 @@ def test_the_demo_seed_builds_the_bench_with_history_and_one_failure() -> None:
     runs, kits = QCRun.objects.count(), Kit.objects.count()
     seed_lab_qc(OutputWrapper(io.StringIO()), users=users)
     assert (QCRun.objects.count(), Kit.objects.count()) == (runs, kits)
+
+
+def test_a_failed_run_from_the_board_says_how_many_results_go_for_review(  # type: ignore[no-untyped-def]
+    client: Client, strep, lab_tech, supervisor, medical_assistant
+) -> None:
+    lot, negative, _ = strep
+    ran(lot, negative, "Negative", lab_tech, at=morning(hour=7))
+    for hour in (8, 9):
+        released_result(lot, at=morning(hour=hour), ma=medical_assistant, by=lab_tech, verifier=supervisor)
+    client.force_login(lab_tech)
+    response = client.post(
+        reverse("lab:qc:run", args=[lot.pk]), {"control_lot": negative.pk, "value": "Positive"}, follow=True
+    )
+    assert "FAILED. Patient testing on this lot is locked until it passes. 2 released results marked for review." in (
+        response.content.decode()
+    )
+    assert Result.objects.filter(kit_lot=lot, needs_review=True).count() == 2
