@@ -10,7 +10,7 @@ from django.core.management.base import OutputWrapper
 
 from backoffice.models import User
 from backoffice.workflow import TransitionNotAllowed
-from lab.models import Analyte, Result, TestOrder
+from lab.models import Analyte, KitLot, Result, TestOrder
 from lab.results import selectors, services
 from lab.workflow import ResultType
 
@@ -40,7 +40,7 @@ def seed_lab_results(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
             order.specimen = row.specimen
             if not Result.objects.filter(order=order).exists():
                 todo.append(order)
-    lots = {}
+    lots: dict[int, KitLot | None] = {}
     for order in todo:
         if order.test_id not in lots:
             usable = [c.lot for c in selectors.lot_choices(order.test) if c.blocked is None]
@@ -60,8 +60,10 @@ def seed_lab_results(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
         typed = {a.pk: _normal(a, name) for a in analytes}
         if order is critical:
             typed = {analytes[0].pk: CRITICAL[name]}
+        lot = lots[order.test_id]
+        assert lot is not None  # orders without a usable lot were left out above
         try:
-            results = services.results_enter(order=order, values=typed, kit_lot=lots[order.test_id], by=tech)
+            results = services.results_enter(order=order, values=typed, kit_lot=lot, by=tech)
         except TransitionNotAllowed as exc:
             stdout.write(f"Results: {name} on {order.specimen.accession if order.specimen else '?'} skipped: {exc}")
             continue
