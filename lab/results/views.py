@@ -19,7 +19,7 @@ from backoffice.audit.log import log_access, log_refusals, refusals_logged, rend
 from backoffice.models import AccessAction, User
 from backoffice.transitions import Offer
 from backoffice.workflow import TransitionNotAllowed
-from lab.models import Analyte, Result, TestOrder
+from lab.models import Analyte, Result, ResultEvent, TestOrder
 from lab.results import selectors, services
 from lab.results.flags import Interpreted
 from lab.results.forms import AmendForm, CorrectForm, PanelForm, SendBackForm
@@ -126,12 +126,14 @@ def _render_specimen(
     if first is not None and first.form is not None and first.form.analytes and not first.criticals:
         # Keyboard-first: the cursor waits in the first value of the first panel to enter.
         first.form.fields[f"a{first.form.analytes[0].pk}"].widget.attrs["autofocus"] = True
+    events = selectors.result_events(results)
+    _mark_sent_back(results, events)
     context = {
         "specimen": specimen,
         "patient": specimen.patient,
         "handoff": specimen.handoff,
         "panels": panels,
-        "events": selectors.result_events(results),
+        "events": events,
         "can_enter": user.has_perm("lab.enter_result"),
         "nav": "bench",
     }
@@ -144,6 +146,20 @@ def _render_specimen(
         object_ref=str(specimen.uuid),
         status=status,
     )
+
+
+def _mark_sent_back(results: list[Result], events: list[ResultEvent]) -> None:
+    """A result whose latest entry event is the verifier's "sent back" shows why, for its performer."""
+    latest: dict[int, ResultEvent] = {}
+    for event in events:  # newest first
+        if event.action in (ResultEvent.Action.ENTERED, ResultEvent.Action.CORRECTED, ResultEvent.Action.SENT_BACK):
+            latest.setdefault(event.result_id, event)
+    for r in results:
+        event = latest.get(r.pk)
+        sent_back = (
+            event is not None and event.action == ResultEvent.Action.SENT_BACK and r.status in services.UNRELEASED
+        )
+        r.sent_back = event.note if sent_back and event is not None else ""  # type: ignore[attr-defined]
 
 
 @log_refusals("specimen results", subject="specimen")

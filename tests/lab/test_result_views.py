@@ -224,3 +224,20 @@ class TestVerifyAndAmend:
         assert "Amends 95 mg/dL: Misread the meter" in content
         log = AccessLog.objects.filter(what="result").latest("id")
         assert (log.object_ref, list(log.patients.all())) == (str(amended.uuid), [specimen.patient])
+
+
+def test_a_result_sent_back_shows_why_until_it_is_corrected(
+    client: Client, ma: User, tech: User, second_tech: User
+) -> None:
+    from lab.results import services
+
+    specimen = at_bench("Hemoglobin", ma=ma, lab_tech=tech)
+    [result] = enter(specimen, "Hemoglobin", "13.0", by=tech, lot=passing_lot("Hemoglobin", by=tech))
+    services.result_send_back(result=fresh(result), by=second_tech, reason="Cuvette had a bubble: repeat")
+    c = _as(client, tech)
+    page = reverse("lab:results:specimen", args=[specimen.uuid])
+    assert "Sent back: Cuvette had a bubble: repeat" in c.get(page).content.decode()
+    c.post(reverse("lab:results:correct", args=[result.uuid]), {"value": "12.6"})
+    content = c.get(page).content.decode()
+    assert "Sent back:" not in content
+    assert fresh(result).display_value == "12.6 g/dL"
