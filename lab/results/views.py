@@ -155,11 +155,9 @@ def _mark_sent_back(results: list[Result], events: list[ResultEvent]) -> None:
         if event.action in (ResultEvent.Action.ENTERED, ResultEvent.Action.CORRECTED, ResultEvent.Action.SENT_BACK):
             latest.setdefault(event.result_id, event)
     for r in results:
-        event = latest.get(r.pk)
-        sent_back = (
-            event is not None and event.action == ResultEvent.Action.SENT_BACK and r.status in services.UNRELEASED
-        )
-        r.sent_back = event.note if sent_back and event is not None else ""  # type: ignore[attr-defined]
+        last = latest.get(r.pk)
+        sent_back = last is not None and last.action == ResultEvent.Action.SENT_BACK and r.status in services.UNRELEASED
+        r.sent_back = last.note if sent_back and last is not None else ""  # type: ignore[attr-defined]
 
 
 @log_refusals("specimen results", subject="specimen")
