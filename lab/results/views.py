@@ -225,7 +225,10 @@ def enter(request: HttpRequest, uuid: str) -> HttpResponse:
     )
     if any(r.is_critical for r in results):
         messages.warning(
-            request, f"CRITICAL saved: {shown}. Verify and release it now: the clinician is called on release."
+            request,
+            f"CRITICAL saved: {shown}. "
+            + ("Ask a second person to verify it now" if order.test.requires_verification else "Release it now")
+            + ": the ordering clinician is called on release.",
         )
     else:
         messages.success(request, f"{order.test.short_name} entered: {shown}; {next_step}")
