@@ -241,3 +241,29 @@ def test_a_result_sent_back_shows_why_until_it_is_corrected(
     content = c.get(page).content.decode()
     assert "Sent back:" not in content
     assert fresh(result).display_value == "12.6 g/dL"
+
+
+def test_a_locked_lot_posted_anyway_is_refused_and_nothing_is_saved(client: Client, ma: User, tech: User) -> None:
+    specimen = at_bench("Hemoglobin", ma=ma, lab_tech=tech)
+    passing_lot("Hemoglobin", by=tech, lot="GOOD")
+    locked = kit_lot("Hemoglobin", lot="NEWLOT")
+    response = _as(client, tech).post(
+        reverse("lab:results:enter", args=[specimen.uuid]), _entry(specimen, "Hemoglobin", "13.0", lot=locked)
+    )
+    assert response.status_code == 422
+    assert "Select a valid choice" in response.content.decode()
+    assert not Result.objects.exists()
+
+
+def test_the_verification_list_shows_others_results_and_logs_their_patients(
+    client: Client, ma: User, tech: User, second_tech: User
+) -> None:
+    mine = at_bench("Hemoglobin", ma=ma, lab_tech=tech)
+    theirs = at_bench("Hemoglobin", ma=ma, lab_tech=tech)
+    lot = passing_lot("Hemoglobin", by=tech)
+    enter(mine, "Hemoglobin", "13.0", by=second_tech, lot=lot)
+    enter(theirs, "Hemoglobin", "13.1", by=tech, lot=lot)
+    response = _as(client, second_tech).get(reverse("lab:results:verification"))
+    assert [r.specimen for r in response.context["results"]] == [theirs]
+    log = AccessLog.objects.filter(what="results to verify").latest("id")
+    assert list(log.patients.all()) == [theirs.patient]
