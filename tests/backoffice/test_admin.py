@@ -29,7 +29,19 @@ from backoffice.models import (
     User,
 )
 from backoffice.workflow import HandoffStatus, Priority, StationState
-from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
+from lab.models import (
+    CriticalCall,
+    CriticalCallAttempt,
+    CriticalCallEvent,
+    QCRun,
+    RecollectionCall,
+    RecollectionCallEvent,
+    Result,
+    ResultEvent,
+    TestDefinition,
+    TestOrder,
+    TestOrderEvent,
+)
 from lab.services import test_orders_add
 from procedures.models import PROCEDURE_RECORDS, ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
@@ -49,6 +61,8 @@ HISTORY = {
 }
 # Created by the app's pages through the services, or append-only: never added in admin.
 SPECIMEN_RECORDS = {Specimen, SpecimenEvent, LabelPrint, TestOrderEvent, RecollectionCall, RecollectionCallEvent}
+# The bench's records: QC runs, results and critical calls move only through lab's services.
+BENCH_RECORDS = {QCRun, Result, ResultEvent, CriticalCall, CriticalCallAttempt, CriticalCallEvent}
 NO_ADD = {
     Handoff,
     HandoffEvent,
@@ -57,9 +71,19 @@ NO_ADD = {
     TestOrder,
     *PROCEDURE_RECORDS,
     *SPECIMEN_RECORDS,
+    *BENCH_RECORDS,
     *HISTORY,
 }
-READ_ONLY = {HandoffEvent, StationEvent, ProcedureOrder, TestOrder, *PROCEDURE_RECORDS, *SPECIMEN_RECORDS, *HISTORY}
+READ_ONLY = {
+    HandoffEvent,
+    StationEvent,
+    ProcedureOrder,
+    TestOrder,
+    *PROCEDURE_RECORDS,
+    *SPECIMEN_RECORDS,
+    *BENCH_RECORDS,
+    *HISTORY,
+}
 
 pytestmark = pytest.mark.django_db
 

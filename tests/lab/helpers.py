@@ -110,7 +110,10 @@ def released_critical_result() -> Result:
     """A hemoglobin of 6.8 g/dL (LL) entered on a lot whose QC passed, verified by a second tech and
     released: its QC runs, its events and the critical call it opened.
     """
+    from lab.criticals.services import critical_call_attempt
+    from lab.models import CriticalCall
     from lab.results import services as result_services
+    from lab.workflow import CallOutcome
     from tests.lab.results_helpers import at_bench, enter, fresh, passing_lot
 
     ma = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
@@ -118,4 +121,12 @@ def released_critical_result() -> Result:
     specimen = at_bench("Hemoglobin", ma=ma, lab_tech=tech)
     [result] = enter(specimen, "Hemoglobin", "6.8", by=tech, lot=passing_lot("Hemoglobin", by=tech, lot="HB-1"))
     result_services.result_verify(result=fresh(result), by=verifier)
+    # The tech's first call doesn't reach the ordering clinician: an attempt, the call still open.
+    critical_call_attempt(
+        call=CriticalCall.objects.get(result=result),
+        by=tech,
+        contact_name="Front desk",
+        contact_role="Receptionist",
+        outcome=CallOutcome.NOT_REACHED,
+    )
     return fresh(result)

@@ -23,6 +23,7 @@ from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
+from tests.lab.helpers import released_critical_result
 from tests.security.conftest import current_code, enroll
 from tests.specimens.helpers import call_back, labelled
 
@@ -134,6 +135,13 @@ _ADMIN_READ_ONLY = [
     "specimens_specimen",
     "specimens_specimenevent",
     "specimens_specimenhistory",
+    "lab_qcrun",
+    "lab_result",
+    "lab_resultevent",
+    "lab_resulthistory",
+    "lab_criticalcall",
+    "lab_criticalcallattempt",
+    "lab_criticalcallevent",
 ]
 # Models the admin role holds no permission on at all.
 _ADMIN_NO_ACCESS = ["axes_accessfailurelog", "axes_accesslog", "django_tasks_database_dbtaskresult"]
@@ -290,7 +298,7 @@ def _subject(key: str, route: str) -> str:
     if "tests/" in route:
         return "testorder"
     if key.startswith("lab:results:"):
-        return "result"
+        return "specimen" if "specimens/" in route else "result"
     if key.startswith("lab:criticals:"):
         return "criticalcall"
     if key.startswith("lab:inbox:") and "patients/" in route:
@@ -348,6 +356,8 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
         "testorder": str(TestOrder.objects.get(specimen=specimen).uuid),
         "patient": str(handoff.patient.uuid),
     }
+    critical = released_critical_result()  # a released LL hemoglobin and the call it opened
+    ids["result"], ids["criticalcall"] = str(critical.uuid), str(critical.critical_call.uuid)
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
     endpoints = sorted(set(_walk(get_resolver().url_patterns)))
@@ -419,6 +429,9 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
     objects["call"] = (str(call.uuid), call.patient)
     objects["testorder"] = (str(TestOrder.objects.get(specimen=specimen).uuid), third.patient)
     objects["patient"] = (str(other.patient.uuid), other.patient)
+    critical = released_critical_result()
+    objects["result"] = (str(critical.uuid), critical.patient)
+    objects["criticalcall"] = (str(critical.critical_call.uuid), critical.patient)
     client.force_login(outsider)
     checked = 0
     for key, route in sorted(set(_walk(get_resolver().url_patterns))):
@@ -433,6 +446,6 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
     # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
-    # 1 patient (its results).
-    assert checked == 34
+    # 1 patient (its results), 2 bench pages of a specimen, 6 of a result, 3 of a critical call.
+    assert checked == 45
     assert Patient.objects.count() >= 2
