@@ -155,14 +155,15 @@ def move(
     table.check(current, to)
     setattr(obj, status, to)
     changed = [status, *fields]
+    now = timezone.now()  # the row's change time and its event's are one instant
     if _has_field(obj, f"{status}_changed_at"):
-        setattr(obj, f"{status}_changed_at", timezone.now())
+        setattr(obj, f"{status}_changed_at", now)
         changed.append(f"{status}_changed_at")
     if _has_field(obj, "version"):
         obj.version += 1  # type: ignore[attr-defined]
         changed.append("version")
     obj.save(update_fields=changed)
-    event = _event(obj, by=by, action=action, note=note, from_status=current, at=None, extra=extra)
+    event = _event(obj, by=by, action=action, note=note, from_status=current, at=now, extra=extra)
     event.save()
     return event
 

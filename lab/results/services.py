@@ -29,8 +29,6 @@ Action = ResultEvent.Action
 R = ResultStatus
 O = TestOrderStatus  # noqa: E741 - the order's statuses, as S is the specimen's elsewhere
 
-# The order's event when its last analyte is released (TestOrderEvent.Action names no "resulted" yet).
-ORDER_RESULTED = "resulted"
 # A specimen tested at the bench: received there, or already in testing.
 BENCH_SPECIMEN_STATUSES: tuple[str, ...] = (SpecimenStatus.RECEIVED, SpecimenStatus.IN_TESTING)
 ENTERABLE_ORDER_STATUSES: tuple[str, ...] = (O.COLLECTED, O.IN_PROGRESS)
@@ -343,7 +341,14 @@ def _release(panel: Sequence[Result], *, specimen: Specimen, order: TestOrder, b
             r.order = order
             critical_call_open(result=r, by=by)
     if order.status == O.IN_PROGRESS and _all_released(order):
-        move(order, table=TEST_ORDER, to=O.RESULTED, by=by, action=ORDER_RESULTED, note=specimen.accession)
+        move(
+            order,
+            table=TEST_ORDER,
+            to=O.RESULTED,
+            by=by,
+            action=TestOrderEvent.Action.RESULTED,
+            note=specimen.accession,
+        )
         if specimen.status == SpecimenStatus.IN_TESTING and not _bench_tests_pending(specimen):
             specimen_testing_done(specimen=specimen, by=by)
 

@@ -26,7 +26,7 @@ from backoffice.models import (
     User,
 )
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, StationState
-from lab.models import RecollectionCall, TestOrder, TestOrderEvent
+from lab.models import RecollectionCall, Result, TestOrder, TestOrderEvent
 from lab.selectors import draws_for_handoff
 from procedures.models import ProcedureOrder
 from specimens.models import LabelPrint, LabelPrinter, Specimen, SpecimenEvent
@@ -139,9 +139,9 @@ def test_handoffs_exist_in_every_status_with_real_events() -> None:
         HandoffStatus.WAITING: 12,
         HandoffStatus.CLAIMED: 3,
         HandoffStatus.IDENTITY_VERIFIED: 2,
-        # The clinic day's, and the specimen visits' (7 completed, 1 still collecting).
+        # The clinic day's, and the specimen visits' (9 completed, 1 still collecting).
         HandoffStatus.IN_PROGRESS: 2 + 1,
-        HandoffStatus.COMPLETED: 20 + 7,
+        HandoffStatus.COMPLETED: 20 + 9,
         HandoffStatus.CANCELLED: 3,
     }
     waiting = Handoff.objects.filter(status=HandoffStatus.WAITING)
@@ -275,16 +275,18 @@ def test_specimens_exist_in_every_state_with_real_events() -> None:
         S.IN_TRANSIT: 2,
         S.RECEIVED: 1,
         S.IN_TESTING: 1,
-        S.DONE: 1,
+        S.DONE: 3,  # tested at the bench: results released
         S.STORED: 1,
         S.DISPOSED: 1,
         S.REJECTED: 2,
         S.NOT_COLLECTED: 2,
     }
+    # As the specimens' own seed leaves them, before the bench's results move them on.
     assert (
-        "Specimens: 1 labelled, 1 collected, 2 in transit, 1 received, 1 in testing, 1 done, 1 stored, "
-        "1 disposed, 2 rejected, 2 not collected"
+        "Specimens: 1 labelled, 1 collected, 2 in transit, 3 received, 3 in testing, 1 disposed, 2 rejected, "
+        "2 not collected"
     ) in output
+    assert "Specimens after testing: 1 stored, 0 disposed of." in output
     receipts = SpecimenEvent.objects.filter(action=SpecimenEvent.Action.RECEIVED)
     assert set(receipts.values_list("to_location", flat=True)) == {Location.IN_HOUSE_BENCH, Location.SEND_OUT_DESK}
     received = Specimen.objects.filter(received_at__isnull=False)
@@ -381,11 +383,22 @@ def test_label_printers_per_patient_station_and_a_zebra_to_configure() -> None:
 
 
 def test_the_bench_has_specimens_past_receipt_and_a_clinician_a_cancelled_test_to_see() -> None:
-    seed()
+    output = seed()
+
+    assert (
+        "Results: 4 released (1 amended), 1 critical released with its call, 1 waiting for a second person." in output
+    )
+    assert "Critical calls: the ladder, 1 open (1 overdue), 0 read back." in output
+    critical = Result.objects.get(is_critical=True)
+    assert (critical.flag, critical.status, critical.critical_call.status) == ("LL", "released", "open")
+    assert Result.objects.filter(status="superseded", amended_by__isnull=False).count() == 1
 
     stored = Specimen.objects.get(status=S.STORED)
     assert (stored.location, stored.storage_place) == (Location.STORAGE, "Fridge 1, rack A")
-    assert TestOrder.objects.filter(specimen__status=S.IN_TESTING, status=TestOrder.Status.IN_PROGRESS).exists()
+    # The strep test waits at the bench for a second person to verify its result.
+    assert TestOrder.objects.filter(
+        specimen__status=S.IN_TESTING, status=TestOrder.Status.IN_PROGRESS, results__status="entered"
+    ).exists()
     [cancelled] = TestOrder.objects.filter(status=TestOrder.Status.CANCELLED, handoff__uuid__in=DEMO_VISIT_KEYS)
     assert (cancelled.test.short_name, cancelled.cancel_reason, cancelled.acknowledged_at) == ("PSA", "refused", None)
     assert cancelled.handoff.specimens.get().failed_draw_reason == "refused"

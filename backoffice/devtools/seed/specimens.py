@@ -53,7 +53,6 @@ from specimens.services import (
     specimen_reject,
     specimen_start_testing,
     specimen_store,
-    specimen_testing_done,
 )
 from specimens.workflow import FailedDrawReason, Location, SpecimenStatus
 
@@ -124,7 +123,8 @@ class DemoDraw:
     body_site: str = ""  # a specimens.workflow.BODY_SITES key
     failed_note: str = ""
     failed_reason: str = FailedDrawReason.NO_VEIN
-    # After receipt at the bench: in testing, done, stored or disposed (a rejected one: disposed).
+    # After receipt at the bench: into testing, then (once its results are released) stored or
+    # disposed of; a rejected one is disposed of.
     beyond: str = ""
 
 
@@ -156,6 +156,24 @@ class DemoVisit:
 
 LAC = "median_cubital_left"  # specimens.workflow.BODY_SITES keys
 DEMO_VISITS = (
+    # Point-of-care tests at the bench: a shaky diabetic's glucose (it comes back critical), and a
+    # warfarin check whose INR the bench corrects after a late second drop.
+    DemoVisit(
+        OrderTemplate("Type 1 diabetes, shaky and sweaty in the exam room. POC glucose now.", tests=("41653-7",)),
+        minutes_ago=330,
+        preferred_station="proc-3",
+        rounds=(DemoRound((DemoDraw("capillary_blood", S.RECEIVED, body_site="finger_left"),)),),
+    ),
+    DemoVisit(
+        OrderTemplate(
+            "On warfarin for atrial fibrillation, bruising easily. PT/INR now.", tests=("34714-6",), min_age=40
+        ),
+        minutes_ago=300,
+        clinician="clinician2",
+        worker="ma2",
+        preferred_station="proc-2",
+        rounds=(DemoRound((DemoDraw("capillary_blood", S.RECEIVED, body_site="finger_right"),)),),
+    ),
     # The serum came back hemolysed from the send-out desk while the patient was still there: drawn again.
     DemoVisit(
         OrderTemplate(
@@ -189,7 +207,7 @@ DEMO_VISITS = (
         clinician="clinician2",
         worker="ma2",
         preferred_station="bay-1",
-        rounds=(DemoRound((DemoDraw("throat_swab", S.RECEIVED, beyond=S.DONE),)),),
+        rounds=(DemoRound((DemoDraw("throat_swab", S.RECEIVED, beyond=S.DISPOSED),)),),
     ),
     DemoVisit(
         OrderTemplate(
@@ -317,8 +335,6 @@ STEP_MINUTES = {
     "turnover": 6,
     "cancel": 2,
     "testing": 4,
-    "done": 15,
-    "store": 2,
     "dispose": 20,
 }
 
@@ -563,23 +579,40 @@ def _receive(
 
 
 def _beyond(specimen: Specimen, reach: str, *, by: User, timeline: _Timeline) -> None:
-    """After receipt: tested, done, stored, disposed of, as far as ``reach``; a rejected one is disposed of."""
+    """After receipt: a rejected specimen is disposed of; any other goes into testing at the bench.
+
+    Its results are entered next (lab_results), which makes it "testing done"; seed_specimen_storage
+    then stores it or disposes of it, as far as ``reach``.
+    """
     specimen.refresh_from_db()
-    if specimen.status != S.REJECTED:
-        with timeline.step(STEP_MINUTES["testing"]):
-            specimen_start_testing(specimen=specimen, by=by)
-        if reach == S.IN_TESTING:
-            return
-        with timeline.step(STEP_MINUTES["done"]):
-            specimen_testing_done(specimen=specimen, by=by)
-        if reach == S.DONE:
-            return
-        with timeline.step(STEP_MINUTES["store"]):
-            specimen_store(specimen=specimen, place="Fridge 1, rack A", by=by)
-        if reach == S.STORED:
-            return
-    with timeline.step(STEP_MINUTES["dispose"]):
-        specimen_dispose(specimen=specimen, by=by, note="Biohazard bin, bench")
+    if specimen.status == S.REJECTED:
+        with timeline.step(STEP_MINUTES["dispose"]):
+            specimen_dispose(specimen=specimen, by=by, note="Biohazard bin, bench")
+        return
+    with timeline.step(STEP_MINUTES["testing"]):
+        specimen_start_testing(specimen=specimen, by=by)
+
+
+def seed_specimen_storage(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
+    """After the bench's results: the demo specimens meant to be kept are stored, the others disposed of."""
+    tech = users["labtech"]
+    moved = Counter[str]()
+    for visit, key in zip(DEMO_VISITS, DEMO_VISIT_KEYS, strict=True):
+        for demo_round in visit.rounds:
+            for draw in demo_round.draws:
+                if draw.beyond not in (S.STORED, S.DISPOSED) or draw.rejection is not None:
+                    continue
+                specimen = Specimen.objects.filter(
+                    handoff__uuid=key, specimen_type__code=draw.specimen_type, status=S.DONE
+                ).first()
+                if specimen is None:
+                    continue  # its results aren't all released yet: it stays at the bench
+                if draw.beyond == S.STORED:
+                    specimen_store(specimen=specimen, place="Fridge 1, rack A", by=tech)
+                else:
+                    specimen_dispose(specimen=specimen, by=tech, note="Biohazard bin, bench")
+                moved[draw.beyond] += 1
+    stdout.write(f"Specimens after testing: {moved[S.STORED]} stored, {moved[S.DISPOSED]} disposed of.")
 
 
 def _destination(specimen: Specimen) -> str:

@@ -2,8 +2,9 @@
 
 The data and the code that writes it live in backoffice.devtools.seed: catalogs (staff, rooms,
 stations, order templates, competencies), clinic_day (the demo clinic day), specimens (label
-printers, and specimens in every state) and scale (the COPY loader); this command parses the
-options, calls into them and prints the demo logins.
+printers, and specimens in every state), lab_qc / lab_results / lab_criticals (kits, QC history,
+results and critical calls) and scale (the COPY loader); this command parses the options, calls
+into them and prints the demo logins.
 
 Both modes are idempotent: they key on natural keys (username, MRN, station code, room name) and
 on markers (fixed UUIDs for demo handoffs and the specimen visits, the "S" MRN prefix for scale
@@ -24,8 +25,11 @@ from backoffice.devtools.seed.catalogs import (
     seed_staff,
 )
 from backoffice.devtools.seed.clinic_day import seed_handoffs, seed_patients
+from backoffice.devtools.seed.lab_criticals import seed_lab_criticals
+from backoffice.devtools.seed.lab_qc import seed_lab_qc
+from backoffice.devtools.seed.lab_results import seed_lab_results
 from backoffice.devtools.seed.scale import seed_scale
-from backoffice.devtools.seed.specimens import seed_specimens
+from backoffice.devtools.seed.specimens import seed_specimen_storage, seed_specimens
 
 
 class Command(BaseCommand):
@@ -62,6 +66,11 @@ class Command(BaseCommand):
                 patients = seed_patients(self.stdout)
                 seed_handoffs(self.stdout, users=users, patients=patients)
                 seed_specimens(self.stdout, users=users)
+                # The in-house bench: kits and QC history, results on the bench's specimens, critical calls.
+                seed_lab_qc(self.stdout, users=users)
+                seed_lab_results(self.stdout, users=users)
+                seed_lab_criticals(self.stdout, users=users)
+                seed_specimen_storage(self.stdout, users=users)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
         self._print_logins()
 
