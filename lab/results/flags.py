@@ -102,7 +102,7 @@ def _numeric(analyte: Analyte, typed: str) -> tuple[str, Decimal]:
 
 
 def numeric_flag(value: Decimal, comparator: str, chosen: ReferenceRange | None, quantum: Decimal) -> str:
-    """LL/HH at or beyond a critical limit, L/H outside the range, N within; "" without a range."""
+    """LL/HH at or beyond a critical limit, L/H outside the range, N within; "" without a normal range."""
     if chosen is None:
         return Flag.NONE
     # "<20" is at most one step below 20, ">600" at least one step above.
@@ -111,6 +111,8 @@ def numeric_flag(value: Decimal, comparator: str, chosen: ReferenceRange | None,
         return Flag.CRITICAL_LOW
     if chosen.critical_high is not None and v >= chosen.critical_high:
         return Flag.CRITICAL_HIGH
+    if chosen.low is None and chosen.high is None:
+        return Flag.NONE  # a band with critical limits only: nothing to call normal or not
     if chosen.low is not None and v < chosen.low:
         return Flag.LOW
     if chosen.high is not None and v > chosen.high:

@@ -82,13 +82,15 @@ def test_flags_are_computed_from_sex_and_the_seeded_ranges(
 @pytest.mark.parametrize(
     ("age_days", "expected"),
     [
-        (ADULT - 1, ("6.8", "")),  # a day short of 18: no adult range applies, so no flag is claimed
-        (ADULT, ("6.8", "LL")),  # from the band's first day (inclusive)
-        (90 * 365, ("6.8", "LL")),  # no upper age
+        # A day short of 18: the children's band carries only the critical limit, so no L/H is claimed...
+        (ADULT - 1, ("11.0", "")),
+        (ADULT, ("11.0", "L")),  # ...the adult band from its first day (inclusive)
+        (90 * 365, ("11.0", "L")),  # no upper age
+        (ADULT - 1, ("6.8", "LL")),  # a child's critical value is flagged all the same
     ],
 )
 def test_age_bands_start_on_their_first_day(age_days: int, expected: tuple[str, str]) -> None:
-    assert flag(HGB, "6.8", sex="F", age_days=age_days) == expected
+    assert flag(HGB, expected[0], sex="F", age_days=age_days) == expected
 
 
 @pytest.mark.parametrize(
@@ -126,4 +128,4 @@ def test_the_age_is_taken_on_the_day_of_collection_not_today() -> None:
     specimen = Specimen(patient=patient, collected_at=collected)
     analyte = Analyte.objects.get(loinc_code=HGB)
     assert age_in_days(born, timezone.localdate()) >= ADULT  # adult today...
-    assert interpret_for(analyte, "6.8", specimen=specimen).flag == ""  # ...but not when drawn
+    assert interpret_for(analyte, "11.0", specimen=specimen).flag == ""  # ...but not when drawn (no L)

@@ -176,7 +176,7 @@ class TestVerification:
         assert list(result.events.values_list("action", flat=True)) == ["entered", "verified", "released"]
         order = order_of(specimen, "Hemoglobin")
         assert order.status == TestOrderStatus.RESULTED
-        assert TestOrderEvent.objects.filter(order=order, action=services.ORDER_RESULTED).exists()
+        assert TestOrderEvent.objects.filter(order=order, action=TestOrderEvent.Action.RESULTED).exists()
         assert Specimen.objects.get(pk=specimen.pk).status == SpecimenStatus.DONE
         assert not CriticalCall.objects.exists()
 
