@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from backoffice import roles
 from backoffice.models import User
-from lab.models import TestOrder
+from lab.models import ControlLot, TestOrder
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.conftest import PASSWORD
@@ -376,6 +376,8 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
             "code": station.code,
             "object_id": _object_id(key, admin_ids),
             "id": str(request.getfixturevalue("medical_assistant").pk),  # admin's password-change page
+            # The QC pages' ids: a control lot (its chart), a kit lot (a run, POST only).
+            "pk": str(ControlLot.objects.order_by("pk").values_list("pk", flat=True).first()),
             "app_label": "backoffice",
             "content_type_id": "1",
             "url": "no-such-page/",
