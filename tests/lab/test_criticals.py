@@ -684,3 +684,15 @@ def test_the_demo_seed_sets_the_ladder_and_calls_one_overdue_and_one_read_back(
     overdue, closed = CriticalCall.objects.get(result=first), CriticalCall.objects.get(result=second)
     assert overdue.is_overdue and overdue.attempts.get().outcome == NOT_REACHED
     assert closed.status == "closed" and closed.attempts.get().outcome == READ_BACK
+
+
+@pytest.mark.django_db
+def test_the_nav_leads_lab_techs_and_clinicians_to_the_critical_calls(client: Client) -> None:
+    for role, shown in (
+        (roles.ROLE_LAB_TECH, True),
+        (roles.ROLE_CLINICIAN, True),
+        (roles.ROLE_MEDICAL_ASSISTANT, False),
+    ):
+        client.force_login(UserFactory(role=role))
+        link = f'href="{reverse("lab:criticals:open")}">Critical calls</a>'
+        assert (link in client.get(reverse("queue")).content.decode()) is shown, role
