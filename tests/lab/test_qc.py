@@ -533,3 +533,19 @@ def test_a_failed_run_from_the_board_says_how_many_results_go_for_review(  # typ
         response.content.decode()
     )
     assert Result.objects.filter(kit_lot=lot, needs_review=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_result_sent_for_review_by_a_failed_qc_says_so_where_it_is_read(client) -> None:  # type: ignore[no-untyped-def]
+    from lab.qc.services import qc_run_record
+    from tests.lab.helpers import released_critical_result
+
+    result = released_critical_result()  # released on a hemoglobin lot whose controls passed
+    level_1 = ControlLot.objects.get(test=result.order.test, level="level_1")
+    qc_run_record(kit_lot=result.kit_lot, control_lot=level_1, value="1.0", by=result.verified_by)  # far off: fails
+    result.refresh_from_db()
+    assert result.needs_review and result.review_reason
+    client.force_login(result.order.handoff.ordering_clinician)
+    assert "Under review" in client.get(reverse("lab:inbox:inbox")).content.decode()
+    client.force_login(result.verified_by)
+    assert "Under review" in client.get(reverse("lab:results:result", args=[result.uuid])).content.decode()
