@@ -9,9 +9,10 @@ run at any moment, whichever worker on whichever machine takes it.
 """
 
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
-from django.tasks import TaskResultStatus, task
+from django.tasks import Task, TaskResultStatus, task
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -31,24 +32,30 @@ def flag_overdue_handoffs() -> int:
 
 
 def schedule_overdue_check(*, delay: timedelta = timedelta(0)) -> bool:
-    """Enqueue a run of the overdue check unless one is already pending; True when one was enqueued.
+    """Enqueue a run of the overdue check unless one is already pending; True when one was enqueued."""
+    return schedule_once(flag_overdue_handoffs, lock_key=_SCHEDULE_LOCK_KEY, delay=delay)
 
-    Does nothing on a backend without a worker and deferred runs (Django's immediate or dummy
-    backends), where a chain of runs can't work.
+
+def schedule_once(chained: Task[Any, Any], *, lock_key: int, delay: timedelta = timedelta(0)) -> bool:
+    """Enqueue a run of a self-rescheduling task unless one is already pending; True when one was enqueued.
+
+    The "is one pending? if not, enqueue" step runs under the task's own advisory lock, so `migrate`
+    and any number of workers keep exactly one run waiting. Does nothing on a backend without a
+    worker and deferred runs (Django's immediate or dummy backends), where a chain of runs can't work.
     """
-    backend = flag_overdue_handoffs.get_backend()
+    backend = chained.get_backend()
     if not backend.supports_defer:
         return False
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEDULE_LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key])
         pending = DBTaskResult.objects.filter(
             backend_name=backend.alias,
-            task_path=flag_overdue_handoffs.module_path,
+            task_path=chained.module_path,
             status=TaskResultStatus.READY,
         ).exists()
         if pending:
             return False
-        run = flag_overdue_handoffs.using(run_after=timezone.now() + delay) if delay else flag_overdue_handoffs
+        run = chained.using(run_after=timezone.now() + delay) if delay else chained
         run.enqueue()
     return True

@@ -8,11 +8,9 @@ successor a minute later, then escalates, so a worker killed mid-run leaves the 
 
 from datetime import timedelta
 
-from django.db import connection, transaction
-from django.tasks import TaskResultStatus, task
-from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
+from django.tasks import task
 
+from backoffice.tasks import schedule_once
 from lab.criticals.services import critical_calls_escalate
 
 ESCALATION_INTERVAL = timedelta(minutes=1)
@@ -28,24 +26,5 @@ def escalate_critical_calls() -> int:
 
 
 def schedule_escalation(*, delay: timedelta = timedelta(0)) -> bool:
-    """Enqueue a run of the escalation unless one is already pending; True when one was enqueued.
-
-    Does nothing on a backend without a worker and deferred runs (Django's immediate or dummy
-    backends), where a chain of runs can't work.
-    """
-    backend = escalate_critical_calls.get_backend()
-    if not backend.supports_defer:
-        return False
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEDULE_LOCK_KEY])
-        pending = DBTaskResult.objects.filter(
-            backend_name=backend.alias,
-            task_path=escalate_critical_calls.module_path,
-            status=TaskResultStatus.READY,
-        ).exists()
-        if pending:
-            return False
-        run = escalate_critical_calls.using(run_after=timezone.now() + delay) if delay else escalate_critical_calls
-        run.enqueue()
-    return True
+    """Enqueue a run of the escalation unless one is already pending; True when one was enqueued."""
+    return schedule_once(escalate_critical_calls, lock_key=_SCHEDULE_LOCK_KEY, delay=delay)
