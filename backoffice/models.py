@@ -39,6 +39,12 @@ class User(AbstractUser):
     """A member of staff. Roles are Django groups (see backoffice.roles)."""
 
     title = models.CharField(max_length=80, blank=True, help_text="Shown beside the name, e.g. 'Medical assistant'.")
+    phone = models.CharField(
+        "callback phone",
+        max_length=30,
+        blank=True,
+        help_text="Direct line, mobile or pager the lab calls with a critical result, e.g. (212) 555-0147 or pager 2231.",
+    )
 
     class Meta:
         ordering = ["last_name", "first_name"]

@@ -10,6 +10,8 @@ Each app's services open the transaction; these functions work inside it:
 - ``edit`` saves a change that is not a status move (a station assigned) with its event; ``record``
   and ``record_all`` append events that change no row (an identity mismatch, items ordered, the
   overdue flag).
+- ``hold(obj)`` locks a row FOR SHARE that a decision is read from but that is not changed (the
+  kit lot a result is entered on, whose QC a failing run would change).
 - ``require(user, perm, doing)`` is the one permission guard, ``offer(check)`` turns a guard into
   what a page may offer (see each app's ``*_actions`` selector).
 
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pgtrigger
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from backoffice.workflow import PermissionRefused, Table, TransitionNotAllowed
@@ -81,6 +83,21 @@ def lock[M: models.Model](obj: M, *, related: Sequence[str] = ()) -> M:
     obj.refresh_from_db(from_queryset=queryset)
     obj._state.adding = False  # lock(Station(pk=...)) reads a row by its id alone
     return obj
+
+
+def hold(obj: models.Model) -> None:
+    """Lock ``obj``'s row FOR SHARE until the caller's transaction commits: a decision read from it stands.
+
+    Many transactions may hold it at once (results entered on one kit lot side by side); a
+    ``lock`` on it (a QC run on that lot) waits for them, and they wait for it, so neither decides
+    on a state the other is about to change.
+    """
+    _require_transaction()
+    table = connection.ops.quote_name(obj._meta.db_table)
+    assert obj._meta.pk is not None and obj._meta.pk.column is not None
+    column = connection.ops.quote_name(obj._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {column} = %s FOR SHARE", [obj.pk])  # noqa: S608 - names quoted
 
 
 def _events_of(model: type[models.Model]) -> tuple[type[TransitionEvent], str]:

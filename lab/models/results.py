@@ -146,6 +146,7 @@ class ResultEvent(TransitionEvent):
         AMENDED = "amended", "Correction entered"
         SUPERSEDED = "superseded", "Superseded by a correction"
         MARKED_FOR_REVIEW = "review", "Marked for review (QC failed)"
+        REVIEW_CLOSED = "review_closed", "Review closed: result stands"
         ACKNOWLEDGED = "acknowledged", "Acknowledged by the clinician"
 
     result = models.ForeignKey(Result, on_delete=models.PROTECT, related_name="events")

@@ -3,8 +3,8 @@
 ``qc_run_record`` locks the kit lot and the control lot, checks who runs it and on what, evaluates
 the value (the qualitative control's expected value, or the quantitative control's ±2 SD window and
 the Westgard rules read with the runs before it on the same control lot) and appends the run. A
-failed run puts every result released on that lot since the last passing run of that control level
-up for review, in the same transaction. QC runs are append-only; a wrong entry is followed by a
+failed run puts every result run on that lot since the last passing run of that control level up
+for review (a released one) or on hold (one not yet released), in the same transaction. QC runs are append-only; a wrong entry is followed by a
 new run, and the latest run of each level is what the lockout reads.
 """
 
@@ -128,7 +128,7 @@ def review_reason(run: QCRun) -> str:
 
 
 def qc_run_record(*, kit_lot: KitLot, control_lot: ControlLot, value: str, by: User, note: str = "") -> QCRun:
-    """Record one control run on ``kit_lot``; a failure marks the lot's released results for review."""
+    """Record one control run on ``kit_lot``; a failure marks the lot's results since its last pass for review."""
     require(by, "lab.run_qc", "run quality control")
     with transaction.atomic():
         lock(kit_lot, related=("kit",))
@@ -154,7 +154,11 @@ def qc_run_record(*, kit_lot: KitLot, control_lot: ControlLot, value: str, by: U
 
 
 def mark_for_review(run: QCRun, *, by: User) -> list[Result]:
-    """Released results of the failed control's test on this lot, since that level last passed on it."""
+    """Results of the failed control's test run on this lot since that level last passed on it.
+
+    A released one goes to the clinician marked for review; an unreleased one is held: it is not
+    verified or released until it is repeated on a lot whose QC passes (lab.results.services).
+    """
     last_pass = (
         QCRun.objects.filter(
             kit_lot=run.kit_lot,
@@ -169,11 +173,12 @@ def mark_for_review(run: QCRun, *, by: User) -> list[Result]:
     results = Result.objects.filter(
         kit_lot=run.kit_lot,
         analyte__test=run.control_lot.test_id,
-        status=ResultStatus.RELEASED,
+        status__in=(ResultStatus.ENTERED, ResultStatus.VERIFIED, ResultStatus.RELEASED),
         needs_review=False,
     )
     if last_pass is not None:
-        results = results.filter(released_at__gt=last_pass.performed_at)
+        # "Run since": the test was performed (entered) after the control last passed.
+        results = results.filter(entered_at__gt=last_pass.performed_at)
     reason = review_reason(run)
     marked = list(results.select_for_update(no_key=True, of=("self",)).order_by("released_at", "id"))
     for row in marked:

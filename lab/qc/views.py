@@ -18,6 +18,7 @@ from lab.models import Result
 from lab.qc import selectors, services, westgard
 from lab.qc.forms import QCRunForm
 from lab.qc.lockout import qc_block
+from lab.workflow import ResultStatus
 
 
 def _user(request: HttpRequest) -> User:
@@ -81,8 +82,12 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
         after = "Patient testing is unlocked." if block is None else f"Still locked: {block}"
         messages.success(request, f"{control_lot} read {shown} on {lot}: passed{rules}. {after}")
     else:
-        marked = Result.objects.filter(kit_lot=kit_lot, review_reason=services.review_reason(qc_run)).count()
-        review = f" {marked} released result{'s' if marked != 1 else ''} marked for review." if marked else ""
+        marked = Result.objects.filter(kit_lot=kit_lot, review_reason=services.review_reason(qc_run))
+        released = marked.filter(status=ResultStatus.RELEASED).count()
+        held = marked.exclude(status=ResultStatus.RELEASED).count()
+        review = f" {released} released result{'s' if released != 1 else ''} marked for review." if released else ""
+        if held:
+            review += f" {held} unreleased result{'s' if held != 1 else ''} held until repeated."
         messages.error(
             request,
             f"{control_lot} read {shown} on {lot}: FAILED{rules}. Patient testing on this lot is locked "

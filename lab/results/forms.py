@@ -59,3 +59,7 @@ class AmendForm(forms.Form):
 
 class SendBackForm(forms.Form):
     reason = forms.CharField(label="What to check", max_length=300)
+
+
+class CloseReviewForm(forms.Form):
+    note = forms.CharField(label="What the review found", max_length=300)

@@ -92,6 +92,17 @@ def verification_list(*, user: User) -> list[Result]:
     )
 
 
+def review_list(*, user: User) -> list[Result]:
+    """Results a failed QC put up for review (released) or holds back (unreleased), oldest first."""
+    _require(user, "lab.verify_result")
+    return list(
+        Result.objects.filter(needs_review=True)
+        .exclude(status=ResultStatus.SUPERSEDED)
+        .select_related("patient", "analyte", "order__test", "specimen", "kit_lot")
+        .order_by("entered_at", "id")
+    )
+
+
 # --- One specimen's results -----------------------------------------------------------------------
 
 
@@ -163,7 +174,7 @@ def lot_choices(test: TestDefinition) -> list[LotChoice]:
 class ResultActions:
     """What this user may do to this result now, each asked of the guard its service runs."""
 
-    NAMES = ("correct", "verify", "release", "send_back", "amend")
+    NAMES = ("correct", "verify", "release", "send_back", "amend", "close_review")
 
     def __init__(self, result: Result, user: User) -> None:
         self.result = result
@@ -191,6 +202,10 @@ class ResultActions:
     @cached_property
     def amend(self) -> Offer:
         return self._offer(services.check_amend)
+
+    @cached_property
+    def close_review(self) -> Offer:
+        return self._offer(services.check_close_review)
 
     def allowed(self) -> set[str]:
         return {name for name in self.NAMES if getattr(self, name)}

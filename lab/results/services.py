@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.models import User
-from backoffice.transitions import edit, lock, move, record, record_all, require
+from backoffice.transitions import edit, hold, lock, move, record, record_all, require
 from backoffice.workflow import PermissionRefused, TransitionNotAllowed
 from lab.criticals.services import critical_call_open
 from lab.models import Analyte, KitLot, Result, ResultEvent, TestDefinition, TestOrder, TestOrderEvent
@@ -78,11 +78,35 @@ def check_lot(test: TestDefinition, kit_lot: KitLot) -> None:
 
 
 def check_correct(result: Result, by: User) -> None:
-    """Before release, the value is corrected in place (its history kept); after, it is amended."""
+    """Before release, the value is corrected in place (its history kept); after, it is amended.
+
+    A result held by a failed QC is corrected only once the lot's QC passes again: the correction is
+    the repeat that lets it go on to verification.
+    """
     require(by, "lab.enter_result", "correct results")
     if result.status not in UNRELEASED:
         raise TransitionNotAllowed(
             f"This result is {RESULT.name(result.status)}; a released result is amended with a reason, not edited."
+        )
+    if result.needs_review:
+        assert result.kit_lot is not None, "only a result run on a kit lot is held by its QC"
+        why = qc_block(result.order.test, result.kit_lot)
+        if why is not None:
+            raise QCLockout(f"Held by a failed QC: repeat the test once it passes. {why}")
+
+
+def _held(panel: Sequence[Result]) -> Result | None:
+    """A result of the panel that a failed QC holds back until it is repeated (see lab.qc.services)."""
+    return next((r for r in panel if r.needs_review and r.status in UNRELEASED), None)
+
+
+def check_held(panel: Sequence[Result]) -> None:
+    held = _held(panel)
+    if held is not None:
+        lot = held.kit_lot.lot_number if held.kit_lot else "its lot"
+        raise QCLockout(
+            f"{held.analyte.short_name} is held: a control failed on lot {lot} after it was run. "
+            "Repeat it once the lot's QC passes and correct the value; then it can be released."
         )
 
 
@@ -95,8 +119,10 @@ def check_verify(result: Result, by: User) -> None:
     """Someone other than the person who entered each result of the panel verifies it."""
     require(by, "lab.verify_result", "verify results")
     RESULT.check(result.status, R.VERIFIED)
-    if any(r.entered_by_id == by.pk for r in _panel(result)):
+    panel = _panel(result)
+    if any(r.entered_by_id == by.pk for r in panel):
         raise PermissionRefused("You entered this result; a second person verifies it before release.")
+    check_held(panel)
 
 
 def check_release(result: Result, by: User) -> None:
@@ -110,6 +136,7 @@ def check_release(result: Result, by: User) -> None:
         raise TransitionNotAllowed(
             f"{test.short_name} needs a second person's verification before release; ask a colleague to verify it."
         )
+    check_held(_panel(result))
 
 
 def check_send_back(result: Result, by: User) -> None:
@@ -122,7 +149,10 @@ def check_send_back(result: Result, by: User) -> None:
 
 
 def check_amend(result: Result, by: User) -> None:
-    """Only a released result is amended, and one correction waits at a time."""
+    """Only a released result is amended, and one correction waits at a time.
+
+    One under review after a failed QC is amended (with the repeat's value) once the lot passes again.
+    """
     require(by, "lab.enter_result", "amend results")
     if result.status != R.RELEASED:
         raise TransitionNotAllowed(
@@ -131,6 +161,18 @@ def check_amend(result: Result, by: User) -> None:
         )
     if Result.objects.filter(amends=result).exists():
         raise TransitionNotAllowed("A correction of this result is already waiting for verification.")
+    if result.needs_review:
+        assert result.kit_lot is not None, "only a result run on a kit lot is put up for review by its QC"
+        why = qc_block(result.order.test, result.kit_lot)
+        if why is not None:
+            raise QCLockout(f"Under review after a failed QC: repeat the test once it passes. {why}")
+
+
+def check_close_review(result: Result, by: User) -> None:
+    """A released result a failed QC put up for review is closed by a verifier once it is checked."""
+    require(by, "lab.verify_result", "close a result's review")
+    if result.status != R.RELEASED or not result.needs_review:
+        raise TransitionNotAllowed("This result is not under review.")
 
 
 # --- Reading the values -----------------------------------------------------------------------------
@@ -196,6 +238,8 @@ def results_enter(
         lock(order, related=("test",))
         order.specimen = specimen
         check_enter(order, by)
+        hold(kit_lot)  # a QC run on the lot waits, so a failure can't miss these results
+        kit_lot.refresh_from_db()
         check_lot(order.test, kit_lot)
         read = results_preview(order=order, values=values)
         if specimen.status == SpecimenStatus.RECEIVED:
@@ -242,7 +286,7 @@ def result_correct(*, result: Result, value: str, by: User, comment: str | None 
     require(by, "lab.enter_result", "correct results")
     with transaction.atomic():
         lock(Specimen(pk=result.specimen_id))
-        lock(result, related=("order__test", "analyte", "specimen__patient"))
+        lock(result, related=("order__test", "analyte", "specimen__patient", "kit_lot__kit"))
         check_correct(result, by)
         before = result.display_value
         fields = _apply(result, _read(result.analyte, value, specimen=result.specimen))
@@ -253,6 +297,11 @@ def result_correct(*, result: Result, value: str, by: User, comment: str | None 
         result.verified_by, result.verified_at = None, None
         fields += ["entered_by", "entered_at", "verified_by", "verified_at"]
         note = f"{before} → {result.display_value}" + (f" ({result.flag})" if result.flag else "")
+        if result.needs_review:
+            # check_correct saw the lot's QC pass again: this value is the repeat.
+            result.needs_review, result.review_reason = False, ""
+            fields += ["needs_review", "review_reason"]
+            note += ", repeated after QC passed"
         if result.status == R.VERIFIED:
             move(result, table=RESULT, to=R.ENTERED, by=by, action=Action.CORRECTED, note=note, fields=fields)
         else:
@@ -408,3 +457,23 @@ def result_amend(*, result: Result, value: str, reason: str, by: User) -> Result
         )
         record(result, by=by, action=Action.AMENDED, note=f"Correction to {amended.display_value} entered: {reason}")
     return amended
+
+
+# --- Review after a failed QC ----------------------------------------------------------------------
+
+
+def result_close_review(*, result: Result, by: User, note: str) -> Result:
+    """The review a failed QC opened on a released result is done and the result stands, saying why.
+
+    A result the review finds wrong is amended instead (result_amend), which supersedes it.
+    """
+    note = " ".join(note.split())
+    if not note:
+        raise TransitionNotAllowed("Say what the review found, e.g. “Repeated after QC passed: same result”.")
+    require(by, "lab.verify_result", "close a result's review")
+    with transaction.atomic():
+        lock(result)
+        check_close_review(result, by)
+        result.needs_review, result.review_reason = False, ""
+        edit(result, by=by, action=Action.REVIEW_CLOSED, fields=["needs_review", "review_reason"], note=note[:300])
+    return result

@@ -21,4 +21,5 @@ urlpatterns = [
     path("<uuid:uuid>/release/", views.release, name="release"),
     path("<uuid:uuid>/send-back/", views.send_back, name="send_back"),
     path("<uuid:uuid>/amend/", views.amend, name="amend"),
+    path("<uuid:uuid>/close-review/", views.close_review, name="close_review"),
 ]

@@ -22,7 +22,7 @@ from backoffice.workflow import TransitionNotAllowed
 from lab.models import Analyte, Result, ResultEvent, TestOrder
 from lab.results import selectors, services
 from lab.results.flags import Interpreted
-from lab.results.forms import AmendForm, CorrectForm, PanelForm, SendBackForm
+from lab.results.forms import AmendForm, CloseReviewForm, CorrectForm, PanelForm, SendBackForm
 from lab.workflow import ResultStatus
 from specimens.forms import ScanForm
 from specimens.models import Specimen
@@ -66,11 +66,17 @@ def scan(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required("lab.verify_result", raise_exception=True)
 def verification(request: HttpRequest) -> HttpResponse:
-    results = selectors.verification_list(user=_user(request))
+    user = _user(request)
+    results = selectors.verification_list(user=user)
+    under_review = selectors.review_list(user=user)
     log_access(
-        request=request, action=AccessAction.LIST, what="results to verify", patients=[r.patient_id for r in results]
+        request=request,
+        action=AccessAction.LIST,
+        what="results to verify",
+        patients=[r.patient_id for r in [*results, *under_review]],
     )
-    return render(request, "lab/results/verification.html", {"results": results, "nav": "bench"})
+    context = {"results": results, "under_review": under_review, "nav": "bench"}
+    return render(request, "lab/results/verification.html", context)
 
 
 # --- A specimen's results, panel by panel ------------------------------------------------------------
@@ -349,6 +355,22 @@ def correct(request: HttpRequest, uuid: str) -> HttpResponse:
         uuid,
         lambda r, u: services.result_correct(result=r, value=data["value"], by=u, comment=data["comment"] or None),
         "{analyte} corrected; it waits for verification again.",
+    )
+
+
+@log_refusals("result review closed", subject="result")
+@require_POST
+@permission_required("lab.verify_result", raise_exception=True)
+def close_review(request: HttpRequest, uuid: str) -> HttpResponse:
+    form = CloseReviewForm(request.POST)
+    if not form.is_valid():
+        return _form_refused(request, uuid, form)
+    note = form.cleaned_data["note"]
+    return _run(
+        request,
+        uuid,
+        lambda r, u: services.result_close_review(result=r, by=u, note=note),
+        "Review of {analyte} closed: the result stands as released.",
     )
 
 

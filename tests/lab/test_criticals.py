@@ -564,6 +564,16 @@ class TestPages:
         assert (entry.action, entry.object_ref) == ("view", str(call.uuid))
         assert list(entry.patients.values_list("pk", flat=True)) == [call.patient_id]
 
+    def test_the_call_page_gives_the_number_to_call_or_says_there_is_none(
+        self, client: Client, call: CriticalCall, lab_tech: User
+    ) -> None:
+        client.force_login(lab_tech)
+        url = reverse("lab:criticals:detail", args=[call.uuid])
+        assert "no callback phone on file: page them or ask the front desk" in client.get(url).content.decode()
+        User.objects.filter(pk=call.clinician_id).update(phone="(212) 555-0147")
+        html = client.get(url).content.decode()
+        assert '<a class="fw-semibold text-nowrap callback-phone" href="tel:(212)555-0147">(212) 555-0147</a>' in html
+
     def test_the_tech_records_not_reached_then_a_read_back_through_the_page(
         self, client: Client, call: CriticalCall, lab_tech: User
     ) -> None:

@@ -213,6 +213,7 @@ LAB_RESULTS: dict[str, dict[str, str]] = {
     "lab:results:release": POST_ONLY,
     "lab:results:send_back": POST_ONLY,
     "lab:results:amend": POST_ONLY,
+    "lab:results:close_review": POST_ONLY,
 }
 LAB_CRITICALS: dict[str, dict[str, str]] = {
     # Clinicians see their own calls (none of the sample's); admins may read the list, as in admin.
@@ -448,6 +449,6 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
     # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
-    # 1 patient (its results), 2 bench pages of a specimen, 6 of a result, 3 of a critical call.
-    assert checked == 45
+    # 1 patient (its results), 2 bench pages of a specimen, 7 of a result, 3 of a critical call.
+    assert checked == 46
     assert Patient.objects.count() >= 2

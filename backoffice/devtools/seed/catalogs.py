@@ -278,7 +278,7 @@ def seed_staff(stdout: OutputWrapper) -> dict[str, User]:
         raise CommandError(f"Role groups missing ({', '.join(sorted(missing))}); run migrate first.")
     today = timezone.localdate()
     users: dict[str, User] = {}
-    for spec in DEMO_USERS:
+    for index, spec in enumerate(DEMO_USERS):
         user, created = User.objects.update_or_create(
             username=spec.username,
             defaults={
@@ -286,6 +286,8 @@ def seed_staff(stdout: OutputWrapper) -> dict[str, User]:
                 "last_name": spec.last_name,
                 "title": spec.title,
                 "email": f"{spec.username}@clinic.example",
+                # 555-01xx: fictional numbers; the lab calls them with critical results.
+                "phone": f"(212) 555-01{40 + index:02d}",
                 "is_active": True,
                 "is_staff": spec.superuser,
                 "is_superuser": spec.superuser,

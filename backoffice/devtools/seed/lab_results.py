@@ -1,5 +1,6 @@
 """Demo results on the demo's received in-house specimens: most normal and released, one critical
-(released, so its call opens), one waiting for a second person, one released then amended.
+(released, so its call opens), one waiting for a second person, one released then amended, and one
+under review: its lot's positive control failed after it was released, then passed on the repeat.
 
 Entered by the lab technician and verified by the supervisor, through lab.results.services, only on
 kit lots whose QC passes now (a test whose lots are locked stays on the bench, as the QC board says).
@@ -10,9 +11,10 @@ from django.core.management.base import OutputWrapper
 
 from backoffice.models import User
 from backoffice.workflow import TransitionNotAllowed
-from lab.models import Analyte, KitLot, Result, TestOrder
+from lab.models import Analyte, ControlLot, KitLot, Result, ResultEvent, TestOrder
+from lab.qc.services import qc_run_record
 from lab.results import selectors, services
-from lab.workflow import ResultType
+from lab.workflow import ControlLevel, ResultStatus, ResultType
 
 # Typed as the bench would: a normal value, a critical one, and a corrected one with its reason.
 NORMAL = {"POC glucose": "94", "Hemoglobin": "13.6", "HbA1c": "5.4", "PT/INR": "1.0"}
@@ -87,3 +89,35 @@ def seed_lab_results(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
         f"Results: {counts['released']} released ({counts['amended']} amended), {counts['critical']} critical "
         f"released with its call, {counts['waiting']} waiting for a second person."
     )
+    seed_review(stdout, tech=tech)
+
+
+def seed_review(stdout: OutputWrapper, *, tech: User) -> None:
+    """A released qualitative result whose lot's positive control then failed, and passed on the repeat.
+
+    The result stays under review (the verifier closes it or amends it); the lot is usable again. A
+    lot with results still waiting for a second person is left alone, so none of them is held.
+    """
+    if ResultEvent.objects.filter(action=ResultEvent.Action.MARKED_FOR_REVIEW).exists():
+        return
+    unreleased_lots = Result.objects.filter(status__in=services.UNRELEASED).values("kit_lot")
+    candidate = (
+        Result.objects.filter(
+            status=ResultStatus.RELEASED, amends__isnull=True, analyte__result_type=ResultType.ORDINAL
+        )
+        .exclude(kit_lot__in=unreleased_lots)
+        .filter(order__test__control_lots__level=ControlLevel.POSITIVE)
+        .select_related("kit_lot__kit", "order__test")
+        .order_by("released_at", "id")
+        .first()
+    )
+    if candidate is None or candidate.kit_lot is None:
+        return
+    control = ControlLot.objects.filter(test=candidate.order.test, level=ControlLevel.POSITIVE, is_active=True).first()
+    if control is None:
+        return
+    wrong = next(str(c) for c in control.analyte.choices if str(c) != control.expected_value)
+    lot = candidate.kit_lot
+    qc_run_record(kit_lot=lot, control_lot=control, value=wrong, by=tech, note="Read at 12 min instead of 5")
+    qc_run_record(kit_lot=lot, control_lot=control, value=control.expected_value, by=tech, note="Repeat: new swab")
+    stdout.write(f"Results: {candidate.order.test.short_name} on lot {lot.lot_number} under review after a failed QC.")
