@@ -12,9 +12,11 @@ from django.db import transaction
 from backoffice import roles
 from backoffice.models import User
 from backoffice.workflow import TransitionNotAllowed
-from lab.models import Result, ResultEvent
+from lab.models import ControlLot, KitLot, Result, ResultEvent
+from lab.qc.services import qc_run_record
 from lab.results import selectors, services
 from lab.results.selectors import ResultActions, result_actions
+from lab.workflow import ControlLevel
 from tests.factories import UserFactory
 from tests.lab.helpers import ladder
 from tests.lab.results_helpers import at_bench, enter, fresh, passing_lot, values
@@ -28,18 +30,36 @@ STATES = [
     "released",
     "amendment",  # a correction of a released glucose, waiting for verification
     "superseded",
+    "held",  # entered, then its lot's control failed: held until repeated
+    "held_requalified",  # held, and the lot's control has passed again: it may be repeated
+    "under_review",  # released, then its lot's control failed
+    "under_review_requalified",
 ]
 ROLES = ["performer", "other_tech", "supervisor", "clinician", "medical_assistant", "admin_user"]
+
+
+def qc_fails(lot: KitLot, by: User, *, then_passes: bool) -> None:
+    """The lot's level 1 control far out (1-3s), and where asked, back in range on the repeat."""
+    level_1 = ControlLot.objects.get(test__short_name="Hemoglobin", level=ControlLevel.LEVEL_1)
+    assert not qc_run_record(kit_lot=lot, control_lot=level_1, value="12.0", by=by).passed
+    if then_passes:
+        assert qc_run_record(kit_lot=lot, control_lot=level_1, value="8.0", by=by).passed
 
 
 def build(state: str, ma: User, performer: User, verifier: User) -> Result:
     """A result in this state, reached through the services in order."""
     test = "POC glucose" if state in ("entered_waived", "amendment", "superseded") else "Hemoglobin"
     specimen = at_bench(test, ma=ma, lab_tech=performer)
-    [result] = enter(
-        specimen, test, "95" if test == "POC glucose" else "13.0", by=performer, lot=passing_lot(test, by=performer)
-    )
+    lot = passing_lot(test, by=performer)
+    [result] = enter(specimen, test, "95" if test == "POC glucose" else "13.0", by=performer, lot=lot)
     if state in ("entered", "entered_waived"):
+        return result
+    if state.startswith("held"):
+        qc_fails(lot, performer, then_passes=state == "held_requalified")
+        return result
+    if state.startswith("under_review"):
+        services.result_verify(result=fresh(result), by=verifier)
+        qc_fails(lot, performer, then_passes=state == "under_review_requalified")
         return result
     if state == "sent_back":
         services.result_send_back(result=fresh(result), by=verifier, reason="Repeat it")
@@ -80,6 +100,7 @@ def attempts(user: User) -> dict[str, Callable[[Result], object]]:
         "release": lambda r: services.result_release(result=r, by=user),
         "send_back": lambda r: services.result_send_back(result=r, by=user, reason="Check the lot"),
         "amend": lambda r: services.result_amend(result=r, value="61", reason="Wrong strip", by=user),
+        "close_review": lambda r: services.result_close_review(result=r, by=user, note="Repeated: same value"),
     }
 
 
