@@ -191,6 +191,20 @@ def _testing_started(specimen: Specimen, by: User) -> None:
             move(order, table=TEST_ORDER, to=S.IN_PROGRESS, by=by, action=Action.IN_PROGRESS, note=specimen.accession)
 
 
+def _testing_pending(specimen: Specimen) -> str | None:
+    """In-house tests on the specimen still without released results: it isn't done until they are."""
+    waiting = list(
+        TestOrder.objects.filter(specimen=specimen, test__performed=TestDefinition.Performed.IN_HOUSE)
+        .exclude(status__in=(S.RESULTED, S.CANCELLED))
+        .values_list("test__short_name", flat=True)
+        .order_by("id")
+    )
+    if not waiting:
+        return None
+    names = ", ".join(waiting)
+    return f"{names} {'has' if len(waiting) == 1 else 'have'} no released result yet: enter it at the bench, or cancel the test."
+
+
 def _rejected(specimen: Specimen, by: User) -> None:
     """The specimen can't be tested: each of its tests goes back to be collected again, first in line.
 
@@ -262,5 +276,9 @@ def recollection_call_close(*, call: RecollectionCall, by: User, outcome: str) -
 
 
 SPECIMEN_LISTENER = SpecimenListener(
-    collected=_collected, not_collected=_not_collected, rejected=_rejected, testing_started=_testing_started
+    collected=_collected,
+    not_collected=_not_collected,
+    rejected=_rejected,
+    testing_started=_testing_started,
+    testing_pending=_testing_pending,
 )

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from specimens.models import Specimen
 
 SpecimenHook = Callable[["Specimen", "User"], None]
+PendingReader = Callable[["Specimen"], str | None]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class SpecimenListener:
     not_collected: SpecimenHook  # the draw failed: what it was for still needs collecting
     rejected: SpecimenHook  # it can't be tested: what it was for needs a recollection
     testing_started: SpecimenHook  # the in-house bench started on it: what it is for is in progress
+    # What it is still to be tested for, said for a person ("Hemoglobin has no result yet"), or None.
+    testing_pending: PendingReader
 
 
 _listeners: dict[str, SpecimenListener] = {}
@@ -49,3 +52,12 @@ def specimen_rejected(specimen: "Specimen", by: "User") -> None:
 def specimen_testing_started(specimen: "Specimen", by: "User") -> None:
     for listener in _listeners.values():
         listener.testing_started(specimen, by)
+
+
+def specimen_testing_pending(specimen: "Specimen") -> str | None:
+    """Why testing on the specimen isn't done yet, by the first app that says so; None when nothing waits."""
+    for listener in _listeners.values():
+        why = listener.testing_pending(specimen)
+        if why:
+            return why
+    return None

@@ -112,8 +112,12 @@ def check_start_testing(specimen: Specimen, by: User) -> None:
 
 
 def check_testing_done(specimen: Specimen, by: User) -> None:
+    """Done by hand only once nothing it was collected for still waits for a result (the apps above say)."""
     require(by, "specimens.receive_specimen", "test specimens")
     SPECIMEN.check(specimen.status, S.DONE)
+    why = hooks.specimen_testing_pending(specimen)
+    if why:
+        raise TransitionNotAllowed(why)
 
 
 def check_store(specimen: Specimen, by: User) -> None:

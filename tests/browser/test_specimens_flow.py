@@ -20,7 +20,7 @@ from specimens.workflow import SpecimenStatus
 from tests.browser.conftest import Screen
 from tests.browser.test_procedures_flow import seeded_by_migrations  # noqa: F401 - a fixture
 from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory, UserFactory
-from tests.specimens.helpers import call_back, collected, labelled, received, tests, verified_handoff
+from tests.specimens.helpers import call_back, collected, labelled, received, results_released, tests, verified_handoff
 
 pytestmark = pytest.mark.browser
 
@@ -212,7 +212,11 @@ def test_a_lab_tech_tests_stores_and_disposes_of_a_specimen(
     screen.shot("s12-received-at-the-bench")
     page.get_by_role("button", name="Start testing").click()
     expect(page.get_by_text(f"Testing started on {cup.accession}.")).to_be_visible()
-    page.get_by_role("button", name="Testing done").click()
+    # Not "Testing done" while the dipstick has no result: the bench's release marks it done.
+    expect(page.get_by_role("button", name="Testing done")).to_have_count(0)
+    results_released(Specimen.objects.get(pk=cup.pk), lab_tech=lab_tech)
+    page.reload()
+    expect(page.get_by_text("Testing done", exact=True).first).to_be_visible()
     page.get_by_label("Kept where").fill("Fridge 2, rack B")
     screen.shot("s13-bench-steps")
     screen.assert_accessible()

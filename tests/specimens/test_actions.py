@@ -18,7 +18,7 @@ from specimens.models import LabelPrinter, Specimen, SpecimenEvent
 from specimens.selectors import SpecimenActions, specimen_actions
 from specimens.workflow import FailedDrawReason, Location, SpecimenStatus
 from tests.factories import UserFactory
-from tests.specimens.helpers import collected, labelled, reason, received
+from tests.specimens.helpers import collected, labelled, reason, received, results_released
 
 pytestmark = pytest.mark.django_db
 S = SpecimenStatus
@@ -62,7 +62,7 @@ def build(state: str, ma: User, lab_tech: User) -> Specimen:
     services.specimen_start_testing(specimen=tube, by=lab_tech)
     if state == "in_testing":
         return tube
-    services.specimen_testing_done(specimen=tube, by=lab_tech)
+    results_released(tube, lab_tech=lab_tech)  # the last release marks it done
     if state == "done":
         return tube
     services.specimen_store(specimen=tube, place="Fridge 2, rack B", by=lab_tech)

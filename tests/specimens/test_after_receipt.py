@@ -12,7 +12,7 @@ from specimens import services
 from specimens.models import Specimen, SpecimenEvent
 from specimens.workflow import Location, SpecimenStatus
 from tests.factories import UserFactory
-from tests.specimens.helpers import collected, labelled, orders_of, reason, received
+from tests.specimens.helpers import collected, labelled, orders_of, reason, received, results_released
 
 pytestmark = pytest.mark.django_db
 S = SpecimenStatus
@@ -39,7 +39,10 @@ class TestCustodyToTheEnd:
         services.specimen_start_testing(specimen=tube, by=lab_tech)
         # The tests it serves are in progress with it.
         assert {o.status for o in orders_of(tube.handoff).values()} == {TestOrderStatus.IN_PROGRESS}
-        services.specimen_testing_done(specimen=tube, by=lab_tech)
+        # Not done by hand while the bench still owes a result; the last result released marks it done.
+        with pytest.raises(TransitionNotAllowed, match="HbA1c has no released result yet: enter it at the bench"):
+            services.specimen_testing_done(specimen=tube, by=lab_tech)
+        assert results_released(tube, lab_tech=lab_tech).status == S.DONE
         services.specimen_store(specimen=tube, place="  Fridge 2,   rack B ", by=lab_tech)
         tube.refresh_from_db()
         assert (tube.status, tube.location, tube.storage_place) == (S.STORED, Location.STORAGE, "Fridge 2, rack B")
@@ -111,7 +114,9 @@ class TestThePage:
         content = client.get(url).content.decode()
         assert "Start testing" in content and "Kept where" in content
         client.post(reverse("specimens:start_testing", args=[tube.uuid]))
-        client.post(reverse("specimens:testing_done", args=[tube.uuid]))
+        refused = client.post(reverse("specimens:testing_done", args=[tube.uuid]), follow=True)
+        assert "HbA1c has no released result yet" in refused.content.decode()
+        results_released(tube, lab_tech=lab_tech)
         response = client.post(reverse("specimens:store", args=[tube.uuid]), {"store-place": "Fridge 2"}, follow=True)
         assert "stored: Fridge 2." in response.content.decode()
         assert "Fridge 2 ·" in response.content.decode()
