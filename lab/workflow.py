@@ -175,3 +175,86 @@ class EscalationTarget(models.TextChoices):
     ORDERING = "ordering", "Ordering clinician"
     COVERING = "covering", "Covering clinician"
     DIRECTOR = "director", "Medical director"
+
+
+# --- Send-outs ----------------------------------------------------------------------------------------
+#
+#     waiting ──► packed ──► sent ──► preliminary ──► final
+#       ▲  │         │         │            │
+#       │  │         │         └────────────┴──► final (a correction stays final; it amends)
+#       └──┼─────────┘ (taken out of a shipment before it leaves)
+#          └──► cancelled ◄── (from waiting, packed, sent or preliminary: the order was cancelled,
+#                              or the lab cancelled the test, OBR-25 X)
+
+
+class SendOutStatus(models.TextChoices):
+    WAITING = "waiting", "At the send-out desk"
+    PACKED = "packed", "Packed in a shipment"
+    SENT = "sent", "Sent, awaiting results"
+    PRELIMINARY = "preliminary", "Preliminary results"
+    FINAL = "final", "Final results"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+SO = SendOutStatus
+
+SEND_OUT = Table(
+    label="send-out",
+    states=SendOutStatus,
+    moves={
+        SO.WAITING: frozenset({SO.PACKED, SO.CANCELLED}),
+        SO.PACKED: frozenset({SO.WAITING, SO.SENT, SO.CANCELLED}),
+        SO.SENT: frozenset({SO.PRELIMINARY, SO.FINAL, SO.CANCELLED}),
+        SO.PRELIMINARY: frozenset({SO.FINAL, SO.CANCELLED}),
+        SO.FINAL: frozenset(),
+        SO.CANCELLED: frozenset(),
+    },
+)
+# Still the desk's to track: results not all final yet.
+OPEN_SEND_OUT_STATUSES: tuple[str, ...] = (SO.WAITING, SO.PACKED, SO.SENT, SO.PRELIMINARY)
+
+
+class ShipmentStatus(models.TextChoices):
+    OPEN = "open", "Being packed"
+    DISPATCHED = "dispatched", "Handed to the courier"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+SHIPMENT = Table(
+    label="shipment",
+    states=ShipmentStatus,
+    moves={
+        ShipmentStatus.OPEN: frozenset({ShipmentStatus.DISPATCHED, ShipmentStatus.CANCELLED}),
+        ShipmentStatus.DISPATCHED: frozenset(),
+        ShipmentStatus.CANCELLED: frozenset(),
+    },
+)
+
+
+class MessageStatus(models.TextChoices):
+    """An order message to a reference lab: queued, acknowledged, or not (yet)."""
+
+    PENDING = "pending", "Queued"
+    RETRYING = "retrying", "Failed, retrying"
+    ACCEPTED = "accepted", "Acknowledged (AA)"
+    REJECTED = "rejected", "Refused by the lab (AE/AR)"
+    GAVE_UP = "gave_up", "Failed, no more retries"
+
+
+class IntakeOutcome(models.TextChoices):
+    """What became of one message a reference lab sent us (``manage.py hl7_import --json`` prints these)."""
+
+    RECEIVED = "received", "Stored, not yet filed"
+    MATCHED = "matched", "Filed to its order"
+    AMENDED = "amended", "Filed as a correction"
+    SUPERSEDED = "superseded", "Final filed over preliminary"
+    UNMATCHED = "unmatched", "No order found: in the unmatched queue"
+    IDENTITY_HOLD = "identity_hold", "Patient disagrees with the order: on hold"
+    DUPLICATE = "duplicate", "Already received"
+    REJECTED = "rejected", "Not HL7: refused"
+
+
+class IntakeChannel(models.TextChoices):
+    MLLP = "mllp", "MLLP listener"
+    FILE = "file", "File import"
+    UPLOAD = "upload", "Uploaded at the desk"

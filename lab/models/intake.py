@@ -1,0 +1,80 @@
+"""Every HL7 message a reference lab sent us, stored whole before it is acknowledged, and what became of it.
+
+Nothing here is ever deleted and a message's raw text never changes (triggers refuse both): an
+unmatched result or one on identity hold stays in its queue, whole, until someone attaches it to
+the right order or resolves it with a reason.
+"""
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from lab.models.sendouts import ReferenceLab, SendOut
+from lab.workflow import IntakeChannel, IntakeOutcome
+
+
+class InboundMessage(models.Model):
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    channel = models.CharField(max_length=10, choices=IntakeChannel.choices, editable=False)
+    source = models.CharField(max_length=300, blank=True, editable=False, help_text="File name or peer address.")
+    raw = models.TextField(editable=False)
+    # MSH as far as it could be read (empty for input that isn't HL7).
+    control_id = models.CharField("MSH-10", max_length=60, blank=True, editable=False)
+    sending_application = models.CharField("MSH-3", max_length=60, blank=True, editable=False)
+    sending_facility = models.CharField("MSH-4", max_length=60, blank=True, editable=False)
+    message_type = models.CharField(max_length=20, blank=True, editable=False)
+    version = models.CharField(max_length=10, blank=True, editable=False)
+    reference_lab = models.ForeignKey(
+        ReferenceLab, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound", editable=False
+    )
+    # What was done with it.
+    outcome = models.CharField(
+        max_length=14, choices=IntakeOutcome.choices, default=IntakeOutcome.RECEIVED, editable=False
+    )
+    detail = models.CharField(max_length=500, blank=True, editable=False)
+    processed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    placer = models.CharField(max_length=60, blank=True, editable=False)
+    accession = models.CharField(max_length=60, blank=True, editable=False)
+    send_out = models.ForeignKey(
+        SendOut, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound", editable=False
+    )
+    observations_filed = models.PositiveSmallIntegerField(default=0, editable=False)
+    critical = models.BooleanField(default=False, editable=False)
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    # Worked from the desk's queues: attached to an order, or resolved with a reason.
+    resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    resolution = models.CharField(max_length=300, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["outcome", "received_at"],
+                name="inbound_open_queue_idx",
+                condition=Q(outcome__in=["unmatched", "identity_hold"], resolved_at__isnull=True),
+            ),
+        ]
+        constraints = [
+            # The same sender's MSH-10 is filed once; a re-sent copy is kept as a duplicate of it.
+            models.UniqueConstraint(
+                fields=["sending_application", "sending_facility", "control_id"],
+                condition=~Q(control_id="") & ~Q(outcome="duplicate"),
+                name="inbound_message_once_per_sender",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="inbound_never_deleted", operation=pgtrigger.Delete),
+            pgtrigger.Protect(
+                name="inbound_raw_is_kept", operation=pgtrigger.Update, condition=pgtrigger.AnyChange("raw")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_type or 'message'} {self.control_id or self.pk} from {self.sending_facility or '?'}"
