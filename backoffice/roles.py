@@ -46,6 +46,8 @@ _BENCH = {
     "lab.view_criticalcall",
     "lab.record_critical_call",
 }
+# The send-out desk: pack and ship send-outs, work the unmatched and identity-hold queues.
+_SEND_OUT_DESK = {"lab.run_send_out_desk", "lab.view_sendout", "lab.view_shipment", "lab.view_inboundmessage"}
 # Supervisors oversee procedures: co-sign and return, sign staff off, see the day's charges.
 _PROCEDURE_SUPERVISION = {"procedures.supervise_procedure", "procedures.sign_off_competency", "procedures.view_charges"}
 ROLE_PERMISSIONS: dict[str, set[str]] = {
@@ -54,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | _PROCEDURE_SUPERVISION
     | _SPECIMEN_HANDLING
     | _BENCH
+    | _SEND_OUT_DESK
     | {"lab.acknowledge_result"}
     | {"lab.view_recollectioncall", "lab.close_recollectioncall"}
     | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"},
@@ -73,7 +76,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     },
     ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"}
     | _SPECIMEN_HANDLING
-    | _BENCH,
+    | _BENCH
+    | _SEND_OUT_DESK,
     # Admins keep the catalogs and staff in Django admin; clinical work is not theirs.
     ROLE_ADMIN: set(),
     # Reads the access log, in the app (/audit/), and nothing else.
@@ -109,6 +113,15 @@ ADMIN_EXCLUDED = {
     "lab.add_criticalcall",
     "lab.change_criticalcall",
     "lab.delete_criticalcall",
+    # Send-outs, shipments and HL7 messages move only through the desk's services; an inbound
+    # message holds a patient's results whether or not it was matched.
+    "lab.run_send_out_desk",
+    *(
+        f"lab.{verb}_{model}"
+        for verb in ("add", "change", "delete")
+        for model in ("sendout", "shipment", "outboundmessage", "inboundmessage")
+    ),
+    "lab.view_inboundmessage",
     # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
     # looked at what, admins included. The access log is written only by backoffice.audit.log in any case.
     "backoffice.view_accesslog",

@@ -6,20 +6,30 @@ from django.contrib import admin
 from backoffice.admin import AccessLoggedAdmin, HistoryAdmin, ReadOnlyModelAdmin
 from lab.models import (
     Analyte,
+    AskAtOrderEntry,
     ControlLot,
     CriticalCall,
     CriticalCallAttempt,
     CriticalCallEvent,
+    DialectProfile,
     EscalationStep,
+    InboundMessage,
     Kit,
     KitLot,
+    Orderable,
+    OutboundMessage,
     QCRule,
     QCRun,
     RecollectionCall,
     RecollectionCallEvent,
+    ReferenceLab,
     ReferenceRange,
     Result,
     ResultEvent,
+    SendOut,
+    SendOutEvent,
+    Shipment,
+    ShipmentEvent,
     TestDefinition,
     TestOrder,
     TestOrderEvent,
@@ -317,3 +327,118 @@ class ResultHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     audit_what = "lab result history"
     audit_patient = "patient_id"
     audit_ref = ""
+
+
+# --- Send-outs: reference labs and what they are asked for (catalogs), and the desk's records (read-only) ---
+
+
+@admin.register(DialectProfile)
+class DialectProfileAdmin(admin.ModelAdmin):
+    """Add a profile for a new lab interface here, without code: see docs/hl7-profiles.md."""
+
+    list_display = ("name", "where_the_mrn_is", "where_the_keys_are")
+    fields = ("name", "description", "definition")
+
+    @admin.display(description="Our MRN")
+    def where_the_mrn_is(self, obj: DialectProfile) -> str:
+        try:
+            return ", then ".join(place.describe() for place in obj.as_profile().mrn)
+        except ValueError as exc:
+            return f"Invalid: {exc}"
+
+    @admin.display(description="Placer · accession")
+    def where_the_keys_are(self, obj: DialectProfile) -> str:
+        try:
+            profile = obj.as_profile()
+        except ValueError:
+            return ""
+        return f"{', '.join(profile.placer)} · {', '.join(profile.accession)}"
+
+
+@admin.register(ReferenceLab)
+class ReferenceLabAdmin(admin.ModelAdmin):
+    list_display = ("name", "clia_number", "their_facility", "hl7_version", "transport", "profile", "is_active")
+    list_filter = ("is_active", "transport", "hl7_version")
+    list_select_related = ("profile",)
+    search_fields = ("name", "clia_number", "their_facility")
+    fieldsets = (
+        (None, {"fields": ("name", "address", "phone", "clia_number", "courier", "turnaround_hours", "is_active")}),
+        ("Its messages", {"fields": ("their_application", "their_facility", "profile")}),
+        (
+            "Our messages to it",
+            {"fields": ("our_application", "our_facility", "receiving_application", "receiving_facility")},
+        ),
+        (
+            "HL7 and transport",
+            {"fields": ("hl7_version", "processing_id", "transport", "mllp_host", "mllp_port", "drop_folder")},
+        ),
+    )
+
+
+class AskAtOrderEntryInline(admin.TabularInline):
+    model = AskAtOrderEntry
+    extra = 0
+    fields = ("position", "loinc_code", "question", "value_type", "choices", "required")
+
+
+@admin.register(Orderable)
+class OrderableAdmin(admin.ModelAdmin):
+    list_display = ("lab_code", "lab_name", "test", "reference_lab", "turnaround_hours", "is_default")
+    list_filter = ("reference_lab", "is_default")
+    list_select_related = ("test", "reference_lab")
+    search_fields = ("lab_code", "lab_name", "test__name", "test__loinc_code")
+    inlines = (AskAtOrderEntryInline,)
+
+
+@admin.register(SendOut)
+class SendOutAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """Send-outs move through the desk's services only."""
+
+    audit_what = "send-out"
+    audit_patient = "order.handoff.patient_id"
+    list_display = ("placer_number", "orderable", "reference_lab", "status", "sent_at", "expected_by")
+    list_filter = ("status", "reference_lab")
+    list_select_related = ("orderable__reference_lab", "reference_lab", "order__handoff")
+    search_fields = ("=placer_number",)
+
+
+@admin.register(SendOutEvent)
+class SendOutEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "send-out event"
+    audit_patient = "send_out.order.handoff.patient_id"
+    audit_ref = "send_out.uuid"
+    list_display = ("at", "send_out", "action", "from_status", "to_status", "actor", "note")
+    list_select_related = ("send_out__order__handoff", "send_out__orderable", "actor")
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(ReadOnlyModelAdmin):
+    list_display = ("pickup_at", "reference_lab", "handling", "courier", "status")
+    list_filter = ("status", "reference_lab", "handling")
+    list_select_related = ("reference_lab",)
+
+
+@admin.register(ShipmentEvent)
+class ShipmentEventAdmin(ReadOnlyModelAdmin):
+    list_display = ("at", "shipment", "action", "actor", "note")
+    list_select_related = ("shipment__reference_lab", "actor")
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    audit_what = "HL7 order message"
+    audit_patient = "send_out.order.handoff.patient_id"
+    audit_ref = "send_out.uuid"
+    list_display = ("created_at", "control_id", "kind", "send_out", "status", "attempts", "ack_code")
+    list_filter = ("status", "kind")
+    list_select_related = ("send_out__order__handoff", "send_out__orderable")
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyModelAdmin):
+    """Every message received, whole. Its patient is read from the raw text, so only the desk's queue pages
+    (which log what they show) display it; here the list shows headers and outcomes only."""
+
+    list_display = ("received_at", "channel", "sending_facility", "control_id", "message_type", "outcome")
+    list_filter = ("outcome", "channel", "reference_lab")
+    exclude = ("raw",)

@@ -17,6 +17,7 @@ from backoffice.transitions import edit, lock, move, record, record_all, require
 from backoffice.workflow import PermissionRefused, TransitionNotAllowed
 from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
 from lab.selectors import DrawItem, draws_for_handoff
+from lab.sendouts.services import send_out_open
 from lab.workflow import CALL, TEST_ORDER, CallStatus, CancelReason, TestOrderStatus
 from specimens.hooks import SpecimenListener
 from specimens.models import Specimen
@@ -164,6 +165,7 @@ def _orders_of(specimen: Specimen) -> list[TestOrder]:
 
 
 def _collected(specimen: Specimen, by: User) -> None:
+    """The specimen is drawn: its tests are collected, and a send-out test joins the send-out desk."""
     for order in _orders_of(specimen):
         order.needs_recollection = False
         move(
@@ -175,6 +177,7 @@ def _collected(specimen: Specimen, by: User) -> None:
             note=f"Specimen {specimen.accession}",
             fields=("needs_recollection",),
         )
+        send_out_open(order=order, by=by)
 
 
 def _not_collected(specimen: Specimen, by: User) -> None:

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backoffice.transitions import TransitionEvent
+from lab.hl7 import profiles
 from lab.models.catalog import TestDefinition
 from lab.models.orders import TestOrder
 from lab.workflow import MessageStatus, SendOutStatus, ShipmentStatus
@@ -24,46 +25,23 @@ from specimens.workflow import Handling
 
 CLIA_NUMBER = RegexValidator(r"^\d{2}D\d{7}$", "A CLIA number is two digits, the letter D and seven digits.")
 HL7_ID = RegexValidator(r"^[^|^~\\&\r\n]*$", "HL7 ids can't hold | ^ ~ \\ & or line breaks.")
-FIELD_LIST = RegexValidator(
-    r"^\s*[A-Z]{3}-\d{1,2}(\s*,\s*[A-Z]{3}-\d{1,2})*\s*$",
-    "List the fields to look in, in order, as segment-field, e.g. “ORC-4, OBR-18, SPM-2”.",
-)
 
 
 class DialectProfile(models.Model):
-    """Where one family of reference-lab interfaces puts what we need in the results it sends.
+    """Where one family of reference-lab interfaces puts our MRN and our keys in the results it sends.
 
-    Each key is looked for in the listed fields in order; the first non-empty one wins. Our MRN is
-    the PID-3 repetition with the given identifier type (and assigning authority, where given), or
-    PID-2 or PID-4 as a whole.
+    ``definition`` is the profile as JSON (lab.hl7.profiles.DialectProfile.to_dict without its name
+    and description): the places our MRN may be, and where the placer number, our accession and the
+    lab's own number come back, each tried in order. An admin adds one without code (docs/hl7-profiles.md).
     """
-
-    class MrnField(models.TextChoices):
-        PID_3 = "PID-3", "PID-3 (patient identifier list), by type and authority"
-        PID_2 = "PID-2", "PID-2 (external patient id)"
-        PID_4 = "PID-4", "PID-4 (alternate patient id)"
 
     name = models.CharField(max_length=80, unique=True)
     description = models.TextField(blank=True)
-    mrn_field = models.CharField("our MRN is in", max_length=5, choices=MrnField.choices, default=MrnField.PID_3)
-    mrn_identifier_type = models.CharField(
-        "identifier type (PID-3.5)", max_length=10, blank=True, default="MR", validators=[HL7_ID]
-    )
-    mrn_assigning_authority = models.CharField(
-        "assigning authority (PID-3.4)",
-        max_length=80,
-        blank=True,
-        validators=[HL7_ID],
-        help_text="Our namespace id, when the lab also sends its own MRN in PID-3 with the same type.",
-    )
-    placer_fields = models.CharField(
-        "placer order number in", max_length=80, default="ORC-2, OBR-2", validators=[FIELD_LIST]
-    )
-    accession_fields = models.CharField(
-        "our accession in", max_length=80, default="ORC-4, OBR-18, SPM-2", validators=[FIELD_LIST]
-    )
-    filler_fields = models.CharField(
-        "lab's own order number in", max_length=80, default="ORC-3, OBR-3", validators=[FIELD_LIST]
+    definition = models.JSONField(
+        help_text=(
+            'e.g. {"mrn": [{"field": "PID-3", "type": "MR", "authority": "CLINIC"}], "placer": ["ORC-2", "OBR-2"], '
+            '"accession": ["ORC-4", "SPM-2"], "filler": ["ORC-3", "OBR-3"]}'
+        )
     )
 
     class Meta:
@@ -72,9 +50,19 @@ class DialectProfile(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @staticmethod
-    def fields_of(text: str) -> tuple[str, ...]:
-        return tuple(part.strip() for part in text.split(",") if part.strip())
+    def as_profile(self) -> profiles.DialectProfile:
+        """The profile the reader uses; ValueError says what in the definition it can't use."""
+        definition = self.definition if isinstance(self.definition, dict) else {}
+        extra = {k: v for k, v in definition.items() if k not in ("name", "description")}
+        if not isinstance(self.definition, dict):
+            raise ValueError("The definition must be a JSON object.")
+        return profiles.DialectProfile.from_dict({"name": self.name, "description": self.description, **extra})
+
+    def clean(self) -> None:
+        try:
+            self.as_profile()
+        except ValueError as exc:
+            raise ValidationError({"definition": str(exc)}) from None
 
 
 class ReferenceLab(models.Model):
