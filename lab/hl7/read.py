@@ -141,8 +141,8 @@ class Observation:
         """The value as the lab meant it to be read: ``<0.5``, ``1:128``, ``Detected``, the text."""
         if self.value_type == "SN" and self.number is not None:
             shown = ("" if self.comparator == "=" else self.comparator) + format(self.number, "f")
-            if self.number2 is not None:
-                shown += self.separator + format(self.number2, "f")
+            if self.separator or self.number2 is not None:
+                shown += self.separator + ("" if self.number2 is None else format(self.number2, "f"))
             return shown
         if self.number is not None:
             return self.comparator + format(self.number, "f")
@@ -402,15 +402,11 @@ def _read_msh(line: str) -> tuple[list[str], _Seps]:
     if end == -1:
         raise HL7ParseError("MSH has nothing after its encoding characters: this is not HL7")
     enc = line[4:end]
-    if not 1 <= len(enc) <= 5 or any(c.isalnum() or c.isspace() for c in enc) or len(set(enc)) != len(enc):
+    # Four characters (component, repetition, escape, subcomponent), a fifth (truncation) since 2.7.
+    if len(enc) not in (4, 5) or any(c.isalnum() or c.isspace() or c == fs for c in enc) or len(set(enc)) != len(enc):
         raise HL7ParseError(f"MSH-2, the encoding characters, are {enc!r}: they should be like '^~\\&'")
-    comp = enc[0]
-    rep = enc[1] if len(enc) > 1 else "~"
-    esc = enc[2] if len(enc) > 2 else "\\"
-    sub = enc[3] if len(enc) > 3 else "&"
+    comp, rep, esc, sub = enc[0], enc[1], enc[2], enc[3]
     trunc = enc[4] if len(enc) > 4 else ""
-    if len({fs, comp, rep, esc, sub}) != 5:
-        raise HL7ParseError(f"MSH-1 and MSH-2 {fs + enc!r} use one character for two delimiters")
     return ["MSH", fs, enc, *line[end + 1 :].split(fs)], _Seps(fs, comp, rep, esc, sub, trunc)
 
 
@@ -728,7 +724,9 @@ class _Reader:
             if separator and separator not in _SN_SEPARATORS:
                 ok = False
             obs.comparator, obs.separator = comparator, separator
-            if not ok:
+            if not ok:  # kept as the text it is, not half-read
+                obs.number = obs.number2 = None
+                obs.comparator = obs.separator = ""
                 obs.text = seps.leaf(seps.first_rep(raw))
                 self.warn(f"{where}: SN value {obs.text!r} is not comparator^number[^separator^number]")
         elif value_type in _CODED:
