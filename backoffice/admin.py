@@ -132,13 +132,16 @@ class CredentialInline(admin.TabularInline):
 class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Personal info", {"fields": ("first_name", "last_name", "title", "email", "phone")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "title", "email", "phone", "npi")}),
         ("Roles and access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
-        ("Personal info", {"classes": ("wide",), "fields": ("first_name", "last_name", "title", "email", "phone")}),
+        (
+            "Personal info",
+            {"classes": ("wide",), "fields": ("first_name", "last_name", "title", "email", "phone", "npi")},
+        ),
         ("Roles", {"classes": ("wide",), "fields": ("groups",)}),
     )
     inlines = (CredentialInline,)

@@ -7,10 +7,13 @@ from typing import Any
 import pghistory
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
+from stdnum import luhn
 
 from backoffice.transitions import APPEND_ONLY, TransitionEvent
 from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
@@ -35,6 +38,12 @@ def whole_minutes(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds() // 60))
 
 
+def validate_npi(value: str) -> None:
+    """A National Provider Identifier: ten digits, the last a Luhn check over 80840 and the first nine."""
+    if not (len(value) == 10 and value.isdigit() and luhn.is_valid(f"80840{value}")):
+        raise ValidationError(f"{value} is not a valid NPI: ten digits, the last one a check digit.")
+
+
 class User(AbstractUser):
     """A member of staff. Roles are Django groups (see backoffice.roles)."""
 
@@ -45,9 +54,17 @@ class User(AbstractUser):
         blank=True,
         help_text="Direct line, mobile or pager the lab calls with a critical result, e.g. (212) 555-0147 or pager 2231.",
     )
+    npi = models.CharField(
+        "NPI",
+        max_length=10,
+        blank=True,
+        validators=[validate_npi],
+        help_text="The clinician's National Provider Identifier, sent with every order to a reference lab.",
+    )
 
     class Meta:
         ordering = ["last_name", "first_name"]
+        constraints = [models.UniqueConstraint(fields=["npi"], condition=~Q(npi=""), name="user_npi_unique")]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
@@ -263,6 +280,12 @@ class Handoff(models.Model):
     exam_room = models.ForeignKey(ExamRoom, on_delete=models.PROTECT, related_name="+")
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.ROUTINE)
     clinical_note = models.TextField(blank=True, max_length=2000)
+    diagnosis_codes = ArrayField(
+        models.CharField(max_length=8),
+        default=list,
+        blank=True,
+        help_text="ICD-10-CM codes for the orders (the reason sent to a reference lab), checked by backoffice.icd10.",
+    )
 
     interpreter_needed = models.BooleanField(default=False)
     interpreter_language = models.CharField(max_length=40, blank=True)

@@ -6,14 +6,16 @@ Views, admin actions, commands and tests all call these; nothing else assigns a 
 """
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from backoffice import hooks
+from backoffice import hooks, icd10
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, Station, StationEvent, User
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.transitions import edit, lock, move, record, record_all, require
@@ -147,6 +149,18 @@ def check_add_items(handoff: Handoff, by: User) -> None:
 # --- Services --------------------------------------------------------------------------------------
 
 
+def _diagnoses(codes: Sequence[str]) -> list[str]:
+    checked: list[str] = []
+    for code in codes:
+        try:
+            normal = icd10.check(code)
+        except ValidationError as exc:
+            raise TransitionNotAllowed(" ".join(exc.messages)) from None
+        if normal not in checked:
+            checked.append(normal)
+    return checked
+
+
 def handoff_create(
     *,
     patient: Patient,
@@ -154,10 +168,11 @@ def handoff_create(
     exam_room: ExamRoom,
     priority: int = Priority.ROUTINE,
     clinical_note: str = "",
+    diagnosis_codes: Sequence[str] = (),
     needs: Needs = Needs(),
     by: User,
 ) -> Handoff:
-    """Hand a patient off from the exam room to the back-office queue."""
+    """Hand a patient off from the exam room to the back-office queue (ICD-10-CM codes checked)."""
     require(by, "backoffice.add_handoff", "hand patients off")
     if not ordering_clinician.groups.filter(name=ROLE_CLINICIAN).exists():
         raise TransitionNotAllowed(f"{ordering_clinician} is not a clinician and can't order for a patient.")
@@ -170,6 +185,7 @@ def handoff_create(
         exam_room=exam_room,
         priority=priority,
         clinical_note=clinical_note.strip(),
+        diagnosis_codes=_diagnoses(diagnosis_codes),
         interpreter_needed=needs.interpreter_needed,
         interpreter_language=language if needs.interpreter_needed else "",
         companion=needs.companion.strip(),

@@ -7,6 +7,7 @@ from crispy_forms.helper import FormHelper
 from django import forms
 from django.core.exceptions import ValidationError
 
+from backoffice import icd10
 from backoffice.models import ExamRoom, Handoff, Patient, Station, User
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import Priority, StationState
@@ -50,6 +51,13 @@ class HandoffForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What the back office should know, e.g. the indication or the site.",
     )
+    diagnoses = forms.CharField(
+        label="Diagnoses (ICD-10-CM)",
+        required=False,
+        max_length=200,
+        help_text="The reason for the tests, e.g. E11.9, R53.83: a reference lab needs it with the order.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "class": "font-monospace"}),
+    )
     interpreter_needed = forms.BooleanField(required=False, label="Interpreter needed")
     interpreter_language = forms.CharField(
         required=False, max_length=40, help_text="Leave blank to use the patient's preferred language."
@@ -70,6 +78,9 @@ class HandoffForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.disable_csrf = True
+
+    def clean_diagnoses(self) -> list[str]:
+        return icd10.parse_list(self.cleaned_data.get("diagnoses") or "")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

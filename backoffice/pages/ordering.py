@@ -25,6 +25,7 @@ def handoff_order(
     priority: int,
     clinical_note: str,
     needs: Needs,
+    diagnosis_codes: Sequence[str] = (),
     procedure_types: Sequence[ProcedureType],
     tests: Sequence[TestDefinition],
     by: User,
@@ -39,6 +40,7 @@ def handoff_order(
             exam_room=exam_room,
             priority=priority,
             clinical_note=clinical_note,
+            diagnosis_codes=diagnosis_codes,
             needs=needs,
             by=by,
         )

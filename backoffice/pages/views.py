@@ -406,6 +406,7 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
                     exam_room=data["exam_room"],
                     priority=data["priority"],
                     clinical_note=data["clinical_note"],
+                    diagnosis_codes=data["diagnoses"],
                     needs=needs,
                     procedure_types=list(data["procedures"]),
                     tests=list(data["tests"]),

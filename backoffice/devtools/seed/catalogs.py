@@ -1,13 +1,14 @@
 """Reference data: demo staff and their credentials, exam rooms, stations, order templates and
 competencies; the same in both modes, keyed on natural keys (username, station code, room name)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.management.base import CommandError, OutputWrapper
 from django.utils import timezone
+from stdnum import luhn
 
 from backoffice import roles
 from backoffice.models import Credential, Equipment, ExamRoom, Patient, Station, User
@@ -156,6 +157,34 @@ class OrderTemplate:
     sex: str = ""
     min_age: int = 0
     max_age: int = 200
+    diagnoses: tuple[str, ...] = ()  # ICD-10-CM, billable
+
+
+# The reason each template's orders are for (ICD-10-CM), sent to the reference lab with send-outs.
+DIAGNOSES: dict[str, tuple[str, ...]] = {
+    "chest_pain": ("R07.9",),
+    "wheeze": ("R06.2",),
+    "laceration": ("S61.412A",),
+    "annual_labs": ("Z00.00",),
+    "sore_throat": ("J02.9",),
+    "cerumen": ("H61.23",),
+    "diabetes": ("E11.9",),
+    "uti": ("R30.0",),
+    "flu": ("J11.1",),
+    "b12": ("E53.8",),
+    "flu_vaccine": ("Z23",),
+    "inr": ("Z79.01",),
+    "suture_removal": ("Z48.02",),
+    "wound_check": ("Z48.00",),
+    "fna": ("E04.1",),
+    "tb": ("Z11.1",),
+    "pregnancy": ("Z32.01",),
+    "fatigue": ("R53.83",),
+    "psa": ("Z12.5",),
+    "spirometry": ("R05.3",),
+    "vision": ("Z01.00",),
+    "catheter": ("R33.9",),
+}
 
 
 TEMPLATES: dict[str, OrderTemplate] = {
@@ -256,6 +285,10 @@ TEMPLATES: dict[str, OrderTemplate] = {
 }
 
 
+for _key, _codes in DIAGNOSES.items():
+    TEMPLATES[_key] = replace(TEMPLATES[_key], diagnoses=_codes)
+
+
 # --- Competencies --------------------------------------------------------------------------------
 
 # Who is signed off for what, by CPT/HCPCS code (the supervisor: everything). "ma2" is still training
@@ -268,6 +301,12 @@ DEMO_TRAINING: dict[str, dict[str, int]] = {"ma2": {"36415": 3, "96372": 1}}
 
 
 # --- Loading -------------------------------------------------------------------------------------
+
+
+def demo_npi(index: int) -> str:
+    """A made-up NPI with a valid check digit (Luhn over 80840 and the first nine digits)."""
+    base = f"19{index:07d}"
+    return base + luhn.calc_check_digit(f"80840{base}")
 
 
 def seed_staff(stdout: OutputWrapper) -> dict[str, User]:
@@ -288,6 +327,8 @@ def seed_staff(stdout: OutputWrapper) -> dict[str, User]:
                 "email": f"{spec.username}@clinic.example",
                 # 555-01xx: fictional numbers; the lab calls them with critical results.
                 "phone": f"(212) 555-01{40 + index:02d}",
+                # Fictional NPIs (valid check digit) for those who order: a reference lab needs them.
+                "npi": demo_npi(index) if spec.role == roles.ROLE_CLINICIAN else "",
                 "is_active": True,
                 "is_staff": spec.superuser,
                 "is_superuser": spec.superuser,

@@ -186,6 +186,7 @@ def seed_handoffs(stdout: OutputWrapper, *, users: dict[str, User], patients: li
             exam_room=rooms[n % len(rooms)],
             priority=spec.priority,
             clinical_note=template.note,
+            diagnosis_codes=template.diagnoses,
             needs=spec.needs,
             by=creator,
         )

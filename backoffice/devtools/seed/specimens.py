@@ -480,6 +480,7 @@ def _play(
             ordering_clinician=clinician,
             exam_room=room,
             clinical_note=visit.template.note,
+            diagnosis_codes=visit.template.diagnoses,
             needs=visit.needs,
             by=clinician,
         )
