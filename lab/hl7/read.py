@@ -16,11 +16,13 @@ The segment, field, repetition, component and subcomponent split is python-hl7's
 each level is a plain ``str.split`` on its separator, and tests/lab/hl7/test_read.py checks that
 every corpus message splits here exactly as ``hl7.parse`` splits it. It is done here, lazily, on
 the fields that are read, because ``hl7.parse`` builds a container object for every part of every
-field first and takes about 2.5 ms for a 15-OBX message on these machines, more than the whole
-intake's per-message budget (300 messages/s on 2 cores). Escapes are decoded here too: python-hl7's
-``unescape`` turns ``\\.br\\`` into CR, ``\\H\\``/``\\N\\`` into ``_``, decodes ``\\Xhh\\`` byte by
-byte (breaking multi-byte UTF-8) and drops the rest of a field after a stray escape character; the
-separator escapes (``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\``), where it is right, decode to the same text.
+field first: about 3 ms for a 14-OBX message on these machines, more than the whole intake's
+per-message budget (300 messages/s on 2 cores), where reading it here takes about 0.3 ms.
+
+Escapes are decoded here too. python-hl7's ``unescape`` turns ``\\.br\\`` into CR and
+``\\H\\``/``\\N\\`` into ``_``, decodes ``\\Xhh\\`` byte by byte (breaking multi-byte UTF-8) and
+drops the rest of a field after a stray escape character; for the separator escapes
+(``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\``), where it is right, the tests check that both give the same text.
 """
 
 from __future__ import annotations
@@ -806,6 +808,8 @@ def parse_oru(text: str, profile: DialectProfile) -> ParsedMessage:
     more than one message (``split_messages`` first). Anything else odd is read as far as it goes
     and said in ``warnings``.
     """
+    if not isinstance(text, str):  # bytes from a socket: read as split_messages reads them
+        text = _decode(text)
     lines = _lines(text)
     start = 0
     while start < len(lines) and _is_envelope(lines[start]):
@@ -913,21 +917,29 @@ def message_header(text: str) -> MessageHeader:
     For duplicate detection and the ACK: ``message_type`` is ``ORU^R01`` (code and trigger). Raises
     HL7ParseError when there is no MSH or its encoding characters are broken.
     """
-    for line in _lines(text):
-        if line.startswith("MSH"):
-            msh, seps = _read_msh(line)
-            reader = _Reader(seps, _NO_PROFILE, [])
-            message = ParsedMessage(raw="")
-            _header(reader, msh, message)
-            message_type = message.message_type + (f"^{message.trigger}" if message.trigger else "")
-            return MessageHeader(
-                message.control_id,
-                message.sending_application,
-                message.sending_facility,
-                message_type,
-                message.version,
-            )
+    start = text.find("MSH")
+    while start > 0 and text[start - 1] not in _BEFORE_MSH:  # "MSH" inside another segment's text
+        start = text.find("MSH", start + 1)
+    if start != -1:
+        end = len(text)
+        for line_end in ("\r", "\n"):
+            found = text.find(line_end, start)
+            if found != -1:
+                end = min(end, found)
+        msh, seps = _read_msh(text[start:end].translate(_STRIPPED))
+        reader = _Reader(seps, _NO_PROFILE, [])
+        message = ParsedMessage(raw="")
+        _header(reader, msh, message)
+        message_type = message.message_type + (f"^{message.trigger}" if message.trigger else "")
+        return MessageHeader(
+            message.control_id,
+            message.sending_application,
+            message.sending_facility,
+            message_type,
+            message.version,
+        )
     raise HL7ParseError("no MSH segment: this is not HL7")
 
 
 _NO_PROFILE = DialectProfile(name="header only")
+_BEFORE_MSH = frozenset("\r\n\x0b\x1c\x1a\x00\ufeff \t")

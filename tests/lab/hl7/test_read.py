@@ -776,6 +776,21 @@ def test_separator_escapes_decode_as_python_hl7_decodes_them(sequence: str) -> N
     assert one_observation(sequence, "ST").text == hl7.util.unescape(parsed, sequence)
 
 
+@pytest.mark.parametrize(
+    ("value", "python_hl7", "ours"),
+    [
+        ("a\\.br\\b", "a\rb", "a\nb"),
+        ("\\H\\x\\N\\", "_x_", "x"),
+        ("Caf\\XC3A9\\", "CafÃ©", "Café"),
+        ("50\\ of normal", "50", "50\\ of normal"),
+    ],
+)
+def test_where_python_hl7_unescape_is_wrong_ours_is_used(value: str, python_hl7: str, ours: str) -> None:
+    """Why read.py decodes escapes itself: if python-hl7 changes, this says so."""
+    assert hl7.util.unescape(hl7.parse(MSH), value) == python_hl7
+    assert one_observation(value).text == ours
+
+
 def test_the_messages_own_delimiters_are_used() -> None:
     msh = "MSH#$*/%#LAB#LABFAC#CLINICBO#CLINIC#20260301120000##ORU$R01#CTRL2#P#2.3\r"
     obs = one_observation("a/F/b/S/c/T/d/R/e/E/f/.br/g", "TX", msh=msh, extra="#mg/dL$mg/dL$UCUM#1-2#H*HH")
@@ -964,6 +979,13 @@ def test_message_header_reads_an_odd_message() -> None:
     text = "\x0b\r\nMSH|^~\\&|LAB^1.2.3^ISO|FAC|CLINICBO|CLINIC|x||ORU^R01^ORU_R01|CTRL9|P|2.4\nthis is not a segment\x1c\r"
     assert message_header(text) == MessageHeader("CTRL9", "LAB", "FAC", "ORU^R01", "2.4")
     assert message_header("MSH|^~\\&|^1.2.3^ISO|||||||||") == ("", "1.2.3", "", "", "")
+    stray = "note: see aMSH above\r\n" + MSH + "OBX|1|NM|X\r"
+    assert message_header(stray) == ("CTRL1", "LAB", "LABFAC", "ORU^R01", "2.5.1")
+
+
+def test_parse_oru_takes_bytes_too() -> None:
+    data = (CORPUS / "latin1_legacy.hl7").read_bytes()
+    assert parse_oru(data, LEGACY).identity.family == "MÜLLER"  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
