@@ -20,8 +20,12 @@ class LabConfig(AppConfig):
         register_subject("testorder", _patient_of_test_order)
         register_subject("result", _patient_of_result)
         register_subject("criticalcall", _patient_of_critical_call)
+        register_subject("sendout", _patient_of_send_out)
+        register_subject("shipment", _patient_of_shipment)
         # Starts the every-minute critical-call escalation (lab.criticals.tasks) unless a run is pending.
         post_migrate.connect(_schedule_escalation, sender=self, dispatch_uid="lab.schedule_escalation")
+        # And the send-outs' overdue check (lab.sendouts.tasks), every five minutes.
+        post_migrate.connect(_schedule_send_out_check, sender=self, dispatch_uid="lab.schedule_send_out_check")
 
 
 def _patient_of_call(ref: str) -> int | None:
@@ -48,6 +52,24 @@ def _patient_of_critical_call(ref: str) -> int | None:
     return CriticalCall.objects.filter(uuid=ref).values_list("patient_id", flat=True).first()
 
 
+def _patient_of_send_out(ref: str) -> int | None:
+    from lab.models import SendOut
+
+    return SendOut.objects.filter(uuid=ref).values_list("order__handoff__patient_id", flat=True).first()
+
+
+def _patient_of_shipment(ref: str) -> int | None:
+    """A shipment holds several patients' tubes: a refusal names the first packed (by accession)."""
+    from lab.models import SendOut
+
+    return (
+        SendOut.objects.filter(shipment__uuid=ref)
+        .order_by("order__specimen__accession", "id")
+        .values_list("order__handoff__patient_id", flat=True)
+        .first()
+    )
+
+
 def _schedule_escalation(using: str = "default", **kwargs: object) -> None:
     from django.db import connections
     from django_tasks_db.models import DBTaskResult
@@ -57,3 +79,13 @@ def _schedule_escalation(using: str = "default", **kwargs: object) -> None:
     # A partial migrate may leave the task table unbuilt.
     if DBTaskResult._meta.db_table in connections[using].introspection.table_names():
         schedule_escalation()
+
+
+def _schedule_send_out_check(using: str = "default", **kwargs: object) -> None:
+    from django.db import connections
+    from django_tasks_db.models import DBTaskResult
+
+    from lab.sendouts.tasks import schedule_overdue_send_outs
+
+    if DBTaskResult._meta.db_table in connections[using].introspection.table_names():
+        schedule_overdue_send_outs()

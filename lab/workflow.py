@@ -7,7 +7,7 @@ backoffice.transitions.move with the TEST_ORDER table, and nothing else assigns 
        │  ▲         │              │
        │  └─────────┴──────────────┘ (its specimen was rejected: collect again)
        │            └──► sent out ──► resulted
-       └──► cancelled
+       └──► cancelled ◄─ (collected or sent out: a send-out cancelled at the desk, the lab told)
 """
 
 from django.db import models
@@ -30,7 +30,7 @@ TEST_ORDER_MOVES: dict[str, frozenset[str]] = {
     S.ORDERED: frozenset({S.COLLECTED, S.CANCELLED}),
     S.COLLECTED: frozenset({S.ORDERED, S.IN_PROGRESS, S.SENT_OUT, S.CANCELLED}),
     S.IN_PROGRESS: frozenset({S.ORDERED, S.RESULTED}),
-    S.SENT_OUT: frozenset({S.RESULTED}),
+    S.SENT_OUT: frozenset({S.RESULTED, S.CANCELLED}),
     S.RESULTED: frozenset(),
     S.CANCELLED: frozenset(),
 }
@@ -237,8 +237,16 @@ class MessageStatus(models.TextChoices):
     PENDING = "pending", "Queued"
     RETRYING = "retrying", "Failed, retrying"
     ACCEPTED = "accepted", "Acknowledged (AA)"
+    DELIVERED = "delivered", "Written to the lab's folder"
     REJECTED = "rejected", "Refused by the lab (AE/AR)"
     GAVE_UP = "gave_up", "Failed, no more retries"
+    WITHDRAWN = "withdrawn", "Not sent: the order was cancelled first"
+
+
+# Still to be transmitted by the worker (lab.sendouts.tasks).
+UNSENT_MESSAGE_STATUSES: tuple[str, ...] = (MessageStatus.PENDING, MessageStatus.RETRYING)
+# The lab has it: acknowledged over MLLP, or written to the folder its interface engine reads.
+DELIVERED_MESSAGE_STATUSES: tuple[str, ...] = (MessageStatus.ACCEPTED, MessageStatus.DELIVERED)
 
 
 class IntakeOutcome(models.TextChoices):

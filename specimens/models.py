@@ -291,6 +291,7 @@ class SpecimenEvent(TransitionEvent):
         STORED = "stored", "Stored"
         DISPOSED = "disposed", "Disposed"
         REJECTED = "rejected", "Rejected"
+        SHIPPED = "shipped", "Shipped to a reference lab"
 
     specimen = models.ForeignKey(Specimen, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=30, choices=Action.choices)

@@ -130,6 +130,17 @@ def check_dispose(specimen: Specimen, by: User) -> None:
     SPECIMEN.check(specimen.status, S.DISPOSED)
 
 
+def check_ship(specimen: Specimen, by: User) -> None:
+    """A send-out specimen leaves with the courier from the send-out desk, once received there."""
+    require(by, "specimens.receive_specimen", "ship specimens")
+    SPECIMEN.check(specimen.status, S.SHIPPED)
+    if specimen.location != Location.SEND_OUT_DESK:
+        raise TransitionNotAllowed(
+            f"{specimen.accession} is at the {Location(specimen.location).label.lower()}; "
+            "it is shipped from the send-out desk."
+        )
+
+
 def check_reprint(specimen: Specimen, by: User) -> None:
     """Who may print a specimen's label again: its collectors, and the bench that relabels a tube."""
     if not (by.has_perm("specimens.collect_specimen") or by.has_perm("specimens.receive_specimen")):
@@ -487,6 +498,19 @@ def specimen_dispose(*, specimen: Specimen, by: User, note: str = "") -> Specime
             note=note,
             fields=("disposed_at", "disposed_by", "disposal_note"),
         )
+    return specimen
+
+
+def specimen_ship(*, specimen: Specimen, by: User, note: str) -> Specimen:
+    """Hand a specimen received at the send-out desk to the courier: the reference lab has it now.
+
+    Inside the caller's transaction when it ships a whole shipment (``note`` names the lab and the
+    courier); the apps whose orders it serves move those orders themselves.
+    """
+    with transaction.atomic():
+        lock(specimen)
+        check_ship(specimen, by)
+        _move_to(specimen, to=S.SHIPPED, where=Location.REFERENCE_LAB, by=by, action=Action.SHIPPED, note=note)
     return specimen
 
 

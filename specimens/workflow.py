@@ -4,9 +4,10 @@ Readable and testable without a database; specimens.services moves a status only
 backoffice.transitions.move with the SPECIMEN table, and nothing else assigns one.
 
     labelled ──► collected ──► in transit ──► received ──► in testing ──► done ──► stored ──► disposed
-        │            │              │             │             │                     ▲
-        │            │              │             └──► stored ──┼─────────────────────┘
+        │            │              │             │  │          │                     ▲
+        │            │              │             │  └─► stored ┼─────────────────────┘
         │            └──────────────┴─────────────┴─────────────┴──► rejected ──► disposed
+        │                                         └──► shipped (handed to the courier at the send-out desk)
         └──► not collected (a failed draw, with its reason)
 
 A label is printed at the bedside when collection starts ("labelled"); the specimen counts as
@@ -30,6 +31,7 @@ class SpecimenStatus(models.TextChoices):
     STORED = "stored", "Stored"
     DISPOSED = "disposed", "Disposed"
     REJECTED = "rejected", "Rejected"
+    SHIPPED = "shipped", "Shipped to a reference lab"
     NOT_COLLECTED = "not_collected", "Not collected"
 
 
@@ -41,6 +43,7 @@ class Location(models.TextChoices):
     SEND_OUT_DESK = "send_out", "Send-out desk"
     STORAGE = "storage", "Specimen storage"
     DISPOSED = "disposed", "Disposed"
+    REFERENCE_LAB = "reference_lab", "At the reference lab"
 
 
 class CollectionMethod(models.TextChoices):
@@ -99,20 +102,30 @@ SPECIMEN_MOVES: dict[str, frozenset[str]] = {
     S.LABELLED: frozenset({S.COLLECTED, S.NOT_COLLECTED}),
     S.COLLECTED: frozenset({S.IN_TRANSIT, S.RECEIVED, S.REJECTED}),
     S.IN_TRANSIT: frozenset({S.RECEIVED, S.REJECTED}),
-    S.RECEIVED: frozenset({S.IN_TESTING, S.STORED, S.REJECTED}),
+    # A send-out specimen leaves from the send-out desk with the courier; the reference lab keeps it.
+    S.RECEIVED: frozenset({S.IN_TESTING, S.STORED, S.REJECTED, S.SHIPPED}),
     S.IN_TESTING: frozenset({S.DONE, S.STORED, S.REJECTED}),
     S.DONE: frozenset({S.STORED, S.DISPOSED}),
     S.STORED: frozenset({S.IN_TESTING, S.DISPOSED}),
     # A rejected specimen is kept on record; only its disposal is still to be recorded (CLIA 493.1283).
     S.REJECTED: frozenset({S.DISPOSED}),
     S.DISPOSED: frozenset(),
+    S.SHIPPED: frozenset(),
     S.NOT_COLLECTED: frozenset(),
 }
 
 SPECIMEN = Table(label="specimen", states=SpecimenStatus, moves=SPECIMEN_MOVES)
 
-# Drawn and in the back office's hands: it no longer needs the patient.
-COLLECTED_STATUSES: tuple[str, ...] = (S.COLLECTED, S.IN_TRANSIT, S.RECEIVED, S.IN_TESTING, S.DONE, S.STORED)
+# Drawn (in the back office's hands, or shipped to a reference lab): it no longer needs the patient.
+COLLECTED_STATUSES: tuple[str, ...] = (
+    S.COLLECTED,
+    S.IN_TRANSIT,
+    S.RECEIVED,
+    S.IN_TESTING,
+    S.DONE,
+    S.STORED,
+    S.SHIPPED,
+)
 # Still to be received by the bench or the send-out desk: the tracking list's "to receive".
 TO_RECEIVE_STATUSES: tuple[str, ...] = (S.COLLECTED, S.IN_TRANSIT)
 # Where a specimen may be received.

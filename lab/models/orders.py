@@ -87,6 +87,7 @@ class TestOrderEvent(TransitionEvent):
         LABELLED = "labelled", "Specimen labelled"
         COLLECTED = "collected", "Specimen collected"
         IN_PROGRESS = "in_progress", "Testing started"
+        SENT_OUT = "sent_out", "Sent to the reference lab"
         RESULTED = "resulted", "Resulted"
         RECOLLECT = "recollect", "To be collected again"
         CANCELLED = "cancelled", "Cancelled"

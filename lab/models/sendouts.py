@@ -285,7 +285,26 @@ class SendOut(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["status", "reference_lab"], name="sendout_status_lab_idx")]
+        indexes = [
+            models.Index(fields=["status", "reference_lab"], name="sendout_status_lab_idx"),
+            # The worker's overdue check: sent, results not final, not flagged yet.
+            models.Index(
+                fields=["expected_by"],
+                name="sendout_awaiting_results_idx",
+                condition=Q(status__in=["sent", "preliminary"], overdue_since__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="packed") | Q(shipment__isnull=False), name="sendout_packed_in_a_shipment"
+            ),
+            # Tracked from the moment it left: when, and by when its results are due.
+            models.CheckConstraint(
+                condition=~Q(status__in=["sent", "preliminary", "final"])
+                | Q(sent_at__isnull=False, expected_by__isnull=False),
+                name="sendout_sent_is_tracked",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.placer_number} {self.orderable.lab_code}"
@@ -304,6 +323,12 @@ class SendOutEvent(TransitionEvent):
         CORRECTED = "corrected", "Corrected results"
         OVERDUE = "overdue", "Overdue"
         CANCELLED = "cancelled", "Cancelled"
+        # What became of its order messages (lab.sendouts.tasks): one event each, not one per attempt.
+        ACKNOWLEDGED = "acknowledged", "Order acknowledged by the lab"
+        DELIVERED = "delivered", "Order written to the lab's folder"
+        REFUSED = "refused", "Order refused by the lab"
+        GAVE_UP = "gave_up", "Order message failed, no more retries"
+        RETRIED = "retried", "Order message sent again by hand"
 
     send_out = models.ForeignKey(SendOut, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=30, choices=Action.choices)
