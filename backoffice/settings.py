@@ -187,6 +187,8 @@ ACCESSION_PREFIX = env_str("ACCESSION_PREFIX", "S")
 if not ACCESSION_PREFIX.isascii() or not ACCESSION_PREFIX.isalnum() or len(ACCESSION_PREFIX) > 4:
     raise ImproperlyConfigured("ACCESSION_PREFIX must be 1 to 4 letters or digits, e.g. S.")
 ACCESSION_DIGITS = env_int("ACCESSION_DIGITS", 8, minimum=6)
+# Who sends the send-outs: printed on every manifest and requisition a reference lab receives.
+CLINIC_NAME = env_str("CLINIC_NAME", "Clinic back office")
 
 # --- Authentication and sessions (docs/security.md, "Authentication and sessions") ---------------
 
