@@ -401,10 +401,10 @@ def build_ack(
     version = received.version if re.fullmatch(r"2\.\d(\.\d)?", received.version) else DEFAULT_VERSION
     processing_id = received.processing_id if received.processing_id in ("P", "T", "D") else "P"
     _check_header(processing_id, control_id, now)
-    trigger = escape(received.trigger_event)
+    trigger = _fitted(received.trigger_event)  # what we echo came from outside: fitted, never refused
     has_structure = tuple(int(part) for part in version.split(".")) >= (2, 3, 1)
     message_type = er7.components("ACK", trigger, "ACK") if has_structure else er7.components("ACK", trigger)
-    msa = er7.segment("MSA", code, escape(received.control_id), _fitted(text))
+    msa = er7.segment("MSA", code, _fitted(received.control_id), _fitted(text))
     receiver = Endpoint(received.sending_application, received.sending_facility)
     msh = _msh(sender, receiver, now, message_type, control_id, processing_id, version, [msa])
     return SEGMENT_END.join([msh, msa]) + SEGMENT_END
