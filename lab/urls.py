@@ -18,4 +18,6 @@ urlpatterns = [
     path("results/", include("lab.results.urls")),
     path("criticals/", include("lab.criticals.urls")),
     path("inbox/", include("lab.inbox.urls")),
+    # Tests sent to reference labs: packing, shipping, ordering over HL7, tracking.
+    path("send-outs/", include("lab.sendouts.urls")),
 ]
