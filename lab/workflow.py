@@ -266,3 +266,30 @@ class IntakeChannel(models.TextChoices):
     MLLP = "mllp", "MLLP listener"
     FILE = "file", "File import"
     UPLOAD = "upload", "Uploaded at the desk"
+
+
+IO = IntakeOutcome
+# Filed, one way or another (the outcome ``hl7_import --json`` prints for a message whose results went in).
+FILED_OUTCOMES: tuple[str, ...] = (IO.MATCHED, IO.AMENDED, IO.SUPERSEDED)
+# The desk's two queues: kept whole, nothing filed, until attached to the right order or resolved.
+QUEUE_OUTCOMES: tuple[str, ...] = (IO.UNMATCHED, IO.IDENTITY_HOLD)
+
+#     received ──► matched / amended / superseded (filed)
+#        │    ──► unmatched ──┐
+#        │    ──► identity hold ─┴──► filed, once attached to the right order (the identity check still applies)
+#        └──► duplicate / rejected
+# Resolving a queued message with a reason keeps its outcome and sets resolved_at.
+INBOUND = Table(
+    label="inbound message",
+    states=IntakeOutcome,
+    moves={
+        IO.RECEIVED: frozenset({*FILED_OUTCOMES, *QUEUE_OUTCOMES, IO.DUPLICATE, IO.REJECTED}),
+        IO.UNMATCHED: frozenset(FILED_OUTCOMES),
+        IO.IDENTITY_HOLD: frozenset(FILED_OUTCOMES),
+        IO.MATCHED: frozenset(),
+        IO.AMENDED: frozenset(),
+        IO.SUPERSEDED: frozenset(),
+        IO.DUPLICATE: frozenset(),
+        IO.REJECTED: frozenset(),
+    },
+)

@@ -2,7 +2,7 @@
 
 from lab.models.catalog import Analyte, ReferenceRange, TestDefinition
 from lab.models.criticals import CriticalCall, CriticalCallAttempt, CriticalCallEvent, EscalationStep
-from lab.models.intake import InboundMessage
+from lab.models.intake import InboundMessage, InboundMessageEvent
 from lab.models.orders import RecollectionCall, RecollectionCallEvent, TestOrder, TestOrderEvent, TestOrderQuerySet
 from lab.models.qc import ControlLot, Kit, KitLot, QCRule, QCRun
 from lab.models.results import Result, ResultEvent
@@ -28,6 +28,7 @@ __all__ = [
     "DialectProfile",
     "EscalationStep",
     "InboundMessage",
+    "InboundMessageEvent",
     "Kit",
     "KitLot",
     "Orderable",

@@ -63,7 +63,11 @@ class Analyte(models.Model):
 
     test = models.ForeignKey(TestDefinition, on_delete=models.CASCADE, related_name="analytes")
     position = models.PositiveSmallIntegerField(default=1, help_text="Order on the entry form and the report.")
-    loinc_code = models.CharField("LOINC code", max_length=12)
+    loinc_code = models.CharField("LOINC code", max_length=12, blank=True)
+    # What a reference lab reports without a LOINC is known by its own code (lab.sendouts.filing).
+    lab_code = models.CharField(
+        "the lab's code", max_length=40, blank=True, help_text="Only for an analyte a reference lab reports without a LOINC."
+    )
     name = models.CharField(max_length=120)
     short_name = models.CharField(max_length=30)
     result_type = models.CharField(max_length=10, choices=ResultType.choices)
@@ -83,7 +87,14 @@ class Analyte(models.Model):
     class Meta:
         ordering = ["test", "position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["test", "loinc_code"], name="analyte_once_per_test"),
+            models.UniqueConstraint(
+                fields=["test", "loinc_code"], condition=~Q(loinc_code=""), name="analyte_once_per_test"
+            ),
+            models.UniqueConstraint(
+                fields=["test", "lab_code"], condition=Q(loinc_code=""), name="analyte_uncoded_once_per_test"
+            ),
+            # An analyte is known by its LOINC, or (reported by a lab without one) by the lab's own code.
+            models.CheckConstraint(condition=~Q(loinc_code="") | ~Q(lab_code=""), name="analyte_has_a_code"),
             models.CheckConstraint(
                 condition=Q(reportable_low__isnull=True)
                 | Q(reportable_high__isnull=True)

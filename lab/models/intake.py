@@ -5,17 +5,24 @@ unmatched result or one on identity hold stays in its queue, whole, until someon
 the right order or resolves it with a reason.
 """
 
+import uuid
+
 import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from backoffice.transitions import TransitionEvent
 from lab.models.sendouts import ReferenceLab, SendOut
 from lab.workflow import IntakeChannel, IntakeOutcome
 
 
 class InboundMessage(models.Model):
+    # What becomes of it moves through lab.workflow.INBOUND (lab.sendouts.intake), with an event each.
+    STATUS_FIELD = "outcome"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     received_at = models.DateTimeField(default=timezone.now, editable=False)
     channel = models.CharField(max_length=10, choices=IntakeChannel.choices, editable=False)
     source = models.CharField(max_length=300, blank=True, editable=False, help_text="File name or peer address.")
@@ -25,7 +32,8 @@ class InboundMessage(models.Model):
     sending_application = models.CharField("MSH-3", max_length=60, blank=True, editable=False)
     sending_facility = models.CharField("MSH-4", max_length=60, blank=True, editable=False)
     message_type = models.CharField(max_length=20, blank=True, editable=False)
-    version = models.CharField(max_length=10, blank=True, editable=False)
+    # MSH-12 (named so: ``version`` is the optimistic-lock counter transitions bump on other models).
+    hl7_version = models.CharField("MSH-12", max_length=10, blank=True, editable=False)
     reference_lab = models.ForeignKey(
         ReferenceLab, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound", editable=False
     )
@@ -40,6 +48,9 @@ class InboundMessage(models.Model):
     send_out = models.ForeignKey(
         SendOut, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound", editable=False
     )
+    # What the message says, for the desk's queue lists (read from the raw text once, when processed).
+    patient_text = models.CharField("patient as sent", max_length=200, blank=True, editable=False)
+    tests_text = models.CharField("tests as sent", max_length=200, blank=True, editable=False)
     observations_filed = models.PositiveSmallIntegerField(default=0, editable=False)
     critical = models.BooleanField(default=False, editable=False)
     duplicate_of = models.ForeignKey(
@@ -78,3 +89,31 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_type or 'message'} {self.control_id or self.pk} from {self.sending_facility or '?'}"
+
+    @property
+    def is_open(self) -> bool:
+        """Waiting in the desk's unmatched or identity-hold queue."""
+        return self.outcome in (IntakeOutcome.UNMATCHED, IntakeOutcome.IDENTITY_HOLD) and self.resolved_at is None
+
+
+class InboundMessageEvent(TransitionEvent):
+    """What was done with a received message: filed, held, attached to an order, resolved. Append-only."""
+
+    class Action(models.TextChoices):
+        RECEIVED = "received", "Received and stored"
+        FILED = "filed", "Filed to its order"
+        UNMATCHED = "unmatched", "No order found"
+        IDENTITY_HOLD = "identity_hold", "Held: the patient disagrees with the order"
+        DUPLICATE = "duplicate", "Already received"
+        REJECTED = "rejected", "Not HL7: refused"
+        ATTACH_REFUSED = "attach_refused", "Attaching to an order refused"
+        ATTACHED = "attached", "Attached to an order from the queue"
+        RESOLVED = "resolved", "Resolved from the queue"
+
+    message = models.ForeignKey(InboundMessage, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=30, choices=Action.choices)
+    from_status = models.CharField(max_length=20, choices=IntakeOutcome.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=IntakeOutcome.choices, blank=True)
+
+    class Meta(TransitionEvent.Meta):
+        indexes = [models.Index(fields=["message", "at"], name="inboundevent_message_idx")]

@@ -376,19 +376,7 @@ def _release(panel: Sequence[Result], *, specimen: Specimen, order: TestOrder, b
     for r in panel:
         r.released_by, r.released_at = by, now
         move(r, table=RESULT, to=R.RELEASED, by=by, action=Action.RELEASED, fields=("released_by", "released_at"))
-        if r.amends is not None:
-            original = lock(r.amends)
-            move(
-                original,
-                table=RESULT,
-                to=R.SUPERSEDED,
-                by=by,
-                action=Action.SUPERSEDED,
-                note=f"Corrected to {r.display_value}: {r.amend_reason}",
-            )
-        if r.is_critical:
-            r.order = order
-            critical_call_open(result=r, by=by)
+        _released(r, order=order, by=by)
     if order.status == O.IN_PROGRESS and _all_released(order):
         move(
             order,
@@ -400,6 +388,23 @@ def _release(panel: Sequence[Result], *, specimen: Specimen, order: TestOrder, b
         )
         if specimen.status == SpecimenStatus.IN_TESTING and not _bench_tests_pending(specimen):
             specimen_testing_done(specimen=specimen, by=by)
+
+
+def _released(result: Result, *, order: TestOrder, by: User) -> None:
+    """What a release sets off, in-house or reported: an amendment supersedes its original, a critical opens its call."""
+    if result.amends is not None:
+        original = lock(result.amends)
+        move(
+            original,
+            table=RESULT,
+            to=R.SUPERSEDED,
+            by=by,
+            action=Action.SUPERSEDED,
+            note=f"Corrected to {result.display_value}: {result.amend_reason}",
+        )
+    if result.is_critical:
+        result.order = order
+        critical_call_open(result=result, by=by)
 
 
 def _all_released(order: TestOrder) -> bool:
@@ -477,3 +482,47 @@ def result_close_review(*, result: Result, by: User, note: str) -> Result:
         result.needs_review, result.review_reason = False, ""
         edit(result, by=by, action=Action.REVIEW_CLOSED, fields=["needs_review", "review_reason"], note=note[:300])
     return result
+
+
+# --- Reported by a reference lab ---------------------------------------------------------------------
+
+
+def results_report(*, order: TestOrder, results: Sequence[Result], by: User) -> list[Result]:
+    """File what a reference lab reported for a send-out test, released as it came (lab.sendouts.filing).
+
+    The lab verified them, so there is no kit lot and no second person here: each row is created
+    released with a "reported" event. Then the release's own consequences, as in-house
+    (``_released``): a correction that ``amends`` a released result supersedes it and the clinician
+    sees the new one unacknowledged; a critical value (the lab's HH/LL/AA or our own limits) opens
+    its call-back. A final that ``replaces`` a preliminary supersedes it first, without being an
+    amendment. Runs inside the caller's transaction, with the order and its results locked.
+    """
+    assert transaction.get_connection().in_atomic_block, "called inside the intake's transaction"
+    if not results:
+        return []
+    now = timezone.now()
+    for previous in {r.replaces_id: r for r in results if r.replaces is not None}.values():
+        assert previous.replaces is not None
+        replaced = previous.replaces
+        move(
+            replaced,
+            table=RESULT,
+            to=R.SUPERSEDED,
+            by=by,
+            action=Action.REPLACED,
+            note=f"{previous.get_report_status_display()} {previous.display_value} reported",
+        )
+    for r in results:
+        r.status, r.status_changed_at = R.RELEASED, now
+        r.entered_by, r.entered_at = by, now
+        r.released_by, r.released_at = by, now
+    created = Result.objects.bulk_create(results)
+
+    def said(r: Result) -> str:
+        what = f"{r.get_report_status_display()} {r.display_value}" + (f" ({r.flag})" if r.flag else "")
+        return f"{what} from {r.reference_lab}" if r.reference_lab_id else what
+
+    record_all(created, by=by, action=Action.REPORTED, created=True, note=said, at=now)
+    for r in created:
+        _released(r, order=order, by=by)
+    return created
