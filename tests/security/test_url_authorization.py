@@ -18,12 +18,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from backoffice import roles
 from backoffice.models import User
-from lab.models import ControlLot, TestOrder
+from lab.models import ControlLot, SendOut, TestOrder
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 from tests.lab.helpers import released_critical_result
+from tests.lab.sendout_helpers import reference_lab
 from tests.security.conftest import current_code, enroll
 from tests.specimens.helpers import call_back, labelled
 
@@ -131,6 +132,12 @@ _ADMIN_READ_ONLY = [
     "lab_testorderevent",
     "lab_recollectioncall",
     "lab_recollectioncallevent",
+    # The send-out desk's records move only through its services (lab.sendouts).
+    "lab_sendout",
+    "lab_sendoutevent",
+    "lab_shipment",
+    "lab_shipmentevent",
+    "lab_outboundmessage",
     "specimens_labelprint",
     "specimens_specimen",
     "specimens_specimenevent",
@@ -230,6 +237,24 @@ LAB_INBOX: dict[str, dict[str, str]] = {
     "lab:inbox:patient": only(*CLINICAL, "admin_user"),  # a patient's results: whoever may read results
 }
 
+LAB_SEND_OUTS: dict[str, dict[str, str]] = {
+    # The send-out desk (lab.run_send_out_desk): lab techs and supervisors; admins keep the labs in admin.
+    "lab:sendouts:desk": only("supervisor", "lab_tech"),
+    "lab:sendouts:shipment_new": POST_ONLY,
+    "lab:sendouts:shipment": only("supervisor", "lab_tech"),
+    "lab:sendouts:pack": POST_ONLY,
+    "lab:sendouts:unpack": POST_ONLY,
+    "lab:sendouts:manifest": POST_ONLY,
+    "lab:sendouts:requisitions": POST_ONLY,
+    "lab:sendouts:dispatch": POST_ONLY,
+    "lab:sendouts:shipment_cancel": POST_ONLY,
+    "lab:sendouts:send_out": only("supervisor", "lab_tech"),
+    "lab:sendouts:answers": POST_ONLY,
+    "lab:sendouts:requisition": POST_ONLY,
+    "lab:sendouts:cancel": POST_ONLY,
+    "lab:sendouts:retry": POST_ONLY,
+}
+
 RULES: dict[str, dict[str, str]] = {
     **BACKOFFICE,
     **PROCEDURES,
@@ -238,6 +263,7 @@ RULES: dict[str, dict[str, str]] = {
     **LAB_RESULTS,
     **LAB_CRITICALS,
     **LAB_INBOX,
+    **LAB_SEND_OUTS,
     **ADMIN,
 }
 
@@ -304,6 +330,8 @@ def _subject(key: str, route: str) -> str:
         return "criticalcall"
     if key.startswith("lab:inbox:") and "patients/" in route:
         return "patient"
+    if key.startswith("lab:sendouts:"):
+        return "shipment" if "shipments/" in route else "sendout"
     return "handoff"
 
 
@@ -343,6 +371,16 @@ def _object_id(key: str, ids: dict[str, str]) -> str:
     return "1"
 
 
+def _packed_shipment():  # type: ignore[no-untyped-def]
+    """A shipment with one tube packed (a TSH for the sample lab): the desk's object URLs have one to name."""
+    from tests.lab.sendouts.helpers import packed
+
+    reference_lab("TSH", name="URL table reference lab")
+    return packed(
+        "TSH", ma=UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT), lab_tech=UserFactory(role=roles.ROLE_LAB_TECH)
+    )
+
+
 def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.FixtureRequest, handoff, station) -> None:  # type: ignore[no-untyped-def]
     ptype = ProcedureType.objects.filter(is_active=True).first()
     assert ptype is not None
@@ -359,6 +397,8 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
     }
     critical = released_critical_result()  # a released LL hemoglobin and the call it opened
     ids["result"], ids["criticalcall"] = str(critical.uuid), str(critical.critical_call.uuid)
+    box, [tube] = _packed_shipment()
+    ids["shipment"], ids["sendout"] = str(box.uuid), str(SendOut.objects.get(order__specimen=tube).uuid)
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
     endpoints = sorted(set(_walk(get_resolver().url_patterns)))
@@ -435,6 +475,9 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
     critical = released_critical_result()
     objects["result"] = (str(critical.uuid), critical.patient)
     objects["criticalcall"] = (str(critical.critical_call.uuid), critical.patient)
+    box, [tube] = _packed_shipment()
+    objects["shipment"] = (str(box.uuid), tube.patient)
+    objects["sendout"] = (str(SendOut.objects.get(order__specimen=tube).uuid), tube.patient)
     client.force_login(outsider)
     checked = 0
     for key, route in sorted(set(_walk(get_resolver().url_patterns))):
@@ -449,6 +492,7 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
     # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
-    # 1 patient (its results), 2 bench pages of a specimen, 7 of a result, 3 of a critical call.
-    assert checked == 46
+    # 1 patient (its results), 2 bench pages of a specimen, 7 of a result, 3 of a critical call,
+    # 7 of a send-out shipment, 5 of a send-out.
+    assert checked == 58
     assert Patient.objects.count() >= 2
