@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Window
 from django.http import Http404
 from django.utils import timezone
 
@@ -436,3 +436,31 @@ class ShipmentActions:
 
 def shipment_actions(shipment: Shipment, user: User, send_outs: list[SendOut] | None = None) -> ShipmentActions:
     return ShipmentActions(shipment, user, send_outs)
+
+
+# --- The supervisor board ------------------------------------------------------------------------------
+
+BOARD_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Overdue:
+    send_outs: list[SendOut]
+    total: int
+
+
+def overdue_for_board(*, user: User, now: datetime | None = None) -> Overdue:
+    """Send-outs past expected-by without final results, most overdue first: one query (a window count).
+
+    Counted live from expected-by, like the queue's overdue handoffs, so one turns red on time even
+    when the worker's flag (``overdue_since``, every five minutes) hasn't run yet.
+    """
+    _require(user)
+    now = now or timezone.now()
+    send_outs = list(
+        SendOut.objects.filter(status__in=AWAITING_RESULTS_STATUSES, expected_by__lte=now)
+        .select_related("reference_lab", "order__test", "order__handoff__patient", "order__handoff__ordering_clinician")
+        .annotate(total=Window(Count("pk")))
+        .order_by("expected_by", "id")[:BOARD_SHOWN]
+    )
+    return Overdue(send_outs, getattr(send_outs[0], "total", 0) if send_outs else 0)
