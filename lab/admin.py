@@ -390,6 +390,13 @@ class OrderableAdmin(admin.ModelAdmin):
     inlines = (AskAtOrderEntryInline,)
 
 
+@admin.register(AskAtOrderEntry)
+class AskAtOrderEntryAdmin(admin.ModelAdmin):
+    list_display = ("question", "loinc_code", "orderable", "value_type", "required")
+    list_select_related = ("orderable__reference_lab",)
+    list_filter = ("orderable__reference_lab",)
+
+
 @admin.register(SendOut)
 class SendOutAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """Send-outs move through the desk's services only."""
