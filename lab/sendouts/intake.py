@@ -556,8 +556,8 @@ def _conclude(message: InboundMessage, outcome: Outcome, *, by: User, action: st
     message.observations_filed = min(outcome.count, 32767)
     message.critical = outcome.critical
     message.processed_at = timezone.now()
-    fields = ("detail", "send_out", "placer", "accession", "observations_filed", "critical", "processed_at")
-    fields += ("patient_text", "tests_text")
+    fields = ["detail", "send_out", "placer", "accession", "observations_filed", "critical", "processed_at"]
+    fields += ["patient_text", "tests_text"]
     action = action or _ACTIONS.get(outcome.outcome, Event.Action.FILED)
     move(message, table=INBOUND, to=outcome.outcome, by=by, action=action, note=message.detail, fields=fields)
 

@@ -12,7 +12,6 @@ accession it was filed to, how many observations were filed and whether a critic
 """
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +60,16 @@ class Command(BaseCommand):
                 message = received.message
                 counts[message.outcome] = counts.get(message.outcome, 0) + 1
                 if options["json"]:
-                    sys.stdout.write(json.dumps(received.as_json(), ensure_ascii=False) + "\n")
+                    self.stdout.write(json.dumps(received.as_json(), ensure_ascii=False))
                 else:
                     self.stdout.write(
                         f"{path.name}: {message.control_id or '(no MSH-10)'} {message.outcome}: {message.detail}"
                     )
         if not options["json"]:
-            said = ", ".join(f"{n} {IntakeOutcome(o).label.lower()}" for o, n in sorted(counts.items()))
+            order = IntakeOutcome.values
+            said = ", ".join(
+                f"{n} {IntakeOutcome(o).label.lower()}"
+                for o, n in sorted(counts.items(), key=lambda c: order.index(c[0]))
+            )
             total = sum(counts.values())
             self.stdout.write(self.style.SUCCESS(f"{total} message{'s' if total != 1 else ''}: {said or 'none'}."))
