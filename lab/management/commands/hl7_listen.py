@@ -40,6 +40,14 @@ def on_rejected(raw: str, reason: str, *, source: str = "MLLP") -> None:
         close_old_connections()
 
 
+def make_listener(source: str) -> MllpListener:
+    """The listener ``hl7_listen`` serves: every block through the intake, every refusal stored."""
+    return MllpListener(
+        lambda raw: on_message(raw, source=source),
+        on_rejected=lambda raw, reason: on_rejected(raw, reason, source=source),
+    )
+
+
 class Command(BaseCommand):
     help = "Listen for HL7 v2 results over MLLP; store, match and file each message, then ACK it."
 
@@ -49,11 +57,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
-        source = f"MLLP {host}:{port}"
-        listener = MllpListener(
-            lambda raw: on_message(raw, source=source),
-            on_rejected=lambda raw, reason: on_rejected(raw, reason, source=source),
-        )
+        listener = make_listener(f"MLLP {host}:{port}")
         self.stdout.write(f"HL7 MLLP listener on {host}:{port} (Ctrl-C to stop).")
         self.stdout.flush()
         listener.serve(host, port)
