@@ -497,7 +497,8 @@ def identity_disagreements(identity: Identity, patient: Patient) -> list[str]:
     """What in the message's patient disagrees with the order's: empty when they are the same person.
 
     Name case-insensitively (and without accents or punctuation), a missing middle name being no
-    mismatch; date of birth exactly; our MRN, when the lab sent it where its profile says.
+    mismatch, and date of birth exactly: the two identifiers. Our MRN, which the keys already tie to
+    the order, is shown beside them (``mrn_differs``) but holds nothing by itself.
     """
     wrong = []
     ours = [_folded(part) for part in patient.given_name.split()] or [""]
@@ -514,9 +515,12 @@ def identity_disagreements(identity: Identity, patient: Patient) -> list[str]:
         wrong.append("date of birth (none sent)")
     elif identity.dob != patient.date_of_birth:
         wrong.append("date of birth")
-    if identity.our_mrn and identity.our_mrn != patient.mrn:
-        wrong.append("MRN")
     return wrong
+
+
+def mrn_differs(identity: Identity, patient: Patient) -> bool:
+    """The lab sent our MRN where its profile says, and it is another patient's number than the order's."""
+    return bool(identity.our_mrn) and identity.our_mrn != patient.mrn
 
 
 def identity_text(identity: Identity) -> str:

@@ -56,6 +56,7 @@ from lab.sendouts.filing import (
     file_order_group,
     identity_disagreements,
     identity_text,
+    mrn_differs,
     report_status,
 )
 from lab.workflow import (
@@ -383,6 +384,18 @@ def _check_identities(matches: Sequence[Match]) -> Outcome | None:
     return None
 
 
+def _mrn_notes(matches: Sequence[Match]) -> list[str]:
+    notes = []
+    for m in matches:
+        assert m.send_out is not None
+        patient = m.send_out.order.handoff.patient
+        if mrn_differs(m.group.identity, patient):
+            notes.append(
+                f"the lab's MRN {m.group.identity.our_mrn} is not the order's ({patient.mrn}); name and DOB agree"
+            )
+    return notes
+
+
 def _file(message: InboundMessage, matches: Sequence[Match], *, by: User) -> Outcome:
     """File every matched group; move each send-out (and its test) along with what the lab reported."""
     filed: list[Filed] = []
@@ -417,7 +430,7 @@ def _file(message: InboundMessage, matches: Sequence[Match], *, by: User) -> Out
     if unchanged:
         parts.append(f"{unchanged} unchanged")
     skipped = [s for f in filed for s in f.skipped]
-    detail = "; ".join(parts + skipped)
+    detail = "; ".join(parts + skipped + _mrn_notes(matches))
     return Outcome(outcome, detail, first.send_out, first.send_out.placer_number, _accession(first.send_out), filed)
 
 
@@ -642,7 +655,7 @@ def inbound_attach(*, message: InboundMessage, targets: Mapping[int, str], by: U
             outcome = _file(message, matches, by=by)
             message.resolved_at, message.resolved_by = timezone.now(), by
             message.resolution = (
-                f"Attached to {', '.join(t for t in targets.values() if t)}" + (f": {note}" if note else "")
+                f"Attached to {', '.join(t.strip() for t in targets.values() if t.strip())}" + (f": {note}" if note else "")
             )[:300]
             edit(
                 message,
