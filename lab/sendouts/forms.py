@@ -18,12 +18,12 @@ class ShipmentForm(forms.Form):
     reference_lab = forms.ModelChoiceField(
         label="Reference lab",
         queryset=ReferenceLab.objects.none(),
-        empty_label=None,
+        empty_label="Choose the lab",
         widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
     handling = forms.ChoiceField(
         label="Temperature",
-        choices=Handling.choices,
+        choices=[("", "Choose the temperature"), *Handling.choices],
         widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
     courier = forms.CharField(

@@ -96,11 +96,15 @@ class Tube:
 
     @property
     def where(self) -> str:
-        """Where a tube not yet at the desk is, in words."""
-        if self.specimen.status in (SpecimenStatus.COLLECTED, SpecimenStatus.IN_TRANSIT):
-            going = " on its way" if self.specimen.status == SpecimenStatus.IN_TRANSIT else " at the bedside"
-            return f"{SpecimenStatus(self.specimen.status).label}{going}"
-        return f"{SpecimenStatus(self.specimen.status).label}, {Location(self.specimen.location).label.lower()}"
+        """Where a tube not yet at the desk is, and who moves it next, in words."""
+        status = self.specimen.status
+        if status == SpecimenStatus.COLLECTED:
+            return "Still at the bedside: the MA hands it over to the send-out desk"
+        if status == SpecimenStatus.IN_TRANSIT:
+            if self.specimen.location == Location.SEND_OUT_DESK:
+                return "On its way here: receive it when it arrives (Specimens)"
+            return f"On its way to the {Location(self.specimen.location).label.lower()}, not here"
+        return f"{SpecimenStatus(status).label}, {Location(self.specimen.location).label.lower()}"
 
     @property
     def waiting_minutes(self) -> int:

@@ -19,7 +19,7 @@ Backoff: RETRY_BASE doubled per failed attempt, at most RETRY_CAP (30 s, 1, 2, 4
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,8 +74,16 @@ def _sending(message_id: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_ADVISORY_CLASS, message_id])
 
 
-def transmit(message_id: int, *, now: datetime | None = None) -> str:
-    """One attempt at one message; returns what happened (for the task's result and the tests)."""
+def transmit(
+    message_id: int,
+    *,
+    now: datetime | None = None,
+    through: Callable[[ReferenceLab, OutboundMessage], Delivery] | None = None,
+) -> str:
+    """One attempt at one message; returns what happened (for the task's result and the tests).
+
+    ``through`` replaces the lab's transport (the demo seed plays a lab's answer with it).
+    """
     from lab.sendouts.tasks import enqueue_send
 
     with _sending(message_id) as mine:
@@ -99,7 +107,7 @@ def transmit(message_id: int, *, now: datetime | None = None) -> str:
             message.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
             if message.next_attempt_at is not None:
                 enqueue_send(message)  # the retry, queued before the network is touched
-        delivery = deliver(message.send_out.reference_lab, message)
+        delivery = (through or deliver)(message.send_out.reference_lab, message)
         return _record(message_id, delivery, now=timezone.now())
 
 

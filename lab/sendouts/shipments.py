@@ -33,6 +33,12 @@ LATEST_PICKUP = timedelta(days=14)
 EARLIEST_PICKUP = timedelta(hours=12)  # a pickup being recorded after the courier came
 
 
+def temperature(handling: str) -> str:
+    """A handling class inside a sentence: "refrigerated (2 to 8 °C)", the unit's capital kept."""
+    label = str(Handling(handling).label)
+    return label[:1].lower() + label[1:]
+
+
 class ShipmentProblems(TransitionNotAllowed):
     """Why a shipment can't be handed over, every reason at once."""
 
@@ -49,9 +55,18 @@ def check_create(by: User) -> None:
 
 
 def shipment_create(
-    *, reference_lab: ReferenceLab, handling: str, courier: str, pickup_at: datetime, by: User
+    *,
+    reference_lab: ReferenceLab,
+    handling: str,
+    courier: str,
+    pickup_at: datetime,
+    by: User,
+    now: datetime | None = None,
 ) -> Shipment:
-    """Open a shipment for a courier pickup; specimens are packed into it next."""
+    """Open a shipment for a courier pickup; specimens are packed into it next.
+
+    ``now`` is when it is opened (the demo seed's clock; the present otherwise).
+    """
     check_create(by)
     courier = " ".join(courier.split())
     if not reference_lab.is_active:
@@ -60,7 +75,7 @@ def shipment_create(
         raise TransitionNotAllowed("Choose the temperature: room temperature, refrigerated or frozen.")
     if not courier:
         raise TransitionNotAllowed('Say who picks it up, e.g. "Lab courier, route 12".')
-    now = timezone.now()
+    now = now or timezone.now()
     if pickup_at < now - EARLIEST_PICKUP or pickup_at > now + LATEST_PICKUP:
         raise TransitionNotAllowed("Give the pickup time: today or in the next two weeks.")
     with transaction.atomic():
@@ -70,14 +85,15 @@ def shipment_create(
             courier=courier[:80],
             pickup_at=pickup_at,
             created_by=by,
+            created_at=now,
+            status_changed_at=now,
         )
         record(
             shipment,
             by=by,
             action=ShipmentEvent.Action.CREATED,
             created=True,
-            note=f"{reference_lab}, {Handling(handling).label.lower()}, {courier} at "
-            f"{timezone.localtime(pickup_at):%m/%d %H:%M}",
+            note=f"{reference_lab}, {temperature(handling)}, {courier} at {timezone.localtime(pickup_at):%m/%d %H:%M}",
         )
     return shipment
 
@@ -103,11 +119,16 @@ def _where(specimen: Specimen) -> str:
     return f"{specimen.accession} is {SpecimenStatus(specimen.status).label.lower()} at the {Location(specimen.location).label.lower()}; only specimens received at the send-out desk are packed."
 
 
-def check_pack(shipment: Shipment, specimen: Specimen, send_outs: Sequence[SendOut], by: User) -> None:
-    """A tube goes in a shipment to the lab all its waiting send-outs go to, at its own temperature."""
+def check_packing(shipment: Shipment, by: User) -> None:
+    """Tubes go in and out of a shipment until it leaves (or is called off)."""
     require_desk(by, "pack shipments")
     if shipment.status != ShipmentStatus.OPEN:
-        raise TransitionNotAllowed(f"This shipment is {SHIPMENT.name(shipment.status)}; nothing more goes in it.")
+        raise TransitionNotAllowed(f"This shipment is {SHIPMENT.name(shipment.status)}; its contents can't change.")
+
+
+def check_pack(shipment: Shipment, specimen: Specimen, send_outs: Sequence[SendOut], by: User) -> None:
+    """A tube goes in a shipment to the lab all its waiting send-outs go to, at its own temperature."""
+    check_packing(shipment, by)
     if not send_outs:
         raise TransitionNotAllowed(f"{specimen.accession} has no send-out waiting at the desk.")
     where = _where(specimen)
@@ -124,8 +145,8 @@ def check_pack(shipment: Shipment, specimen: Specimen, send_outs: Sequence[SendO
     handling = specimen.container.handling
     if handling != shipment.handling:
         raise TransitionNotAllowed(
-            f"{specimen.accession} travels {Handling(handling).label.lower()}; this shipment is "
-            f"{Handling(shipment.handling).label.lower()}: pack it in a {Handling(handling).label.lower()} shipment."
+            f"{specimen.accession} travels {temperature(handling)}; this shipment is "
+            f"{temperature(shipment.handling)}: pack it in a {temperature(handling)} shipment."
         )
 
 
@@ -144,24 +165,18 @@ def shipment_pack(*, shipment: Shipment, specimen: Specimen, by: User) -> list[S
                 to=SendOutStatus.PACKED,
                 by=by,
                 action=SendOutEvent.Action.PACKED,
-                note=f"{specimen.accession} in the {Handling(shipment.handling).label.lower()} shipment for "
+                note=f"{specimen.accession} in the {temperature(shipment.handling)} shipment for "
                 f"{shipment.courier} at {timezone.localtime(shipment.pickup_at):%H:%M}",
                 fields=("shipment",),
             )
     return send_outs
 
 
-def check_unpack(shipment: Shipment, by: User) -> None:
-    require_desk(by, "pack shipments")
-    if shipment.status != ShipmentStatus.OPEN:
-        raise TransitionNotAllowed(f"This shipment is {SHIPMENT.name(shipment.status)}; its specimens left with it.")
-
-
 def shipment_unpack(*, shipment: Shipment, specimen: Specimen, by: User) -> list[SendOut]:
     """Take a tube back out of an open shipment: its send-outs wait at the desk again."""
     with transaction.atomic():
         lock(shipment)
-        check_unpack(shipment, by)
+        check_packing(shipment, by)
         send_outs = list(
             SendOut.objects.select_for_update(no_key=True, of=("self",))
             .filter(shipment=shipment, order__specimen=specimen, status=SendOutStatus.PACKED)
@@ -237,19 +252,20 @@ def check_dispatch(shipment: Shipment, by: User, send_outs: Sequence[SendOut] | 
         raise ShipmentProblems(ready.problems)
 
 
-def shipment_dispatch(*, shipment: Shipment, by: User) -> Shipment:
+def shipment_dispatch(*, shipment: Shipment, by: User, now: datetime | None = None) -> Shipment:
     """Hand the shipment to the courier: everything in it leaves, and one ORM per send-out is queued.
 
     In one transaction: each tube is shipped, each test sent out, each send-out sent with
     ``expected_by`` = now + the lab's turnaround for the test, each order message written and
-    queued, the shipment dispatched. A refusal changes nothing.
+    queued, the shipment dispatched. A refusal changes nothing. ``now`` is when it was handed over
+    (the demo seed's clock; the present otherwise): sent-at, expected-by and each MSH-7 follow it.
     """
     with transaction.atomic():
         lock(shipment, related=("reference_lab",))
         lab = shipment.reference_lab
         send_outs = packed_in(shipment, for_update=True)
         check_dispatch(shipment, by, send_outs)
-        now = timezone.now()
+        now = now or timezone.now()
         courier = f"{lab} with {shipment.courier}"
         shipped: set[int] = set()
         for send_out in send_outs:
@@ -339,11 +355,16 @@ def check_print(by: User) -> None:
     require_desk(by, "print manifests and requisitions")
 
 
-def manifest_printed(*, shipment: Shipment, by: User, specimens: int) -> None:
-    """Record that the shipment's manifest was printed (any time: a copy goes in the box, one stays)."""
+def check_print_shipment(shipment: Shipment, by: User) -> None:
+    """A manifest and requisitions are printed while packing and after (a copy goes in the box, one stays)."""
     check_print(by)
     if shipment.status == ShipmentStatus.CANCELLED:
-        raise TransitionNotAllowed("This shipment was cancelled; it has no manifest.")
+        raise TransitionNotAllowed("This shipment was cancelled; there is nothing to print.")
+
+
+def manifest_printed(*, shipment: Shipment, by: User, specimens: int) -> None:
+    """Record that the shipment's manifest was printed."""
+    check_print_shipment(shipment, by)
     with transaction.atomic():
         record(
             shipment,
@@ -368,8 +389,9 @@ __all__ = [
     "check_create",
     "check_dispatch",
     "check_pack",
+    "check_packing",
     "check_print",
-    "check_unpack",
+    "check_print_shipment",
     "manifest_printed",
     "packed_in",
     "readiness",

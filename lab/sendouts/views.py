@@ -7,6 +7,7 @@ naming the object's patient (lab registers "sendout" and "shipment" subjects).
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -59,7 +60,10 @@ def _render_desk(request: HttpRequest, *, form: ShipmentForm | None = None, stat
     log_access(request=request, action=AccessAction.LIST, what="send-out desk", patients=desk.patient_ids)
     labs = selectors.reference_labs()
     if form is None:
-        initial: dict[str, Any] = {"pickup_at": timezone.localtime(now).replace(second=0, microsecond=0)}
+        # The next quarter hour after an hour from now: a pickup time to correct, not to type.
+        soon = timezone.localtime(now + timedelta(hours=1)).replace(second=0, microsecond=0)
+        soon += timedelta(minutes=(15 - soon.minute % 15) % 15)
+        initial: dict[str, Any] = {"pickup_at": soon}
         lab_id, handling = request.GET.get("lab", ""), request.GET.get("handling", "")
         group = next((g for g in desk.groups if str(g.reference_lab.pk) == lab_id and g.handling == handling), None)
         if group is not None:

@@ -3,7 +3,8 @@
 The data and the code that writes it live in backoffice.devtools.seed: catalogs (staff, rooms,
 stations, order templates, competencies), clinic_day (the demo clinic day), specimens (label
 printers, and specimens in every state), lab_qc / lab_results / lab_criticals (kits, QC history,
-results and critical calls) and scale (the COPY loader); this command parses the options, calls
+results and critical calls), sendouts (reference labs, and send-outs in every state the desk shows)
+and scale (the COPY loader); this command parses the options, calls
 into them and prints the demo logins.
 
 Both modes are idempotent: they key on natural keys (username, MRN, station code, room name) and
@@ -29,6 +30,7 @@ from backoffice.devtools.seed.lab_criticals import seed_lab_criticals
 from backoffice.devtools.seed.lab_qc import seed_lab_qc
 from backoffice.devtools.seed.lab_results import seed_lab_results
 from backoffice.devtools.seed.scale import seed_scale
+from backoffice.devtools.seed.sendouts import seed_reference_labs, seed_sendouts
 from backoffice.devtools.seed.specimens import seed_specimen_storage, seed_specimens
 
 
@@ -65,6 +67,11 @@ class Command(BaseCommand):
                 seed_competencies(self.stdout, users=users)
                 patients = seed_patients(self.stdout)
                 seed_handoffs(self.stdout, users=users, patients=patients)
+                # The reference labs first: the visits' send-out tests join the desk as they are collected.
+                seed_reference_labs(self.stdout)
+                # The send-out desk's own visits (tubes waiting, packed, sent and acknowledged, retrying,
+                # overdue), earlier in the day than the specimen visits that follow on the same stations.
+                seed_sendouts(self.stdout, users=users)
                 seed_specimens(self.stdout, users=users)
                 # The in-house bench: kits and QC history, results on the bench's specimens, critical calls.
                 seed_lab_qc(self.stdout, users=users)
