@@ -1,8 +1,28 @@
-"""The benchmark's pure helpers. Nothing here times anything: `make bench` does, on a quiet machine."""
+"""The benchmark's helpers, and the result-entry pool it posts to. Nothing here times anything: `make bench`
+does, on a quiet machine."""
+
+import re
+from datetime import timedelta
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from pytest_django import Settings
 
 from backoffice.devtools.bench import __main__ as bench
 from backoffice.devtools.bench import labels
+from backoffice.devtools.seed import entry_pool
+from backoffice.models import Handoff, HandoffEvent, User
+from backoffice.workflow import HandoffStatus
+from lab.models import KitLot, QCRun, Result
+from lab.qc.lockout import qc_block
+from lab.results import selectors as results_selectors
+from lab.workflow import ResultStatus
 from specimens import selectors
+from specimens.models import Specimen
 
 
 def test_the_bench_counts_the_statuses_the_tracking_list_shows() -> None:
@@ -39,3 +59,133 @@ def test_every_case_renders_the_draw() -> None:
     assert outputs["PDF, 2 labels (EDTA + cup)"].startswith(b"%PDF")
     assert isinstance(outputs["ZPL, 2 labels (EDTA + cup)"], str)
     assert outputs["ZPL, 2 labels (EDTA + cup)"].count("^XA") == 2
+
+
+# --- Result entry (POST) -------------------------------------------------------------------------
+
+
+def test_the_bench_finds_the_pool_by_the_seeds_mark() -> None:
+    assert bench.ENTRY_POOL_NOTE == entry_pool.ENTRY_POOL_NOTE
+
+
+def test_the_timed_pool_is_the_warm_up_rate_for_the_duration_with_headroom() -> None:
+    # 80 entries a second for 15 s, half as much again, and two per connection in flight.
+    assert bench.entry_pool_size(80, duration=15, connections=16) == 1800 + 32
+    assert bench.entry_pool_size(0, duration=15, connections=16) == 32
+
+
+def test_a_post_that_entered_nothing_or_ran_past_the_pool_is_an_error() -> None:
+    raw = {
+        "requests": 100,
+        "duration_us": 10_000_000,
+        "p50_us": 1000,
+        "p95_us": 2000,
+        "p99_us": 3000,
+        "errors_connect": 0,
+        "errors_read": 0,
+        "errors_write": 0,
+        "errors_status": 0,
+        "errors_timeout": 0,
+        "unexpected_status": 1,
+        "posts_sent": 100,
+        "past_pool": 1,
+    }
+    pool = bench.EntryPool(kit_lot=1, analyte=2, value="Negative", items=[("s", "o", n) for n in range(101)])
+
+    row = bench.entry_result(raw, pool, written=97, rows=97)
+
+    assert row.errors == 1 + 3 + 1  # the /healthz past the pool, three POSTs that entered nothing, past the pool
+    assert row.notes["panels_entered"] == 97 and row.notes["posts_not_entered"] == 3
+    assert row.notes["pool_specimens"] == 101 and row.notes["past_the_pool"] == 1
+
+
+def lua_body(template: str, fields: tuple[str, str, int], csrf: str) -> str:
+    """What report.lua sends: {csrf} and {1}, {2}… replaced by the token and the line's fields."""
+    return re.sub(r"{(\w+)}", lambda m: csrf if m[1] == "csrf" else str(fields[int(m[1]) - 1]), template)
+
+
+@pytest.fixture
+def seeded(settings: Settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    for args in ((), ("--scale", "--patients", "200", "--handoffs", "50", "--open", "5")):
+        call_command("seed_demo", *args, stdout=StringIO())
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("seeded")
+def test_the_pool_s_posts_enter_results_once_and_the_pool_is_finished_through_the_services() -> None:
+    tech = User.objects.get(username="labtech")
+    on_bench_before = len(results_selectors.bench_list(user=tech))
+    tracked_before = Specimen.objects.filter(status__in=bench.TRACKED_STATUSES).count()
+
+    made = entry_pool.seed_entry_pool(4)
+
+    assert len(made.items) == 4 and len(entry_pool.pending_items()) == 4
+    assert len(results_selectors.bench_list(user=tech)) == on_bench_before + 4
+    # Visits of scale patients, completed, with the events the scale loader writes; not the demo clinicians'.
+    for handoff in Handoff.objects.filter(clinical_note=entry_pool.ENTRY_POOL_NOTE).prefetch_related("events"):
+        assert handoff.status == HandoffStatus.COMPLETED and handoff.patient.mrn.startswith("S")
+        assert [e.action for e in handoff.events.all()][-1] == HandoffEvent.Action.COMPLETED
+        assert handoff.ordering_clinician.username.startswith("scale-clin-")
+    # Topping up to what is already pending adds nothing.
+    assert entry_pool.seed_entry_pool(4).items == made.items
+
+    pool = bench.EntryPool(
+        made.kit_lot_id,
+        made.analyte_id,
+        made.value,
+        [(str(i.specimen_uuid), str(i.order_uuid), i.order_id) for i in made.items],
+    )
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(tech)
+    client.get("/lab/results/")  # the bench page's scan form sets the CSRF cookie
+    csrf = client.cookies["csrftoken"].value
+    template = bench.entry_body(pool)
+
+    def post(item: tuple[str, str, int]) -> int:
+        response = client.post(
+            f"/lab/results/specimens/{item[0]}/enter/",
+            data=lua_body(template, item, csrf),
+            content_type="application/x-www-form-urlencoded",
+            HTTP_X_CSRFTOKEN=csrf,
+        )
+        assert response["Location"] == f"/lab/results/specimens/{item[0]}/"
+        return response.status_code
+
+    assert [post(item) for item in pool.items[:3]] == [302, 302, 302]
+    entered = Result.objects.filter(order_id__in=pool.order_ids)
+    assert entered.count() == 3 and {r.value_text for r in entered} == {"Negative"}
+    assert not entered.filter(is_critical=True).exists()
+    # The same specimen again: the same redirect, nothing written. Hence the bench counts entries in the database.
+    assert post(pool.items[0]) == 302
+    assert entered.count() == 3
+
+    finished = entry_pool.finish_entry_pool()
+
+    assert finished == {"entered_now": 1, "released": 4, "signed": 4}
+    assert len(results_selectors.bench_list(user=tech)) == on_bench_before
+    assert Specimen.objects.filter(status__in=bench.TRACKED_STATUSES).count() == tracked_before
+    assert not entry_pool.pending_items()
+    pool_results = Result.objects.filter(order__in=entry_pool.pool_orders())
+    assert pool_results.count() == 4
+    assert not pool_results.exclude(status=ResultStatus.RELEASED).exists()
+    assert not pool_results.filter(acknowledged_at__isnull=True).exists()
+    assert entry_pool.finish_entry_pool() == {"entered_now": 0, "released": 0, "signed": 0}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("seeded")
+def test_the_pool_runs_the_strep_kit_s_daily_qc_when_it_is_due() -> None:
+    test = entry_pool.strep_test()
+    tech = User.objects.get(username="labtech")
+    tomorrow = timezone.now() + timedelta(days=1)
+    runs = QCRun.objects.count()
+
+    with mock.patch("django.utils.timezone.now", return_value=tomorrow):
+        assert all(qc_block(test, lot) for lot in KitLot.objects.filter(kit__tests=test))
+        lot = entry_pool.ensure_passing_lot(test, by=tech)
+
+        assert qc_block(test, lot) is None
+    # The negative and the positive control, through the QC service, both passed.
+    assert QCRun.objects.count() == runs + 2
+    assert QCRun.objects.filter(kit_lot=lot, performed_at=tomorrow, passed=True).count() == 2

@@ -1,8 +1,10 @@
 """`make bench`: load a separate database, serve it like production, measure it with wrk.
 
     python -m backoffice.devtools.bench                 # main table: /healthz, queue, detail, board,
-                                                        # specimen list, claim; then label rendering
+                                                        # specimen list, lab pages, claim, result entry;
+                                                        # then label rendering
     python -m backoffice.devtools.bench --growth        # queue p95 at 10k vs 1M historical handoffs
+    python -m backoffice.devtools.bench --database NAME # the main table on a database of that name
 
 Every figure printed comes from this run: the row counts are read back from the database and
 the timings from wrk. Label rendering (PDF and ZPL) is timed in this process, without HTTP, once
@@ -13,6 +15,7 @@ import argparse
 import contextlib
 import http.cookiejar
 import json
+import math
 import os
 import platform
 import re
@@ -42,6 +45,13 @@ DEMO_PASSWORD = "backoffice-demo-2026"
 OPEN_STATUSES = ("waiting", "claimed", "identity_verified", "in_progress")
 # specimens.selectors.TRACKED_STATUSES: what the tracking list shows (tests/backoffice/test_bench.py).
 TRACKED_STATUSES = ("labelled", "collected", "in_transit", "received", "in_testing")
+THREADS = 2  # wrk -t
+# Result entry: seed.entry_pool.ENTRY_POOL_NOTE, the mark of the pool's visits (tests/backoffice/test_bench.py).
+ENTRY_POOL_NOTE = "Sore throat and fever since yesterday, no cough. Rapid strep, swab to the bench."
+ENTRY_WARMUP_SECONDS = 2
+ENTRY_WARMUP_POOL = 160  # the first warm-up's specimens (80 entries a second); four times more if it runs out
+ENTRY_HEADROOM = 1.5  # the timed phase's pool: the warm-up's rate for the duration, half as much again
+ENTRY_DRAIN_SECONDS = 30  # at most, for the POSTs queued in the server when wrk stops
 
 
 @dataclass
@@ -208,11 +218,11 @@ def wrk(
     expect: int = 200,
     extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA)]
+    cmd = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA)]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
     cmd.append(base + path)
-    env = {**os.environ, "BENCH_EXPECT": str(expect), **(extra_env or {})}
+    env = {**os.environ, "BENCH_EXPECT": str(expect), "BENCH_THREADS": str(THREADS), **(extra_env or {})}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     match = re.search(r"^BENCH_JSON (.*)$", out, re.MULTILINE)
     if not match:
@@ -275,6 +285,191 @@ def release_claimed(db_url: str, uuids: list[str]) -> None:
         manage(app_env(db_url), "shell", "-c", RELEASE.format(path=ids.name))
 
 
+# --- Result entry (POST) ----------------------------------------------------------------------------
+# A panel is entered once, so each POST takes a specimen of its own from a pool the scale seed tops up
+# (backoffice/devtools/seed/entry_pool.py) and wrk walks once (report.lua, BENCH_IDS_ONCE). The pool
+# is sized from the rate of a 2 s warm-up on it; a thread that still runs out stops, and the row
+# counts what it asked for past the pool as errors. What counts as an entry is read back from the
+# database: a 302 to the specimen is what the view answers to a refusal too (the message saying why
+# waits in the session), so a POST whose panel is not in the database afterwards is an error.
+
+SEED_POOL = """
+import json
+from backoffice.devtools.seed.entry_pool import seed_entry_pool
+pool = seed_entry_pool({count})
+items = [[str(i.specimen_uuid), str(i.order_uuid), i.order_id] for i in pool.items]
+with open({path!r}, "w") as out:
+    json.dump({{"kit_lot": pool.kit_lot_id, "analyte": pool.analyte_id, "value": pool.value, "items": items}}, out)
+"""
+
+FINISH_POOL = """
+import json
+from backoffice.devtools.seed.entry_pool import finish_entry_pool
+with open({path!r}, "w") as out:
+    json.dump(finish_entry_pool(), out)
+"""
+
+
+@dataclass
+class EntryPool:
+    kit_lot: int
+    analyte: int
+    value: str
+    items: list[tuple[str, str, int]]  # specimen uuid, order uuid, order id
+
+    @property
+    def order_ids(self) -> list[int]:
+        return [order_id for _, _, order_id in self.items]
+
+
+def entry_pool_size(rate: float, *, duration: int, connections: int) -> int:
+    """Specimens for a timed phase: the warm-up's entries a second for the duration, with headroom,
+    and two more per connection for the requests in flight at either end."""
+    return math.ceil(max(rate, 0.0) * duration * ENTRY_HEADROOM) + 2 * connections
+
+
+def entry_body(pool: EntryPool) -> str:
+    """The panel form's body for report.lua: {2} the order's uuid, {3} its id (the form's prefix t<id>)."""
+    return (
+        f"order={{2}}&t{{3}}-kit_lot={pool.kit_lot}&t{{3}}-a{pool.analyte}={urllib.parse.quote(pool.value)}"
+        "&t{3}-comment=&csrfmiddlewaretoken={csrf}"
+    )
+
+
+def seed_entry_pool(db_url: str, count: int) -> EntryPool:
+    """Top the pool up to ``count`` pending specimens (the seed runs the strep kit's QC if it is due)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pool.json"
+        manage(app_env(db_url), "shell", "-c", SEED_POOL.format(count=count, path=str(out)))
+        data = json.loads(out.read_text())
+    items = [(str(specimen), str(order), int(order_id)) for specimen, order, order_id in data["items"]]
+    pool = EntryPool(int(data["kit_lot"]), int(data["analyte"]), str(data["value"]), items)
+    if len(pool.items) < count:
+        raise SystemExit(f"the result-entry pool has {len(pool.items)} specimens, {count} asked for")
+    return pool
+
+
+def finish_entry_pool(db_url: str) -> dict[str, int]:
+    """Every pool specimen through to the end by the services, so the next run's pages find the same bench."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "finished.json"
+        manage(app_env(db_url), "shell", "-c", FINISH_POOL.format(path=str(out)))
+        done = {str(k): int(v) for k, v in json.loads(out.read_text()).items()}
+    say(
+        f"result-entry pool finished in {time.monotonic() - started:.0f} s: {done['entered_now']} entered now, "
+        f"{done['released']} verified and released, {done['signed']} signed"
+    )
+    return done
+
+
+def entry_pool_unfinished(db_url: str) -> int:
+    """Pool specimens a run left behind (stopped before its clean-up): still at the bench, or unsigned."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            """
+            SELECT count(*) FROM lab_testorder o JOIN backoffice_handoff h ON h.id = o.handoff_id
+            WHERE h.clinical_note = %s AND (o.status <> 'resulted' OR EXISTS (
+                SELECT 1 FROM lab_result r
+                WHERE r.order_id = o.id AND r.status = 'released' AND r.acknowledged_at IS NULL))
+            """,
+            [ENTRY_POOL_NOTE],
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def results_written(db_url: str, order_ids: list[int]) -> tuple[int, int]:
+    """How many of these orders have their results entered, and how many result rows that is."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT order_id), count(*) FROM lab_result WHERE order_id = ANY(%s)", [order_ids]
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def drained_written(db_url: str, order_ids: list[int], *, expected: int) -> int:
+    """The entries written once the server has worked through the POSTs still queued when wrk stopped
+    (a sync worker still runs a request whose client hung up): all ``expected``, or what is in by the deadline."""
+    deadline = time.monotonic() + ENTRY_DRAIN_SECONDS
+    while True:
+        written = results_written(db_url, order_ids)[0]
+        if written >= expected or time.monotonic() > deadline:
+            return written
+        time.sleep(0.2)
+
+
+def post_entries(
+    base: str, pool: EntryPool, *, duration: int, connections: int, cookie: str, csrf: str
+) -> dict[str, Any]:
+    """wrk over the pool, each specimen's panel POSTed once; answered with a redirect to the specimen."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ids") as ids:
+        ids.write("\n".join(" ".join(str(field) for field in item) for item in pool.items))
+        ids.flush()
+        return wrk(
+            base,
+            "/",
+            duration=duration,
+            connections=connections,
+            cookie=cookie,
+            expect=302,
+            extra_env={
+                "BENCH_POST_PATH": "/lab/results/specimens/%s/enter/",
+                "BENCH_IDS": ids.name,
+                "BENCH_IDS_ONCE": "1",
+                "BENCH_POST_BODY": entry_body(pool),
+                "BENCH_CSRF": csrf,
+            },
+        )
+
+
+def entry_phase(base: str, db_url: str, args: argparse.Namespace) -> tuple[dict[str, Any], EntryPool]:
+    """Warm up on a first pool, checking that every POST entered its panel; then the timed phase on a
+    pool sized from the warm-up's rate. Returns wrk's summary and the pool, once the server has drained."""
+    size = ENTRY_WARMUP_POOL
+    for _ in range(4):
+        # Each phase signs in afresh: every entry leaves a message in the session, read by no page here.
+        cookie, csrf = login(base, "labtech")
+        warm = seed_entry_pool(db_url, size)
+        say(f"result entry POST warm-up over {len(warm.items)} specimens at the bench")
+        raw = post_entries(
+            base, warm, duration=ENTRY_WARMUP_SECONDS, connections=args.connections, cookie=cookie, csrf=csrf
+        )
+        written = drained_written(db_url, warm.order_ids, expected=raw["posts_sent"])
+        if written < raw["posts_sent"]:
+            sent = raw["posts_sent"]
+            raise SystemExit(
+                f"result entry warm-up: {sent} POSTs entered {written} panels; not measuring a broken page"
+            )
+        if not raw["past_pool"]:
+            break
+        size *= 4  # it ran out, so the rate is more than that: again, on a bigger pool
+    # The rate of the answers within the warm-up: the POSTs still queued when it ended are in ``written`` too.
+    rate = raw["requests"] / (raw["duration_us"] / 1e6)
+    need = entry_pool_size(rate, duration=args.duration, connections=args.connections)
+    cookie, csrf = login(base, "labtech")
+    pool = seed_entry_pool(db_url, need)
+    say(f"result entry POST over {len(pool.items)} specimens: {args.connections} connections, {args.duration} s")
+    raw = post_entries(base, pool, duration=args.duration, connections=args.connections, cookie=cookie, csrf=csrf)
+    drained_written(db_url, pool.order_ids, expected=raw["posts_sent"])
+    return raw, pool
+
+
+def entry_result(raw: dict[str, Any], pool: EntryPool, written: int, rows: int) -> Result:
+    """The row: a POST counts once its panel is in the database; one past the pool, or refused, is an error."""
+    result = measure("result entry (POST)", "/lab/results/specimens/<uuid>/enter/", raw)
+    not_entered = max(0, raw["posts_sent"] - written)
+    result.errors += not_entered + raw["past_pool"]
+    result.notes.update(
+        pool_specimens=len(pool.items),
+        posts_sent=raw["posts_sent"],
+        panels_entered=written,
+        result_rows=rows,
+        posts_not_entered=not_entered,
+        past_the_pool=raw["past_pool"],
+    )
+    return result
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     with contextlib.suppress(OSError, StopIteration):
@@ -287,12 +482,17 @@ def machine() -> dict[str, Any]:
 
 
 def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    name = f"backoffice_bench_{args.handoffs}"
+    name = args.database or f"backoffice_bench_{args.handoffs}"
     db_url = ensure_database(url, name, fresh=args.fresh)
     counts = prepare(db_url, patients=args.patients, handoffs=args.handoffs, open_=args.open)
+    left = entry_pool_unfinished(db_url)
+    if left:
+        say(f"finishing {left} result-entry specimens an earlier run left at the bench")
+        finish_entry_pool(db_url)
     detail, waiting = open_handoff_ids(db_url)
     server = Server(db_url, args)
     results: list[Result] = []
+    entry: tuple[dict[str, Any], EntryPool] | None = None
     try:
         ma_cookie, ma_csrf = login(server.base, "ma")
         sup_cookie, _ = login(server.base, "supervisor")
@@ -343,8 +543,20 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         claim = measure("claim handoff (POST)", "/handoffs/<uuid>/claim/", raw)
         claim.notes["waiting_handoffs"] = len(waiting)
         results.append(claim)
+        entry = entry_phase(server.base, db_url, args)
     finally:
         server.stop()
+        if entry is not None:
+            raw, pool = entry
+            written, rows = results_written(db_url, pool.order_ids)  # with any the drain's deadline missed
+            results.append(entry_result(raw, pool, written, rows))
+            if raw["past_pool"]:
+                say(f"result entry ran out of specimens ({len(pool.items)}): its row is not a measurement")
+        if entry_pool_unfinished(db_url):
+            try:
+                finish_entry_pool(db_url)
+            except subprocess.CalledProcessError:
+                say("result entry: finishing the pool failed (above); the next run finishes it before measuring")
     healthz, floor = results[0].rps, results[1].rps
     for result in results[1:]:
         result.ratio_to_healthz = result.rps / healthz if healthz else None
@@ -428,6 +640,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="per worker (gthread)")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--fresh", action="store_true", help="drop and reload the benchmark database(s)")
+    parser.add_argument(
+        "--database", default="", help="the main run's database name (default backoffice_bench_<handoffs>)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk (make bench installs it when run as root)")
