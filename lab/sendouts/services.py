@@ -216,7 +216,8 @@ def send_out_cancel(*, send_out: SendOut, reason: str, by: User, note: str = "")
     the lab told with an ORM ORC-1 CA if it may have the order already.
 
     An order message not yet tried is withdrawn instead (nothing reached the lab); one that was tried,
-    even without an acknowledgement, may have arrived, so the cancel is sent after it.
+    even without an acknowledgement, may have arrived, so the cancel is sent after it. A sent one
+    without any order message of ours (brought over from a previous system) is cancelled at the lab too.
     """
     from lab.sendouts.ordering import queue_message
 
@@ -232,17 +233,22 @@ def send_out_cancel(*, send_out: SendOut, reason: str, by: User, note: str = "")
         order = lock(send_out.order, related=("test", "handoff"))
         why = CancelReason(reason).label + (f": {note}" if note else "")
         was_sent = send_out.status in (SendOutStatus.SENT, SendOutStatus.PRELIMINARY)
-        tried = False
-        for message in OutboundMessage.objects.select_for_update(of=("self",)).filter(
-            send_out=send_out, kind=OutboundMessage.Kind.NEW
-        ):
+        orders = list(
+            OutboundMessage.objects.select_for_update(of=("self",)).filter(
+                send_out=send_out, kind=OutboundMessage.Kind.NEW
+            )
+        )
+        # Sent with no order message of ours: it came over from the clinic's previous system, so the
+        # lab has it.
+        tried = was_sent and not orders
+        for message in orders:
             # Tried at all, it may have arrived (a timeout can follow a delivery): the cancel follows it.
             tried = tried or message.attempts > 0 or message.status in DELIVERED_MESSAGE_STATUSES
             if message.status in (*UNSENT_MESSAGE_STATUSES, MessageStatus.GAVE_UP):
                 message.status, message.next_attempt_at = MessageStatus.WITHDRAWN, None
                 message.save(update_fields=["status", "next_attempt_at"])
         told = ""
-        if was_sent or tried:
+        if tried:
             cancel = queue_message(send_out, kind=OutboundMessage.Kind.CANCEL)
             told = f"; the lab is told (ORM CA {cancel.control_id})"
         fields: list[str] = []
