@@ -139,9 +139,10 @@ def test_handoffs_exist_in_every_status_with_real_events() -> None:
         HandoffStatus.WAITING: 12,
         HandoffStatus.CLAIMED: 3,
         HandoffStatus.IDENTITY_VERIFIED: 2,
-        # The clinic day's, and the specimen visits' (9 completed, 1 still collecting).
+        # The clinic day's, the specimen visits' (9 completed, 1 still collecting) and the send-out
+        # desk's 8 visits (all completed: their tubes are at the desk or beyond).
         HandoffStatus.IN_PROGRESS: 2 + 1,
-        HandoffStatus.COMPLETED: 20 + 9,
+        HandoffStatus.COMPLETED: 20 + 9 + 8,
         HandoffStatus.CANCELLED: 3,
     }
     waiting = Handoff.objects.filter(status=HandoffStatus.WAITING)
@@ -273,13 +274,14 @@ def test_specimens_exist_in_every_state_with_real_events() -> None:
         S.LABELLED: 1,
         S.COLLECTED: 1,
         S.IN_TRANSIT: 2,
-        S.RECEIVED: 1,
+        S.RECEIVED: 1 + 5,  # and the send-out desk's: 3 waiting there, 2 packed in the open shipment
         S.IN_TESTING: 1,
         S.DONE: 3,  # tested at the bench: results released
         S.STORED: 1,
         S.DISPOSED: 1,
         S.REJECTED: 2,
         S.NOT_COLLECTED: 2,
+        S.SHIPPED: 3,  # the send-out desk's: acknowledged, retrying and overdue
     }
     # As the specimens' own seed leaves them, before the bench's results move them on.
     assert (

@@ -36,7 +36,7 @@ from backoffice.devtools.seed.clinic_day import (
     PatientPicker,
     ready_station,
 )
-from backoffice.devtools.seed.specimens import _Timeline
+from backoffice.devtools.seed.specimens import _Timeline, seed_label_printers
 from backoffice.models import ExamRoom, Handoff, Patient, Station, User
 from backoffice.services import (
     handoff_assign_station,
@@ -354,6 +354,7 @@ def seed_sendouts(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
     if Handoff.objects.filter(uuid__in=DEMO_SENDOUT_KEYS).exists():
         stdout.write("Send-outs: demo send-outs already there; none added.")
         return
+    seed_label_printers(stdout)  # the stations' printers the labels are printed on (idempotent)
     labs = {lab.name: lab for lab in ReferenceLab.objects.filter(name__in=[d.name for d in DEMO_LABS])}
     if len(labs) != len(DEMO_LABS):
         raise CommandError("Seed the reference labs first (seed_reference_labs).")
