@@ -297,7 +297,7 @@ def desk(*, user: User, now: datetime | None = None) -> Desk:
         .prefetch_related(messages)
         .order_by("expected_by", "id")[: SENT_SHOWN + 1]
     )
-    sent = [SentRow(s, s.new_messages[0] if s.new_messages else None, now) for s in sent_rows[:SENT_SHOWN]]  # type: ignore[attr-defined]
+    sent = [SentRow(s, s.new_messages[0] if s.new_messages else None, now) for s in sent_rows[:SENT_SHOWN]]
     sent.sort(key=lambda r: (not r.troubled, not r.overdue, not r.is_stat, r.send_out.expected_by or now))
     cancels = list(
         OutboundMessage.objects.filter(kind=OutboundMessage.Kind.CANCEL, status__in=TROUBLED_MESSAGE_STATUSES)
@@ -461,7 +461,7 @@ def overdue_for_board(*, user: User, now: datetime | None = None) -> Overdue:
     """
     _require(user)
     now = now or timezone.now()
-    send_outs = list(
+    send_outs: list[SendOut] = list(
         SendOut.objects.filter(status__in=AWAITING_RESULTS_STATUSES, expected_by__lte=now)
         .select_related("reference_lab", "order__test", "order__handoff__patient", "order__handoff__ordering_clinician")
         .annotate(total=Window(Count("pk")))

@@ -331,7 +331,11 @@ class _DeskTimeline(_Timeline):
         (ShipmentEvent, ("at",)),
         (OutboundMessage, ("created_at", "last_attempt_at", "acked_at")),
     )
-    APPEND_ONLY = (*_Timeline.APPEND_ONLY, "lab.SendOutEvent:append_only", "lab.ShipmentEvent:append_only")
+    APPEND_ONLY: tuple[str, ...] = (  # type: ignore[assignment]  # the base names its six in its type
+        *_Timeline.APPEND_ONLY,
+        "lab.SendOutEvent:append_only",
+        "lab.ShipmentEvent:append_only",
+    )
 
 
 def _acknowledged(at: datetime) -> Callable[[ReferenceLab, OutboundMessage], Delivery]:
