@@ -10,7 +10,9 @@ from lab.sendouts.services import questions_of
 from lab.workflow import CancelReason
 from specimens.workflow import Handling
 
-_SCAN = {"autocomplete": "off", "data-scan-field": "", "class": "form-control font-monospace", "spellcheck": "false"}
+# A scanner types the label and presses Enter: Enter packs the tube (no data-scan-field, which
+# turns Enter into a search elsewhere).
+_SCAN = {"autocomplete": "off", "class": "form-control font-monospace", "spellcheck": "false"}
 
 
 class ShipmentForm(forms.Form):

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from backoffice import icd10
 from backoffice.audit.log import log_access, log_refusals, refusals_logged, render_logged
 from backoffice.models import AccessAction, User
 from backoffice.workflow import TransitionNotAllowed
@@ -323,6 +324,7 @@ def send_out(request: HttpRequest, uuid: str) -> HttpResponse:
         "patient": order.handoff.patient,
         "handoff": order.handoff,
         "questions": selectors.questions(item),
+        "diagnoses": [(code, icd10.describe(code)) for code in order.handoff.diagnosis_codes],
         "answers_form": AnswersForm(send_out=item) if actions.answer else None,
         "cancel_form": CancelForm(),
         "actions": actions,
