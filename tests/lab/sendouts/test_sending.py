@@ -172,3 +172,16 @@ def test_the_worker_sends_it_and_stores_the_ack() -> None:
         call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
     assert len(lab.received) == 1
     assert fresh(message).status == MessageStatus.ACCEPTED
+
+
+def test_the_overdue_check_queues_its_successor_first_and_never_twice() -> None:
+    from lab.sendouts.tasks import OVERDUE_CHECK_INTERVAL, flag_overdue_send_outs, schedule_overdue_send_outs
+
+    DBTaskResult.objects.all().delete()
+    before = timezone.now()
+    assert flag_overdue_send_outs.call() == 0
+    [successor] = DBTaskResult.objects.filter(
+        task_path=flag_overdue_send_outs.module_path, status=TaskResultStatus.READY
+    )
+    assert successor.run_after is not None and successor.run_after >= before + OVERDUE_CHECK_INTERVAL
+    assert not schedule_overdue_send_outs()  # one is pending: migrate and every worker leave it at one
