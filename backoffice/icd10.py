@@ -4,6 +4,7 @@ An order carries billable codes only: a category such as E11 is refused with its
 code as the example. The code set loads on first use (a few seconds), not at start-up.
 """
 
+from collections.abc import Iterable
 from functools import cache
 from types import ModuleType
 
@@ -53,9 +54,8 @@ def describe(code: str) -> str:
     return str(codes.get_description(normal)) if codes.is_valid_item(normal) else ""
 
 
-def parse_list(text: str) -> list[str]:
-    """Codes typed as a list (commas, spaces or semicolons), each checked; errors name every bad one."""
-    typed = [part for part in text.replace(";", ",").replace(" ", ",").split(",") if part.strip()]
+def check_all(typed: Iterable[str]) -> list[str]:
+    """Each code checked and stored once, in the order given; ValidationError names every bad one."""
     codes, errors = [], []
     for part in typed:
         try:
@@ -68,3 +68,8 @@ def parse_list(text: str) -> list[str]:
     if errors:
         raise ValidationError(errors)
     return codes
+
+
+def parse_list(text: str) -> list[str]:
+    """Codes typed as a list (commas, spaces or semicolons), each checked as ``check_all`` does."""
+    return check_all(part for part in text.replace(";", ",").replace(" ", ",").split(",") if part.strip())

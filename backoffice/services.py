@@ -150,15 +150,10 @@ def check_add_items(handoff: Handoff, by: User) -> None:
 
 
 def _diagnoses(codes: Sequence[str]) -> list[str]:
-    checked: list[str] = []
-    for code in codes:
-        try:
-            normal = icd10.check(code)
-        except ValidationError as exc:
-            raise TransitionNotAllowed(" ".join(exc.messages)) from None
-        if normal not in checked:
-            checked.append(normal)
-    return checked
+    try:
+        return icd10.check_all(codes)
+    except ValidationError as exc:
+        raise TransitionNotAllowed(" ".join(exc.messages)) from None
 
 
 def handoff_create(

@@ -10,7 +10,7 @@ from django.http import Http404
 from backoffice.models import Handoff, User
 from lab.inbox.selectors import released_results
 from lab.models import RecollectionCall, Result, TestDefinition, TestOrder
-from lab.workflow import TO_COLLECT_STATUSES, CallStatus, ResultStatus
+from lab.workflow import TO_COLLECT_STATUSES, CallStatus, ResultStatus, TestOrderStatus
 from specimens.models import Container, SpecimenType
 
 
@@ -142,4 +142,11 @@ def unseen_cancellations(*, user: User) -> QuerySet[TestOrder]:
         orders = orders.filter(handoff__ordering_clinician=user)
     return orders.select_related("test", "handoff__patient", "handoff__ordering_clinician", "cancelled_by").order_by(
         "status_changed_at", "id"
+    )
+
+
+def pending_bench_orders(specimen_id: int) -> QuerySet[TestOrder]:
+    """The specimen's in-house tests still without released results (neither resulted nor cancelled)."""
+    return TestOrder.objects.filter(specimen_id=specimen_id, test__performed=TestDefinition.Performed.IN_HOUSE).exclude(
+        status__in=(TestOrderStatus.RESULTED, TestOrderStatus.CANCELLED)
     )

@@ -16,7 +16,7 @@ from backoffice.services import handoff_lock_for_items, require_works_handoff
 from backoffice.transitions import edit, lock, move, record, record_all, require
 from backoffice.workflow import PermissionRefused, TransitionNotAllowed
 from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
-from lab.selectors import DrawItem, draws_for_handoff
+from lab.selectors import DrawItem, draws_for_handoff, pending_bench_orders
 from lab.sendouts.services import send_out_open
 from lab.workflow import CALL, TEST_ORDER, CallStatus, CancelReason, TestOrderStatus
 from specimens.hooks import SpecimenListener
@@ -196,16 +196,14 @@ def _testing_started(specimen: Specimen, by: User) -> None:
 
 def _testing_pending(specimen: Specimen) -> str | None:
     """In-house tests on the specimen still without released results: it isn't done until they are."""
-    waiting = list(
-        TestOrder.objects.filter(specimen=specimen, test__performed=TestDefinition.Performed.IN_HOUSE)
-        .exclude(status__in=(S.RESULTED, S.CANCELLED))
-        .values_list("test__short_name", flat=True)
-        .order_by("id")
-    )
+    waiting = list(pending_bench_orders(specimen.pk).values_list("test__short_name", flat=True).order_by("id"))
     if not waiting:
         return None
     names = ", ".join(waiting)
-    return f"{names} {'has' if len(waiting) == 1 else 'have'} no released result yet: enter it at the bench, or cancel the test."
+    return (
+        f"{names} {'has' if len(waiting) == 1 else 'have'} no released result yet: "
+        "enter it at the bench, or reject the specimen."
+    )
 
 
 def _rejected(specimen: Specimen, by: User) -> None:

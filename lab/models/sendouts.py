@@ -52,10 +52,9 @@ class DialectProfile(models.Model):
 
     def as_profile(self) -> profiles.DialectProfile:
         """The profile the reader uses; ValueError says what in the definition it can't use."""
-        definition = self.definition if isinstance(self.definition, dict) else {}
-        extra = {k: v for k, v in definition.items() if k not in ("name", "description")}
         if not isinstance(self.definition, dict):
             raise ValueError("The definition must be a JSON object.")
+        extra = {k: v for k, v in self.definition.items() if k not in ("name", "description")}
         return profiles.DialectProfile.from_dict({"name": self.name, "description": self.description, **extra})
 
     def clean(self) -> None:

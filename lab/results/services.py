@@ -20,6 +20,7 @@ from lab.criticals.services import critical_call_open
 from lab.models import Analyte, KitLot, Result, ResultEvent, TestDefinition, TestOrder, TestOrderEvent
 from lab.qc.lockout import qc_block
 from lab.results.flags import Interpreted, ResultValueError, age_in_days, interpret
+from lab.selectors import pending_bench_orders
 from lab.workflow import RESULT, TEST_ORDER, ResultStatus, TestOrderStatus
 from specimens.models import Specimen
 from specimens.services import specimen_start_testing, specimen_testing_done
@@ -89,19 +90,20 @@ def check_correct(result: Result, by: User) -> None:
             f"This result is {RESULT.name(result.status)}; a released result is amended with a reason, not edited."
         )
     if result.needs_review:
-        assert result.kit_lot is not None, "only a result run on a kit lot is held by its QC"
-        why = qc_block(result.order.test, result.kit_lot)
-        if why is not None:
-            raise QCLockout(f"Held by a failed QC: repeat the test once it passes. {why}")
+        _check_requalified(result, "Held by a failed QC")
 
 
-def _held(panel: Sequence[Result]) -> Result | None:
-    """A result of the panel that a failed QC holds back until it is repeated (see lab.qc.services)."""
-    return next((r for r in panel if r.needs_review and r.status in UNRELEASED), None)
+def _check_requalified(result: Result, why_held: str) -> None:
+    """A result a failed QC put up for review is repeated only once its lot's QC passes again."""
+    assert result.kit_lot is not None, "only a result run on a kit lot is put up for review by its QC"
+    block = qc_block(result.order.test, result.kit_lot)
+    if block is not None:
+        raise QCLockout(f"{why_held}: repeat the test once it passes. {block}")
 
 
 def check_held(panel: Sequence[Result]) -> None:
-    held = _held(panel)
+    """No result of the panel that a failed QC holds back (until repeated) is verified or released."""
+    held = next((r for r in panel if r.needs_review and r.status in UNRELEASED), None)
     if held is not None:
         lot = held.kit_lot.lot_number if held.kit_lot else "its lot"
         raise QCLockout(
@@ -162,10 +164,7 @@ def check_amend(result: Result, by: User) -> None:
     if Result.objects.filter(amends=result).exists():
         raise TransitionNotAllowed("A correction of this result is already waiting for verification.")
     if result.needs_review:
-        assert result.kit_lot is not None, "only a result run on a kit lot is put up for review by its QC"
-        why = qc_block(result.order.test, result.kit_lot)
-        if why is not None:
-            raise QCLockout(f"Under review after a failed QC: repeat the test once it passes. {why}")
+        _check_requalified(result, "Under review after a failed QC")
 
 
 def check_close_review(result: Result, by: User) -> None:
@@ -386,7 +385,7 @@ def _release(panel: Sequence[Result], *, specimen: Specimen, order: TestOrder, b
             action=TestOrderEvent.Action.RESULTED,
             note=specimen.accession,
         )
-        if specimen.status == SpecimenStatus.IN_TESTING and not _bench_tests_pending(specimen):
+        if specimen.status == SpecimenStatus.IN_TESTING and not pending_bench_orders(specimen.pk).exists():
             specimen_testing_done(specimen=specimen, by=by)
 
 
@@ -410,14 +409,6 @@ def _released(result: Result, *, order: TestOrder, by: User) -> None:
 def _all_released(order: TestOrder) -> bool:
     released = set(order.results.filter(status=R.RELEASED).values_list("analyte_id", flat=True))
     return set(order.test.analytes.values_list("id", flat=True)) <= released
-
-
-def _bench_tests_pending(specimen: Specimen) -> bool:
-    return (
-        TestOrder.objects.filter(specimen=specimen, test__performed=TestDefinition.Performed.IN_HOUSE)
-        .exclude(status__in=(O.RESULTED, O.CANCELLED))
-        .exists()
-    )
 
 
 # --- Amendment ------------------------------------------------------------------------------------
