@@ -119,9 +119,10 @@ ADMIN_EXCLUDED = {
     *(
         f"lab.{verb}_{model}"
         for verb in ("add", "change", "delete")
-        for model in ("sendout", "shipment", "outboundmessage", "inboundmessage")
+        for model in ("sendout", "shipment", "outboundmessage", "inboundmessage", "inboundmessageevent")
     ),
     "lab.view_inboundmessage",
+    "lab.view_inboundmessageevent",  # its notes name the patient a message says it is about
     # Separation of duties: admins manage accounts and records, auditors and supervisors watch who
     # looked at what, admins included. The access log is written only by backoffice.audit.log in any case.
     "backoffice.view_accesslog",

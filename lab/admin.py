@@ -14,6 +14,7 @@ from lab.models import (
     DialectProfile,
     EscalationStep,
     InboundMessage,
+    InboundMessageEvent,
     Kit,
     KitLot,
     Orderable,
@@ -439,6 +440,18 @@ class OutboundMessageAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     list_display = ("created_at", "control_id", "kind", "send_out", "status", "attempts", "ack_code")
     list_filter = ("status", "kind")
     list_select_related = ("send_out__order__handoff", "send_out__orderable")
+
+
+@admin.register(InboundMessageEvent)
+class InboundMessageEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """What was done with each message (lab.sendouts.intake); the admin role holds no permission on it."""
+
+    audit_what = "inbound message events"
+    audit_patient = "message.send_out.order.handoff.patient_id"
+    audit_ref = "message.uuid"
+    list_display = ("at", "message", "action", "actor")
+    list_filter = ("action",)
+    list_select_related = ("message__send_out__order__handoff", "actor")
 
 
 @admin.register(InboundMessage)

@@ -22,6 +22,7 @@ class LabConfig(AppConfig):
         register_subject("criticalcall", _patient_of_critical_call)
         register_subject("sendout", _patient_of_send_out)
         register_subject("shipment", _patient_of_shipment)
+        register_subject("inboundmessage", _patient_of_inbound_message)
         # Starts the every-minute critical-call escalation (lab.criticals.tasks) unless a run is pending.
         post_migrate.connect(_schedule_escalation, sender=self, dispatch_uid="lab.schedule_escalation")
         # And the send-outs' overdue check (lab.sendouts.tasks), every five minutes.
@@ -68,6 +69,12 @@ def _patient_of_shipment(ref: str) -> int | None:
         .values_list("order__handoff__patient_id", flat=True)
         .first()
     )
+
+
+def _patient_of_inbound_message(ref: str) -> int | None:
+    from lab.sendouts.inbound.selectors import patient_of_message
+
+    return patient_of_message(ref)
 
 
 def _schedule_escalation(using: str = "default", **kwargs: object) -> None:

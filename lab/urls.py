@@ -20,4 +20,5 @@ urlpatterns = [
     path("inbox/", include("lab.inbox.urls")),
     # Tests sent to reference labs: packing, shipping, ordering over HL7, tracking.
     path("send-outs/", include("lab.sendouts.urls")),
+    path("send-outs/inbound/", include("lab.sendouts.inbound.urls")),
 ]

@@ -66,7 +66,10 @@ class Analyte(models.Model):
     loinc_code = models.CharField("LOINC code", max_length=12, blank=True)
     # What a reference lab reports without a LOINC is known by its own code (lab.sendouts.filing).
     lab_code = models.CharField(
-        "the lab's code", max_length=40, blank=True, help_text="Only for an analyte a reference lab reports without a LOINC."
+        "the lab's code",
+        max_length=40,
+        blank=True,
+        help_text="Only for an analyte a reference lab reports without a LOINC.",
     )
     name = models.CharField(max_length=120)
     short_name = models.CharField(max_length=30)

@@ -89,6 +89,27 @@ ANY_PLACE = DialectProfile(
     filler=("ORC-3", "OBR-3"),
 )
 _DETAIL = 500
+# How a summary counts messages by outcome: "2 filed, 1 unmatched".
+OUTCOME_SAID: dict[str, str] = {
+    IO.RECEIVED: "stored, not filed",
+    IO.MATCHED: "filed",
+    IO.AMENDED: "filed as corrections",
+    IO.SUPERSEDED: "filed as finals over preliminaries",
+    IO.UNMATCHED: "unmatched",
+    IO.IDENTITY_HOLD: "on identity hold",
+    IO.DUPLICATE: "already received",
+    IO.REJECTED: "not HL7, refused",
+}
+
+
+def summary(received: Sequence[Received]) -> str:
+    """``3 messages: 2 filed, 1 unmatched``, in the order of IntakeOutcome."""
+    counts: dict[str, int] = {}
+    for r in received:
+        counts[r.message.outcome] = counts.get(r.message.outcome, 0) + 1
+    said = ", ".join(f"{counts[o]} {OUTCOME_SAID[o]}" for o in IntakeOutcome.values if o in counts)
+    total = len(received)
+    return f"{total} message{'s' if total != 1 else ''}: {said or 'none'}"
 
 
 # --- Who sent it ---------------------------------------------------------------------------------
@@ -655,7 +676,8 @@ def inbound_attach(*, message: InboundMessage, targets: Mapping[int, str], by: U
             outcome = _file(message, matches, by=by)
             message.resolved_at, message.resolved_by = timezone.now(), by
             message.resolution = (
-                f"Attached to {', '.join(t.strip() for t in targets.values() if t.strip())}" + (f": {note}" if note else "")
+                f"Attached to {', '.join(t.strip() for t in targets.values() if t.strip())}"
+                + (f": {note}" if note else "")
             )[:300]
             edit(
                 message,

@@ -33,7 +33,6 @@ from lab.models import (
     CriticalCall,
     CriticalCallAttempt,
     CriticalCallEvent,
-    InboundMessage,
     OutboundMessage,
     QCRun,
     RecollectionCall,
@@ -49,7 +48,6 @@ from lab.models import (
     TestOrderEvent,
 )
 from lab.services import test_orders_add
-from lab.workflow import IntakeChannel
 from procedures.models import PROCEDURE_RECORDS, ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
 from specimens import services as specimen_services
@@ -57,6 +55,7 @@ from specimens.models import LabelPrint, Specimen, SpecimenEvent
 from tests.factories import CredentialFactory, HandoffFactory, StationFactory, UserFactory
 from tests.lab import helpers as lab_helpers
 from tests.lab import sendout_helpers
+from tests.lab.hl7.intake_helpers import held_message
 from tests.procedures.helpers import one_of_everything
 from tests.specimens import helpers as specimen_helpers
 
@@ -182,7 +181,7 @@ def some_of_everything(handoff: Handoff, station: Station, medical_assistant: Us
     )
     ShipmentEvent.objects.create(shipment=shipment, actor=collector, action=ShipmentEvent.Action.CREATED)
     OutboundMessage.objects.create(send_out=send_out, kind=OutboundMessage.Kind.NEW, control_id="T1", text="MSH|")
-    InboundMessage.objects.create(channel=IntakeChannel.FILE, raw="MSH|^~\\&|QLS|QUE-LAB", control_id="Q1")
+    held_message()  # a lab's result on identity hold, with its intake events
     printer = specimen_helpers.pdf_printer(station)
     specimen_services.specimen_labels_printed(specimens=[tube], by=collector, output="pdf", printer=printer)
     specimen_helpers.call_back(ma=collector, lab_tech=UserFactory.create(role=roles.ROLE_LAB_TECH))

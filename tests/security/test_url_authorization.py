@@ -24,6 +24,7 @@ from procedures.services import procedure_orders_add
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 from tests.lab.helpers import released_critical_result
+from tests.lab.hl7.intake_helpers import held_message
 from tests.lab.sendout_helpers import reference_lab
 from tests.security.conftest import current_code, enroll
 from tests.specimens.helpers import call_back, labelled
@@ -151,7 +152,14 @@ _ADMIN_READ_ONLY = [
     "lab_criticalcallevent",
 ]
 # Models the admin role holds no permission on at all.
-_ADMIN_NO_ACCESS = ["axes_accessfailurelog", "axes_accesslog", "django_tasks_database_dbtaskresult"]
+# Inbound HL7 messages too: each holds a patient's results, matched or not; only the desk's pages show them.
+_ADMIN_NO_ACCESS = [
+    "axes_accessfailurelog",
+    "axes_accesslog",
+    "django_tasks_database_dbtaskresult",
+    "lab_inboundmessage",
+    "lab_inboundmessageevent",
+]
 ADMIN: dict[str, dict[str, str]] = {
     **{f"admin:{model}_{view}": ADMIN_REFUSED for model in _ADMIN_READ_ONLY for view in ("add", "delete")},
     **{
@@ -255,6 +263,18 @@ LAB_SEND_OUTS: dict[str, dict[str, str]] = {
     "lab:sendouts:retry": POST_ONLY,
 }
 
+LAB_INBOUND: dict[str, dict[str, str]] = {
+    # Results coming back, at the desk (lab.run_send_out_desk and lab.view_inboundmessage): the upload
+    # page, the unmatched and identity-hold queues and one message, for lab techs and supervisors.
+    "lab:inbound:home": only("supervisor", "lab_tech"),
+    "lab:inbound:upload": POST_ONLY,
+    "lab:inbound:unmatched": only("supervisor", "lab_tech"),
+    "lab:inbound:holds": only("supervisor", "lab_tech"),
+    "lab:inbound:message": only("supervisor", "lab_tech"),
+    "lab:inbound:attach": POST_ONLY,
+    "lab:inbound:resolve": POST_ONLY,
+}
+
 RULES: dict[str, dict[str, str]] = {
     **BACKOFFICE,
     **PROCEDURES,
@@ -264,6 +284,7 @@ RULES: dict[str, dict[str, str]] = {
     **LAB_CRITICALS,
     **LAB_INBOX,
     **LAB_SEND_OUTS,
+    **LAB_INBOUND,
     **ADMIN,
 }
 
@@ -332,6 +353,8 @@ def _subject(key: str, route: str) -> str:
         return "patient"
     if key.startswith("lab:sendouts:"):
         return "shipment" if "shipments/" in route else "sendout"
+    if key.startswith("lab:inbound:"):
+        return "inboundmessage"
     return "handoff"
 
 
@@ -399,6 +422,7 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
     ids["result"], ids["criticalcall"] = str(critical.uuid), str(critical.critical_call.uuid)
     box, [tube] = _packed_shipment()
     ids["shipment"], ids["sendout"] = str(box.uuid), str(SendOut.objects.get(order__specimen=tube).uuid)
+    ids["inboundmessage"] = str(held_message().uuid)  # a result on identity hold against an order
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
     endpoints = sorted(set(_walk(get_resolver().url_patterns)))
@@ -478,6 +502,8 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
     box, [tube] = _packed_shipment()
     objects["shipment"] = (str(box.uuid), tube.patient)
     objects["sendout"] = (str(SendOut.objects.get(order__specimen=tube).uuid), tube.patient)
+    held = held_message()
+    objects["inboundmessage"] = (str(held.uuid), held.send_out.order.handoff.patient)
     client.force_login(outsider)
     checked = 0
     for key, route in sorted(set(_walk(get_resolver().url_patterns))):
@@ -493,6 +519,6 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         checked += 1
     # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
     # 1 patient (its results), 2 bench pages of a specimen, 7 of a result, 3 of a critical call,
-    # 7 of a send-out shipment, 5 of a send-out.
-    assert checked == 58
+    # 7 of a send-out shipment, 5 of a send-out, 3 of a lab's message (held against an order).
+    assert checked == 61
     assert Patient.objects.count() >= 2

@@ -18,8 +18,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backoffice.services import system_user
-from lab.sendouts.intake import Senders, receive
-from lab.workflow import IntakeChannel, IntakeOutcome
+from lab.sendouts.intake import Received, Senders, receive, summary
+from lab.workflow import IntakeChannel
 
 SUFFIXES = (".hl7", ".txt")
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         files = _files(options["paths"])
         actor = system_user()
         senders = Senders()  # the labs and their profiles, read once for the whole run
-        counts: dict[str, int] = {}
+        everything: list[Received] = []
         for path in files:
             try:
                 data = path.read_bytes()
@@ -57,8 +57,8 @@ class Command(BaseCommand):
             for received in receive(
                 data, channel=IntakeChannel.FILE, source=str(path)[:300], by=actor, senders=senders
             ):
+                everything.append(received)
                 message = received.message
-                counts[message.outcome] = counts.get(message.outcome, 0) + 1
                 if options["json"]:
                     self.stdout.write(json.dumps(received.as_json(), ensure_ascii=False))
                 else:
@@ -66,10 +66,4 @@ class Command(BaseCommand):
                         f"{path.name}: {message.control_id or '(no MSH-10)'} {message.outcome}: {message.detail}"
                     )
         if not options["json"]:
-            order = IntakeOutcome.values
-            said = ", ".join(
-                f"{n} {IntakeOutcome(o).label.lower()}"
-                for o, n in sorted(counts.items(), key=lambda c: order.index(c[0]))
-            )
-            total = sum(counts.values())
-            self.stdout.write(self.style.SUCCESS(f"{total} message{'s' if total != 1 else ''}: {said or 'none'}."))
+            self.stdout.write(self.style.SUCCESS(f"{summary(everything)}."))

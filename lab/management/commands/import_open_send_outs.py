@@ -4,7 +4,7 @@ Finds or creates each row's patient (by MRN) and ordering provider (by NPI), the
 with its existing placer number and accession (any format, kept as text), so that the lab's results
 for orders placed before the switch still match. All or nothing: any bad row and nothing is
 imported, every problem listed with its row number. Running it again adds nothing new. The columns
-are documented in README ("Bringing open send-outs along").
+are documented in README ("Commands for the send-outs' HL7").
 """
 
 from pathlib import Path

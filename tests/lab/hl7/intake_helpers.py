@@ -24,9 +24,21 @@ CORPUS = Path(__file__).parent / "corpus"
 
 # name, MSH-3, MSH-4, profile, CLIA
 LABS = {
-    "acme": ("Acme Reference Laboratories", "ACMEREF", "ACMEREFLAB", "National reference lab, HL7 2.5.1 LRI", "05D0987654"),
+    "acme": (
+        "Acme Reference Laboratories",
+        "ACMEREF",
+        "ACMEREFLAB",
+        "National reference lab, HL7 2.5.1 LRI",
+        "05D0987654",
+    ),
     "valley": ("Valley Pathology Associates", "LABLINK", "VALLEYPATH", "Legacy HL7 2.3 interface", "14D0111222"),
-    "mercy": ("Mercy General Hospital Laboratory", "MERCYLIS", "MERCYGEN", "Hospital outreach LIS, HL7 2.3.1", "14D0456789"),
+    "mercy": (
+        "Mercy General Hospital Laboratory",
+        "MERCYLIS",
+        "MERCYGEN",
+        "Hospital outreach LIS, HL7 2.3.1",
+        "14D0456789",
+    ),
 }
 # Send-out tests the catalog doesn't ship, by LOINC (short name, name). HbA1c is in-house in our
 # catalog (4548-4), so the send-out one is ordered under the HPLC method's LOINC.
@@ -191,3 +203,17 @@ def intake(name: str, *, channel: str = IntakeChannel.FILE, by: User | None = No
 
 def messages() -> list[InboundMessage]:
     return list(InboundMessage.objects.order_by("id"))
+
+
+def held_message() -> InboundMessage:
+    """A result on identity hold: Rosa Martinez's CMP order, reported for a ROSALIND born a year later.
+
+    Rosa is imported under an MRN and an accession of her own here, so that a test's own M100001
+    patient and S000010019 specimen are never met: the message finds her order by its placer number.
+    """
+    corpus_labs()
+    row = order_row("ORD-2026-000042") | {"mrn": "M900042", "accession": "LEGACY-0019871"}
+    open_send_outs_import(text=csv_text([row]), by=desk_user())
+    [received] = intake("identity_mismatch.hl7")
+    assert received.message.outcome == "identity_hold" and received.message.send_out is not None
+    return received.message

@@ -646,9 +646,7 @@ def test_hl7_import_prints_one_json_object_per_message(tmp_path) -> None:  # typ
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
     text = StringIO()
     call_command("hl7_import", str(tmp_path), stdout=text)
-    assert (
-        text.getvalue().splitlines()[-1] == "2 messages: 1 no order found: in the unmatched queue, 1 not hl7: refused."
-    )
+    assert text.getvalue().splitlines()[-1] == "2 messages: 1 unmatched, 1 not HL7, refused."
 
 
 def test_hl7_import_says_which_path_is_missing() -> None:
