@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 PY_CANDIDATES := python3.14 python3.13 python3.12 python3 python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+HL7_PORT ?= 2575
 
 # Find an interpreter >= 3.12 (pyenv honours .python-version for `python3`).
 PYTHON := $(shell for p in $(PY_CANDIDATES); do \
@@ -38,12 +39,13 @@ setup: $(VENV)/.installed
 run: setup
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
-	@# The task worker runs beside the web server, in its own process group (set -m) so that the trap
-	@# stops it and its autoreloader together whenever runserver exits (Ctrl+C, error, kill).
+	@# The task worker and the HL7 listener run beside the web server, each in its own process group
+	@# (set -m) so that the trap stops them (and the worker's autoreloader) whenever runserver exits.
 	@set -m; export DEBUG=$${DEBUG:-true}; \
 	$(BIN)/python manage.py db_worker & worker=$$!; \
-	trap 'kill -TERM -- -$$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
-	echo "Task worker started (pid $$worker); it stops with the server."; \
+	$(BIN)/python manage.py hl7_listen --host $(HOST) --port $(HL7_PORT) & listener=$$!; \
+	trap 'kill -TERM -- -$$worker -$$listener 2>/dev/null; wait $$worker $$listener 2>/dev/null' EXIT; \
+	echo "Task worker started (pid $$worker); HL7 MLLP listener on $(HOST):$(HL7_PORT) (pid $$listener); both stop with the server."; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 browser-deps:
