@@ -68,7 +68,7 @@ def inbox_results(*, user: User, clinician: User) -> list[Result]:
     """Released results of ``clinician``'s orders not yet signed: critical, then abnormal, then oldest.
 
     ``user`` is the clinician, or a supervisor acting for them. The first INBOX_SHOWN, in one query
-    with the analyte, test, patient and a correction's original, and how many wait in all.
+    with the analyte, test, patient, a correction's original and the lab that sent it, and how many wait in all.
     """
     _require(user, "lab.acknowledge_result")
     if clinician.pk != user.pk and not user.has_perm(SUPERVISOR_PERM):
@@ -76,7 +76,9 @@ def inbox_results(*, user: User, clinician: User) -> list[Result]:
     results = (
         _unsigned()
         .filter(order__handoff__ordering_clinician=clinician)
-        .select_related("analyte", "order__test", "order__handoff__ordering_clinician", "patient", "amends")
+        .select_related(
+            "analyte", "order__test", "order__handoff__ordering_clinician", "patient", "amends", "reference_lab"
+        )
         .annotate(urgency=_URGENCY, total=Window(Count("pk")))
         .order_by("urgency", "released_at", "id")[:INBOX_SHOWN]
     )
@@ -139,12 +141,12 @@ class AnalyteHistory:
 def patient_results(*, patient: Patient) -> list[AnalyteHistory]:
     """Every reported result of the patient by test and analyte over time, superseded ones included.
 
-    One query (the analyte and its test, the range, a correction's original and who signed come
-    with each). The chart plots the current values only: a superseded one was corrected.
+    One query (the analyte and its test, the range, a correction's original, who signed and the
+    reference lab come with each). The chart plots the current values only: a superseded one was corrected.
     """
     results = (
         Result.objects.filter(patient=patient, status__in=REPORTED_STATUSES)
-        .select_related("analyte__test", "reference_range", "amends", "acknowledged_by")
+        .select_related("analyte__test", "reference_range", "amends", "acknowledged_by", "reference_lab")
         # When the specimen was taken: what a trend is about (a send-out is released days later).
         .annotate(taken_at=Coalesce("specimen__collected_at", "released_at"))
         .order_by("analyte__test__name", "analyte__position", "analyte_id", "taken_at", "id")

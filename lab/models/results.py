@@ -215,6 +215,16 @@ class Result(models.Model):
         return self.inbound_id is not None
 
     @property
+    def performed_by(self) -> str:
+        """Who ran it, for the report: the lab the result names (OBX-23), else the lab that sent it.
+
+        Empty for the in-house bench. Needs ``reference_lab`` loaded (select_related) for a send-out.
+        """
+        if self.inbound_id is None:
+            return ""
+        return self.performing_lab or (self.reference_lab.name if self.reference_lab_id else "")
+
+    @property
     def is_preliminary(self) -> bool:
         return self.report_status == self.ReportStatus.PRELIMINARY
 
