@@ -25,6 +25,7 @@ from backoffice.workflow import TransitionNotAllowed
 from lab.models import OutboundMessage, SendOut, Shipment
 from lab.sendouts import prints, selectors, services, shipments
 from lab.sendouts.forms import AnswersForm, CancelForm, CancelShipmentForm, PackForm, ShipmentForm, TubeForm
+from lab.sendouts.inbound import selectors as inbound_selectors
 from lab.workflow import ShipmentStatus
 from specimens.accession import normalise
 from specimens.models import Specimen
@@ -87,6 +88,7 @@ def _render_desk(request: HttpRequest, *, form: ShipmentForm | None = None, stat
         "groups": groups,
         "shipment_form": form,
         "opened_form": bool(request.GET.get("lab")) or form.is_bound,
+        "inbound": inbound_selectors.queue_counts(user=user),
         "now": now,
         "nav": "sendouts",
     }

@@ -77,8 +77,8 @@ class TestTheDesk:
         # 1 session, 2 user, 3 permissions and roles, 4 the waiting send-outs with patient, test, lab,
         # clinician and tube, 5 their questions, 6 the open shipments with their tube counts, 7 the sent
         # send-outs, 8 their order messages, 9 cancel messages not through, 10 the access-log row with its
-        # patients, 11 the active labs for the new-shipment form.
-        with django_assert_num_queries(11):
+        # patients, 11 the active labs for the new-shipment form, 12 the inbound queues' counts.
+        with django_assert_num_queries(12):
             response = client.get(DESK)
         html = response.content.decode()
         assert html.index(stat.accession) < html.index(routine.accession)  # STAT first
@@ -92,6 +92,9 @@ class TestTheDesk:
         assert gone.accession in html and "Queued" in html
         entry = AccessLog.objects.get(what="send-out desk")
         assert patients_of(entry) == {t.patient_id for t in (routine, stat, edta, gone)}
+        # The way to the results coming back, with what waits in their queues.
+        assert 'href="/lab/send-outs/inbound/unmatched/"><strong>0</strong> unmatched' in html
+        assert 'href="/lab/send-outs/inbound/holds/"><strong>0</strong> on identity hold' in html
 
     def test_failed_and_overdue_send_outs_come_first_with_what_to_do(
         self, client: Client, ma: User, tech: User
