@@ -237,12 +237,16 @@ class Analytes:
                 self.by_lab_code[analyte.lab_code] = analyte
         self._next: int | None = None
         self.borrowed: dict[str, list[ReferenceRange]] = {}
+        self._asked: set[str] = set()  # the LOINCs borrow() has looked up already
 
     def borrow(self, codes: set[str]) -> None:
-        """Read, in one query, the ranges our catalog has elsewhere for these LOINCs where this test has none."""
+        """Read, in one query, the ranges our catalog has elsewhere for these LOINCs where this test has
+        none (each LOINC once: the intake keeps one Analytes per test for a whole batch)."""
         lacking = {c for c in codes if c and not self.ranges.get(getattr(self.by_loinc.get(c), "pk", -1))}
+        lacking -= self._asked
         if not lacking:
             return
+        self._asked |= lacking
         bands = ReferenceRange.objects.filter(analyte__loinc_code__in=lacking).exclude(analyte__test=self.test)
         for band in bands.select_related("analyte"):
             self.borrowed.setdefault(band.analyte.loinc_code, []).append(band)
@@ -365,14 +369,16 @@ def file_order_group(
     lab: ReferenceLab,
     current: dict[tuple[int, str], Result],
     by: User,
+    analytes: Analytes | None = None,
 ) -> Filed:
     """File one OBR's observations to its order (locked by the caller, with its current results).
 
     ``current`` maps (analyte id, OBX-4) to the order's released result there now; it is updated
-    with what this group files, so a second group of the same message sees it.
+    with what this group files, so a second group of the same message sees it. ``analytes`` are the
+    order's test's, as the caller's batch has read them (read here when not given).
     """
     filed = Filed(send_out=send_out)
-    analytes = Analytes(order)
+    analytes = analytes if analytes is not None and analytes.test.pk == order.test_id else Analytes(order)
     patient = order.handoff.patient
     specimen = order.specimen
     assert specimen is not None, "a send-out's order has its specimen"

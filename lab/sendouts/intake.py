@@ -51,6 +51,7 @@ from lab.hl7.read import HL7ParseError, OrderGroup, ParsedMessage, message_heade
 from lab.models import InboundMessage, ReferenceLab, Result, SendOut, SendOutEvent, TestOrder, TestOrderEvent
 from lab.models import InboundMessageEvent as Event
 from lab.sendouts.filing import (
+    Analytes,
     Filed,
     current_results,
     file_order_group,
@@ -116,11 +117,18 @@ def summary(received: Sequence[Received]) -> str:
 
 
 class Senders:
-    """The reference labs by their MSH-3/MSH-4 and their parsed profiles, read once per batch."""
+    """The reference labs by their MSH-3/MSH-4 and their parsed profiles, read once per batch; and
+    each test's analytes with their ranges (lab.sendouts.filing.Analytes), read once per batch too.
+
+    A batch is one ``receive`` call: an ``hl7_import`` run, one MLLP block, one upload. A message
+    whose filing fails is rolled back to its savepoint, and with it any analyte it added: ``forget``
+    drops the analytes read so far, so the next message reads them again.
+    """
 
     def __init__(self) -> None:
         self._labs: dict[tuple[str, str], ReferenceLab | None] = {}
         self._profiles: dict[int, DialectProfile] = {}
+        self._analytes: dict[int, Analytes] = {}
 
     def lab(self, application: str, facility: str) -> ReferenceLab | None:
         key = (application, facility)
@@ -137,6 +145,17 @@ class Senders:
         if known is None:
             known = self._profiles[lab.pk] = lab.profile.as_profile()
         return known
+
+    def analytes(self, order: TestOrder) -> Analytes:
+        """The order's test's analytes and ranges, as this batch has read (and added to) them."""
+        known = self._analytes.get(order.test_id)
+        if known is None:
+            known = self._analytes[order.test_id] = Analytes(order)
+        return known
+
+    def forget(self) -> None:
+        """Read the analytes afresh: what a rolled-back filing added to them is gone."""
+        self._analytes.clear()
 
 
 # --- The way in ------------------------------------------------------------------------------------
@@ -194,6 +213,7 @@ def receive_one(text: str, *, channel: str, source: str, by: User, senders: Send
                     _process(message, by=by, senders=senders)
             except Exception as exc:  # whatever went wrong, the stored message is kept
                 logger.exception("HL7 intake: message %s stored but not filed", message.pk)
+                senders.forget()
                 message.refresh_from_db()
                 why = f"Stored, not filed: {type(exc).__name__}: {exc}"[:_DETAIL]
                 InboundMessage.objects.filter(pk=message.pk).update(detail=why)
@@ -319,13 +339,27 @@ def match_group(group: OrderGroup, lab: ReferenceLab) -> Match:
     placer, accession = group.placer, group.accession
     if not placer and not accession:
         return Match(group, None, "no placer number or accession where the lab's profile looks")
-    wanted = Q(pk__in=[])
-    if placer:
-        wanted |= Q(placer_number=placer)
-    if accession:
-        wanted |= Q(order__specimen__accession=accession)
-    candidates = list(_related(SendOut.objects.filter(wanted)))
-    return _choose(group, lab, candidates, placer=placer, accession=accession)
+    return _choose(group, lab, _candidates(placer, accession), placer=placer, accession=accession)
+
+
+# What matching reads of a candidate: its keys and the order's patient (the identity check). The
+# rest (its lab, test and orderable) is read when a refusal names them; filing locks and re-reads it.
+_MATCH_RELATED = ("order__specimen", "order__handoff__patient")
+
+
+def _candidates(placer: str, accession: str) -> list[SendOut]:
+    """The send-outs with this placer number or this accession, in one query: a UNION of the two
+    lookups, so each uses its index (placer_number; the specimen's accession, then the order's
+    specimen and the send-out's order). One WHERE with an OR across the join scans every test order.
+    Few joins: planning the query is most of its time, every message."""
+    lookups = ([Q(placer_number=placer)] if placer else []) + (
+        [Q(order__specimen__accession=accession)] if accession else []
+    )
+    if not lookups:
+        return []
+    first, *rest = [SendOut.objects.filter(q).select_related(*_MATCH_RELATED) for q in lookups]
+    rows = first.union(*rest, all=True) if rest else first
+    return list({s.pk: s for s in rows}.values())
 
 
 def _choose(group: OrderGroup, lab: ReferenceLab | None, candidates: list[SendOut], *, placer: str, accession: str):  # type: ignore[no-untyped-def]
@@ -417,8 +451,9 @@ def _mrn_notes(matches: Sequence[Match]) -> list[str]:
     return notes
 
 
-def _file(message: InboundMessage, matches: Sequence[Match], *, by: User) -> Outcome:
+def _file(message: InboundMessage, matches: Sequence[Match], *, by: User, senders: Senders | None = None) -> Outcome:
     """File every matched group; move each send-out (and its test) along with what the lab reported."""
+    senders = senders or Senders()
     filed: list[Filed] = []
     locked: dict[int, tuple[SendOut, TestOrder, dict[tuple[int, str], Result]]] = {}
     for m in matches:
@@ -431,7 +466,14 @@ def _file(message: InboundMessage, matches: Sequence[Match], *, by: User) -> Out
         send_out, order, current = locked[m.send_out.pk]
         lab = send_out.reference_lab
         one = file_order_group(
-            message=message, group=m.group, send_out=send_out, order=order, lab=lab, current=current, by=by
+            message=message,
+            group=m.group,
+            send_out=send_out,
+            order=order,
+            lab=lab,
+            current=current,
+            by=by,
+            analytes=senders.analytes(order),
         )
         _advance(send_out, order, m.group, one, by=by, message=message)
         filed.append(one)
@@ -530,7 +572,9 @@ def _parse(message: InboundMessage, senders: Senders, lab: ReferenceLab | None =
     return parse_oru(message.raw, senders.profile(lab) if lab else ANY_PLACE)
 
 
-def _decide(message: InboundMessage, parsed: ParsedMessage, matches: list[Match], *, by: User) -> Outcome:
+def _decide(
+    message: InboundMessage, parsed: ParsedMessage, matches: list[Match], *, by: User, senders: Senders
+) -> Outcome:
     missing = [m for m in matches if m.send_out is None]
     if missing:
         first = matches[0].group
@@ -540,7 +584,7 @@ def _decide(message: InboundMessage, parsed: ParsedMessage, matches: list[Match]
     held = _check_identities(matches)
     if held is not None:
         return held
-    return _file(message, matches, by=by)
+    return _file(message, matches, by=by, senders=senders)
 
 
 def _not_a_result(message: InboundMessage, parsed: ParsedMessage) -> str:
@@ -558,7 +602,8 @@ def _not_a_result(message: InboundMessage, parsed: ParsedMessage) -> str:
 
 
 def _process(message: InboundMessage, *, by: User, senders: Senders) -> None:
-    lock(message, related=("reference_lab__profile",))
+    """Match and file a message ``receive_one`` has just stored. Its row was written in this very
+    transaction: no other one can see it yet, let alone change it, so it is neither locked nor re-read."""
     INBOUND.check(message.outcome, IO.MATCHED)
     try:
         parsed = _parse(message, senders)
@@ -576,7 +621,7 @@ def _process(message: InboundMessage, *, by: User, senders: Senders) -> None:
     else:
         assert message.reference_lab is not None
         matches = [match_group(group, message.reference_lab) for group in parsed.orders]
-        outcome = _decide(message, parsed, matches, by=by)
+        outcome = _decide(message, parsed, matches, by=by, senders=senders)
     _conclude(message, outcome, by=by)
 
 
@@ -673,7 +718,7 @@ def inbound_attach(*, message: InboundMessage, targets: Mapping[int, str], by: U
             if message.reference_lab_id is None:
                 assert matches[0].send_out is not None
                 message.reference_lab = matches[0].send_out.reference_lab
-            outcome = _file(message, matches, by=by)
+            outcome = _file(message, matches, by=by, senders=senders)
             message.resolved_at, message.resolved_by = timezone.now(), by
             message.resolution = (
                 f"Attached to {', '.join(t.strip() for t in targets.values() if t.strip())}"

@@ -2,25 +2,32 @@
 does, on a quiet machine."""
 
 import re
+from collections import Counter
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from pytest_django import Settings
 
 from backoffice.devtools.bench import __main__ as bench
+from backoffice.devtools.bench import intake as bench_intake
 from backoffice.devtools.bench import labels
 from backoffice.devtools.seed import entry_pool
+from backoffice.devtools.seed.common import seeded_rng
+from backoffice.devtools.seed.sendouts import DEMO_LABS
 from backoffice.models import Handoff, HandoffEvent, User
 from backoffice.workflow import HandoffStatus
-from lab.models import KitLot, QCRun, Result
+from lab.models import KitLot, QCRun, Result, SendOut
 from lab.qc.lockout import qc_block
 from lab.results import selectors as results_selectors
-from lab.workflow import ResultStatus
+from lab.sendouts import selectors as sendout_selectors
+from lab.workflow import ResultStatus, SendOutStatus
 from specimens import selectors
 from specimens.models import Specimen
 
@@ -189,3 +196,93 @@ def test_the_pool_runs_the_strep_kit_s_daily_qc_when_it_is_due() -> None:
     # The negative and the positive control, through the QC service, both passed.
     assert QCRun.objects.count() == runs + 2
     assert QCRun.objects.filter(kit_lot=lot, performed_at=tomorrow, passed=True).count() == 2
+
+
+# --- The send-out desk and the HL7 intake ------------------------------------------------------------
+
+
+def test_every_panel_reports_numbers_with_units_ranges_and_the_flags_the_ranges_call_for() -> None:
+    for loinc in bench_intake.TEST_MIX:
+        for seed in range(40):
+            rows, _notes = bench_intake.observations(loinc, seeded_rng(seed))
+            assert rows
+            for row in rows:
+                assert row.flag in ("", "H", "L")  # never critical: a call-back the pages would pile up
+                if row.value_type == "NM":
+                    assert row.unit and row.range
+                    low, _, high = row.range.partition("-")
+                    if high and not row.range.startswith(("<", ">")):
+                        value = float(row.value)
+                        expected = "H" if value > float(high) else "L" if value < float(low) else ""
+                        assert row.flag == expected, (loinc, row)
+    kinds = {r.value_type for s in range(40) for loinc in bench_intake.TEST_MIX for r in bench_intake.observations(loinc, seeded_rng(s))[0]}  # fmt: skip
+    assert kinds == {"NM", "SN", "ST"}
+
+
+def test_percentiles_msa_and_the_run_tag() -> None:
+    samples = [float(n) for n in range(1, 101)]
+    assert (bench.percentile(samples, 0.5), bench.percentile(samples, 0.95)) == (50.0, 95.0)
+    assert bench.percentile([], 0.5) == 0.0
+    ack = "MSH|^~\\&|CLINICBO|CLINIC|LAB|LAB|20260302101500||ACK^R01|X1|P|2.5.1\rMSA|AA|CTRL42\r"
+    assert bench.msa(ack) == ("AA", "CTRL42")
+    assert bench.control_id("MSH|^~\\&|A|B|C|D|20260302||ORU^R01|CTRL42|P|2.3\rPID|1\r") == "CTRL42"
+    assert len(bench.run_tag()) == 6
+
+
+def database_url() -> str:
+    """The test database, for the bench's own reads (psycopg) and its subprocesses."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("seeded")
+def test_the_intake_s_send_outs_messages_and_read_back(tmp_path: Path) -> None:
+    info = bench_intake.prepare_intake(count=9, mllp=3, tag="test01", folder=str(tmp_path), files=2)
+
+    assert info["send_outs_imported"] == 12 and info["messages"] == 9 and info["mllp_messages"] == 3
+    assert len(info["files"]) == 2 and set(info["by_lab"]) == {lab.name for lab in DEMO_LABS}
+    assert SendOut.objects.filter(placer_number__startswith="BItest01", status=SendOutStatus.SENT).count() == 12
+    call_command("hl7_import", *info["files"], stdout=StringIO())
+
+    db_url = database_url()
+    outcomes = bench.inbound_outcomes(db_url, sources=info["files"])
+    filed = bench.intake_filed(db_url, sources=info["files"])
+    row = bench.intake_result(info, 2.0, outcomes, filed)
+
+    assert outcomes == {"matched": 9}
+    assert filed["result_rows"] == filed["observations_filed"] == info["observations_in_batch"] > 9
+    assert Result.objects.filter(inbound__source__in=info["files"]).count() == info["observations_in_batch"]
+    assert filed["send_outs_final"] == 9 and row["all_stored_matched_filed"] and row["messages_per_s"] == 4.5
+    # A message that didn't file is said: the row is not a measurement of a complete intake.
+    assert not bench.intake_result(info, 2.0, {"matched": 8, "unmatched": 1}, filed)["all_stored_matched_filed"]
+
+    mllp = bench.mllp_phase(db_url, info["mllp_file"])
+
+    assert mllp["messages"] == 3 and mllp["acks_aa_echoing_msh10"] == 3 and not mllp["not_aa_or_wrong_msa2"]
+    assert mllp["outcomes"] == {"matched": 3} and mllp["send_outs_final"] == 3
+    assert mllp["result_rows"] == mllp["observations_filed"] > 3
+    assert 0 < mllp["p50_ms"] <= mllp["p95_ms"] <= mllp["max_ms"]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("seeded")
+def test_the_desk_is_topped_up_once_and_its_page_shows_it() -> None:
+    before = Counter(SendOut.objects.values_list("status", flat=True))
+
+    counts = bench_intake.prepare_desk(waiting=3, packed=2, sent=4)
+
+    assert counts["desk_waiting"] == before[SendOutStatus.WAITING] + 3
+    assert counts["desk_packed"] == before[SendOutStatus.PACKED] + 2
+    assert counts["desk_sent"] == before[SendOutStatus.SENT] + before[SendOutStatus.PRELIMINARY] + 4
+    assert bench_intake.prepare_desk(waiting=3, packed=2, sent=4) == counts  # topped up: nothing more
+    client = Client()
+    client.force_login(User.objects.get(username="labtech"))
+    response = client.get("/lab/send-outs/")
+    assert response.status_code == 200
+    # The bench's tubes are at the desk, in its groups by lab and temperature; the packed ones in shipments.
+    desk = sendout_selectors.desk(user=User.objects.get(username="labtech"))
+    listed = {s.pk for g in desk.groups for t in g.tubes for s in t.send_outs}
+    ours = SendOut.objects.filter(order__handoff__clinical_note=bench_intake.DESK_NOTE)
+    assert set(ours.filter(status=SendOutStatus.WAITING).values_list("pk", flat=True)) <= listed
+    assert ours.filter(status=SendOutStatus.PACKED, shipment__status="open").count() == 2

@@ -5,10 +5,16 @@
                                                         # then label rendering
     python -m backoffice.devtools.bench --growth        # queue p95 at 10k vs 1M historical handoffs
     python -m backoffice.devtools.bench --database NAME # the main table on a database of that name
+    python -m backoffice.devtools.bench --intake 2000   # the HL7 intake over 2,000 messages (0: skip it)
 
 Every figure printed comes from this run: the row counts are read back from the database and
 the timings from wrk. Label rendering (PDF and ZPL) is timed in this process, without HTTP, once
-the server has stopped (bench/labels.py). Results are also written as JSON under bench-results/.
+the server has stopped (bench/labels.py). So is the HL7 intake (bench/intake.py): open send-outs
+imported across the three demo reference labs, one ORU^R01 for each written as its lab's dialect
+sends it, ``manage.py hl7_import`` timed over the batch as a subprocess, and what it stored, matched
+and filed read back from the database; then ``manage.py hl7_listen`` on a free port, sent messages
+one at a time over MLLP, each round trip timed to its ACK. Results are also written as JSON under
+bench-results/.
 """
 
 import argparse
@@ -37,6 +43,7 @@ import psycopg
 
 from backoffice.devtools.bench import labels
 from backoffice.devtools.bench.profile import configure
+from lab.hl7.transport import ack_code, send_mllp
 
 BASE_DIR = Path(__file__).resolve().parents[3]  # the project: backoffice/devtools/bench/ is three down
 LUA = Path(__file__).with_name("report.lua")
@@ -470,6 +477,252 @@ def entry_result(raw: dict[str, Any], pool: EntryPool, written: int, rows: int) 
     return result
 
 
+# --- The send-out desk and the HL7 intake ----------------------------------------------------------
+# bench/intake.py sets the data up in a Django process (manage.py shell); what the intake did is read
+# back here from the database, by the run's files and control ids: never taken from what was sent.
+
+PREPARE_DESK = """
+from backoffice.devtools.bench.intake import dump, prepare_desk
+dump(prepare_desk(), {path!r})
+"""
+
+PREPARE_INTAKE = """
+from backoffice.devtools.bench.intake import dump, prepare_intake
+dump(prepare_intake(count={count}, mllp={mllp}, tag={tag!r}, folder={folder!r}), {path!r})
+"""
+
+
+def shell_json(db_url: str, script: str, **values: Any) -> Any:
+    """Run ``script`` in ``manage.py shell`` on the bench database; it writes JSON to {path}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        manage(app_env(db_url), "shell", "-c", script.format(path=str(out), **values))
+        return json.loads(out.read_text())
+
+
+def prepare_desk(db_url: str) -> dict[str, int]:
+    """The desk topped up to a working day's tubes; what it holds, read back (bench/intake.py)."""
+    counts = shell_json(db_url, PREPARE_DESK)
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def run_tag() -> str:
+    """This run's mark on its send-outs and control ids: base 36 of the second it started (6 characters)."""
+    number, digits = int(time.time()), "0123456789abcdefghijklmnopqrstuvwxyz"
+    tag = ""
+    while number:
+        number, digit = divmod(number, 36)
+        tag = digits[digit] + tag
+    return tag[-6:]
+
+
+def _where(sources: list[str] | None, control_ids: list[str] | None) -> tuple[str, list[Any]]:
+    if sources is not None:
+        return "m.source = ANY(%s)", [sources]
+    return "m.channel = 'mllp' AND m.control_id = ANY(%s)", [control_ids]
+
+
+def inbound_outcomes(
+    db_url: str, *, sources: list[str] | None = None, control_ids: list[str] | None = None
+) -> dict[str, int]:
+    """Inbound messages by outcome, for these import files or these control ids (received over MLLP)."""
+    where, params = _where(sources, control_ids)
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            f"SELECT m.outcome, count(*) FROM lab_inboundmessage m WHERE {where} GROUP BY m.outcome ORDER BY 1",  # noqa: S608 - fixed text
+            params,
+        ).fetchall()
+    return {str(outcome): int(n) for outcome, n in rows}
+
+
+def intake_filed(
+    db_url: str, *, sources: list[str] | None = None, control_ids: list[str] | None = None
+) -> dict[str, int]:
+    """What those messages filed: the observations they say, the Result rows pointing at them, and
+    the send-outs they were matched to that are final now."""
+    where, params = _where(sources, control_ids)
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            f"""
+            SELECT (SELECT coalesce(sum(m.observations_filed), 0) FROM lab_inboundmessage m WHERE {where}),
+                   (SELECT count(*) FROM lab_result r JOIN lab_inboundmessage m ON m.id = r.inbound_id WHERE {where}),
+                   (SELECT count(DISTINCT s.id) FROM lab_sendout s JOIN lab_inboundmessage m ON m.send_out_id = s.id
+                    WHERE {where} AND s.status = 'final')
+            """,  # noqa: S608 - fixed text
+            params * 3,
+        ).fetchone()
+    assert row is not None
+    return {"observations_filed": int(row[0]), "result_rows": int(row[1]), "send_outs_final": int(row[2])}
+
+
+def analyze(db_url: str) -> None:
+    """Fresh planner statistics after the import, as autovacuum gives a table that just grew."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for table in ("lab_sendout", "lab_testorder", "specimens_specimen", "backoffice_handoff"):
+            conn.execute(f"ANALYZE {table}")
+
+
+def intake_phase(db_url: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Open send-outs and their results written, then ``hl7_import`` timed over the file batch."""
+    tag = run_tag()
+    total = args.intake + args.mllp
+    say(f"HL7 intake: importing {total:,} open send-outs across the three demo labs (tag {tag})")
+    info = shell_json(db_url, PREPARE_INTAKE, count=args.intake, mllp=args.mllp, tag=tag, folder=str(folder))
+    analyze(db_url)
+    say(
+        f"HL7 intake: {info['send_outs_imported']:,} send-outs imported in {info['import_seconds']} s, "
+        f"{info['messages']:,} + {info['mllp_messages']:,} messages written in {info['generate_seconds']} s"
+    )
+    say(f"HL7 intake: manage.py hl7_import over {info['messages']:,} messages in {len(info['files'])} files")
+    started = time.monotonic()
+    with (folder / "hl7_import.out").open("w") as out:
+        cmd = [PYTHON, "manage.py", "hl7_import", *info["files"]]
+        subprocess.run(cmd, cwd=BASE_DIR, env=app_env(db_url), stdout=out, check=True)
+    seconds = time.monotonic() - started
+    outcomes = inbound_outcomes(db_url, sources=info["files"])
+    filed = intake_filed(db_url, sources=info["files"])
+    return intake_result(info, seconds, outcomes, filed) | {"tag": tag}
+
+
+def intake_result(
+    info: dict[str, Any], seconds: float, outcomes: dict[str, int], filed: dict[str, int]
+) -> dict[str, Any]:
+    """The intake row: messages a second over the wall time, and whether every one was stored,
+    matched and filed (each to its own send-out, now final; every observation a Result row)."""
+    stored = sum(outcomes.values())
+    matched = outcomes.get("matched", 0)
+    complete = (
+        stored == matched == info["messages"] == filed["send_outs_final"]
+        and filed["result_rows"] == filed["observations_filed"] == info["observations_in_batch"]
+    )
+    return {
+        "name": "HL7 intake (hl7_import)",
+        "messages": info["messages"],
+        "files": len(info["files"]),
+        "seconds": round(seconds, 2),
+        "messages_per_s": info["messages"] / seconds if seconds else 0.0,
+        "stored": stored,
+        "outcomes": outcomes,
+        "observations_in_batch": info["observations_in_batch"],
+        **filed,
+        "all_stored_matched_filed": complete,
+        "by_lab": info["by_lab"],
+        "by_test": info["by_test"],
+        "bytes": info["bytes_in_batch"],
+        "setup": {"import_seconds": info["import_seconds"], "generate_seconds": info["generate_seconds"]},
+        "mllp_file": info["mllp_file"],
+    }
+
+
+def control_id(message: str) -> str:
+    """MSH-10 of an ER7 message (standard delimiters, as the ORU writer uses them)."""
+    return message.split("\r", 1)[0].split("|")[9]
+
+
+def msa(ack: str) -> tuple[str, str]:
+    """MSA-1 and MSA-2 of an ACK."""
+    code, _ = ack_code(ack)
+    segment = next(s for s in ack.replace("\n", "\r").split("\r") if s.startswith("MSA|"))
+    fields = segment.split("|")
+    return code, fields[2] if len(fields) > 2 else ""
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The nearest-rank percentile (0.95: the smallest sample at least 95 % of them are under or at)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else 0.0
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], *, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"hl7_listen did not listen on {port} within {seconds:g} s") from None
+            time.sleep(0.2)
+
+
+def mllp_phase(db_url: str, mllp_file: str) -> dict[str, Any]:
+    """``hl7_listen`` on a free port; each message sent alone (one connection, one ACK), timed to its ACK."""
+    messages = [line.replace("\\r", "\r") for line in Path(mllp_file).read_text().split("\n") if line]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [PYTHON, "manage.py", "hl7_listen", "--host", "127.0.0.1", "--port", str(port)]
+    listener = subprocess.Popen(cmd, cwd=BASE_DIR, env=app_env(db_url), stdout=subprocess.DEVNULL)
+    samples: list[float] = []
+    refused: list[str] = []
+    try:
+        wait_for_port(port, listener)
+        say(f"MLLP: {len(messages):,} messages to hl7_listen on 127.0.0.1:{port}, one at a time")
+        started = time.monotonic()
+        for message in messages:
+            sent = time.perf_counter()
+            ack = send_mllp("127.0.0.1", port, message, timeout=30)
+            samples.append((time.perf_counter() - sent) * 1000)
+            code, echoed = msa(ack)
+            if code != "AA" or echoed != control_id(message):
+                refused.append(f"{control_id(message)}: {code} for {echoed}")
+        seconds = time.monotonic() - started
+    finally:
+        listener.terminate()
+        try:
+            listener.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            listener.kill()
+    ids = [control_id(m) for m in messages]
+    outcomes = inbound_outcomes(db_url, control_ids=ids)
+    return mllp_result(samples, seconds, refused, outcomes, intake_filed(db_url, control_ids=ids))
+
+
+def mllp_result(
+    samples: list[float], seconds: float, refused: list[str], outcomes: dict[str, int], filed: dict[str, int]
+) -> dict[str, Any]:
+    """The MLLP row: send to ACK per message, p50/p95; every ACK AA echoing MSH-10, every message filed."""
+    return {
+        "name": "MLLP round trip (hl7_listen)",
+        "messages": len(samples),
+        "seconds": round(seconds, 2),
+        "messages_per_s": len(samples) / seconds if seconds else 0.0,
+        "p50_ms": percentile(samples, 0.50),
+        "p95_ms": percentile(samples, 0.95),
+        "max_ms": max(samples, default=0.0),
+        "acks_aa_echoing_msh10": len(samples) - len(refused),
+        "not_aa_or_wrong_msa2": refused[:10],
+        "stored": sum(outcomes.values()),
+        "outcomes": outcomes,
+        **filed,
+    }
+
+
+def print_intake(report: dict[str, Any]) -> None:
+    intake, mllp = report.get("intake"), report.get("mllp")
+    if intake:
+        print()
+        print(
+            f"{intake['name']}: {intake['messages']:,} ORU^R01 in {intake['files']} files, {intake['seconds']:.1f} s "
+            f"wall (the command's start-up included): {intake['messages_per_s']:.0f} messages/s"
+        )
+        print(
+            f"  read back: {intake['stored']:,} stored {intake['outcomes']}; {intake['result_rows']:,} Result rows "
+            f"for {intake['observations_in_batch']:,} observations sent; {intake['send_outs_final']:,} send-outs "
+            f"final; every message stored, matched and filed: {'yes' if intake['all_stored_matched_filed'] else 'NO'}"
+        )
+        print(f"  by lab {intake['by_lab']}; by test {intake['by_test']}")
+    if mllp:
+        print(
+            f"{mllp['name']}: {mllp['messages']:,} messages one at a time: p50 {mllp['p50_ms']:.1f} ms, "
+            f"p95 {mllp['p95_ms']:.1f} ms, max {mllp['max_ms']:.1f} ms, {mllp['messages_per_s']:.0f} messages/s"
+        )
+        print(
+            f"  {mllp['acks_aa_echoing_msh10']:,} ACKs AA with MSA-2 = MSH-10; read back: {mllp['stored']:,} stored "
+            f"{mllp['outcomes']}, {mllp['result_rows']:,} Result rows, {mllp['send_outs_final']:,} send-outs final"
+        )
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     with contextlib.suppress(OSError, StopIteration):
@@ -490,6 +743,8 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         say(f"finishing {left} result-entry specimens an earlier run left at the bench")
         finish_entry_pool(db_url)
     detail, waiting = open_handoff_ids(db_url)
+    say("send-out desk: topping up the waiting, packed and sent send-outs")
+    desk = prepare_desk(db_url)
     server = Server(db_url, args)
     results: list[Result] = []
     entry: tuple[dict[str, Any], EntryPool] | None = None
@@ -517,6 +772,8 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             ("bench (lab tech)", "/lab/results/", lab_cookie, 200, {}),
             ("QC board (lab tech)", "/lab/qc/", lab_cookie, 200, {}),
             ("results inbox (clinician)", "/lab/inbox/", doc_cookie, 200, {}),
+            # The send-out desk: every tube waiting to be packed, the open shipments, the sent ones.
+            ("send-out desk (lab tech)", "/lab/send-outs/", lab_cookie, 200, desk),
         ]
         for label, path, cookie, status, notes in pages:
             expect_status(server.base, path, cookie, status)
@@ -563,9 +820,16 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if result is not results[1]:
             result.ratio_to_floor = result.rps / floor if floor else None
     # With the server stopped, so wrk and gunicorn don't share the CPU with it.
+    hl7: dict[str, Any] = {}
+    if args.intake:
+        with tempfile.TemporaryDirectory(prefix="bench-hl7-") as folder:
+            hl7["intake"] = intake_phase(db_url, args, Path(folder))
+            mllp_file = hl7["intake"].pop("mllp_file")
+            if args.mllp:
+                hl7["mllp"] = mllp_phase(db_url, mllp_file)
     say(f"label rendering in-process: {labels.RUNS} calls per output after {labels.WARMUP} warm-up")
     configure(name)  # the server's settings (the clinic's TIME_ZONE) for specimens.labels
-    return {"database": counts, "results": [asdict(r) for r in results], "labels": labels.run()}
+    return {"database": counts, "results": [asdict(r) for r in results], **hl7, "labels": labels.run()}
 
 
 def growth_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -615,6 +879,7 @@ def print_table(report: dict[str, Any]) -> None:
         for r in report["results"]:
             if r["notes"]:
                 print(f"  {r['name']}: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in r["notes"].items()))
+    print_intake(report)
     if "labels" in report:
         labels.print_table(report["labels"])
     if "growth" in report:
@@ -639,6 +904,8 @@ def main() -> None:
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4, help="per worker (gthread)")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--intake", type=int, default=10_000, help="ORU messages hl7_import is timed on (0: skip)")
+    parser.add_argument("--mllp", type=int, default=500, help="messages sent one at a time to hl7_listen (0: skip)")
     parser.add_argument("--fresh", action="store_true", help="drop and reload the benchmark database(s)")
     parser.add_argument(
         "--database", default="", help="the main run's database name (default backoffice_bench_<handoffs>)"
