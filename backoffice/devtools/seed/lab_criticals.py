@@ -33,8 +33,9 @@ def seed_lab_criticals(stdout: OutputWrapper, *, users: dict[str, User]) -> None
             position=position,
             defaults={"target": target, "person": users[username] if username else None, "due_minutes": minutes},
         )
+    # The in-house bench's calls: a reference lab's (seed/sendout_results.py) stays open as it came.
     calls = list(
-        CriticalCall.objects.filter(status=CriticalCallStatus.OPEN)
+        CriticalCall.objects.filter(status=CriticalCallStatus.OPEN, result__reference_lab__isnull=True)
         .select_related("patient", "clinician", "result__analyte")
         .order_by("opened_at", "id")
     )

@@ -12,6 +12,8 @@ afterwards, as it does for the specimen visits). What the labs answered is playe
 sending code: an AA built with lab.hl7.build for the national lab, a real refused connection for
 the legacy interface (nobody listens on 127.0.0.1:12576, so the worker keeps retrying with backoff
 until it gives up), a real file written in the outreach lab's folder.
+The "resulted" visits were sent yesterday and taken by each lab (an AA played for the MLLP labs, the
+file written for St. Brendan's): what the labs send back for them is seed/sendout_results.py's.
 
 Both are idempotent: labs, orderables and questions are keyed on their natural keys (an admin's
 changes to a lab are kept), the visits on fixed UUIDs.
@@ -230,11 +232,14 @@ class DemoSendOut:
 
     template: OrderTemplate
     lab: str
-    reach: str  # waiting, packed, acknowledged, retrying, overdue
+    reach: str  # waiting, packed, acknowledged, retrying, overdue, resulted
     hours_ago: float  # when the clinician handed the patient off
     stat: bool = False
     clinician: str = "clinician"
     fasting: str = ""  # the answer to the lipid panel's question ("" leaves it for the desk)
+    # reach "resulted": sent and taken by the lab (an AA played, a file written); what the lab sends
+    # back is played through the intake by seed/sendout_results.py, which finds the visit by this name.
+    results: str = ""
 
 
 MERIDIAN, BAYSIDE, ST_BRENDANS = (lab.name for lab in DEMO_LABS)
@@ -316,7 +321,59 @@ DEMO_SENDOUTS = (
         reach="overdue",
         hours_ago=74,
     ),
-)
+    # Sent yesterday and taken by the labs; their results come back today (seed/sendout_results.py).
+    DemoSendOut(
+        OrderTemplate("Dysuria and frequency for a week, no fever. Urine culture.", tests=("630-4",), min_age=18,
+                      diagnoses=("R30.0",)),
+        lab=ST_BRENDANS,
+        reach="resulted",
+        hours_ago=30,
+        results="culture",
+    ),
+    DemoSendOut(
+        OrderTemplate("Annual physical, PSA discussed and wanted; father had prostate cancer.", tests=("2857-1",),
+                      sex=Patient.Sex.MALE, min_age=55, diagnoses=("Z12.5", "Z80.42")),
+        lab=MERIDIAN,
+        reach="resulted",
+        hours_ago=26,
+        clinician="clinician2",
+        results="psa",
+    ),
+    DemoSendOut(
+        OrderTemplate("Hypertension and hyperlipidemia follow-up, fasting since last night. Lipid panel.",
+                      tests=("24331-1",), min_age=40, diagnoses=("E78.5", "I10")),
+        lab=MERIDIAN,
+        reach="resulted",
+        hours_ago=22,
+        fasting="Y",
+        results="lipids",
+    ),
+    DemoSendOut(
+        OrderTemplate("Bruises easily since starting a new supplement. CBC.", tests=("58410-2",), min_age=18,
+                      diagnoses=("R23.3",)),
+        lab=BAYSIDE,
+        reach="resulted",
+        hours_ago=20,
+        results="corrected",
+    ),
+    DemoSendOut(
+        OrderTemplate("Fatigue, heavy periods. CBC.", tests=("58410-2",), sex=Patient.Sex.FEMALE, min_age=18,
+                      diagnoses=("R53.83", "N92.0")),
+        lab=BAYSIDE,
+        reach="resulted",
+        hours_ago=19,
+        clinician="clinician2",
+        results="identity",
+    ),
+    DemoSendOut(
+        OrderTemplate("CKD stage 3 on lisinopril and spironolactone; routine labs. CMP.", tests=("24323-8",),
+                      min_age=50, diagnoses=("N18.30", "I10")),
+        lab=MERIDIAN,
+        reach="resulted",
+        hours_ago=18,
+        results="critical",
+    ),
+)  # fmt: skip
 DEMO_SENDOUT_KEYS = tuple(uuid.uuid5(DEMO_NAMESPACE, f"demo-sendout-visit-{n}") for n in range(len(DEMO_SENDOUTS)))
 
 
@@ -423,11 +480,11 @@ def seed_sendouts(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
         with timeline.step(1):
             for message in OutboundMessage.objects.filter(send_out__shipment=box).order_by("id"):
                 # Meridian's answer is played; Bayside's refused port and St. Brendan's folder are real.
-                transmit(
-                    message.pk,
-                    now=timeline.now,
-                    through=_acknowledged(timeline.now) if reach == "acknowledged" else None,
+                # A lab whose results come back took its orders: an MLLP lab's AA, a folder lab's file.
+                answered = reach == "acknowledged" or (
+                    reach == "resulted" and lab.transport == ReferenceLab.Transport.MLLP
                 )
+                transmit(message.pk, now=timeline.now, through=_acknowledged(timeline.now) if answered else None)
     if timeline.latest >= now:
         raise CommandError("The demo send-outs run past the present; start them earlier.")
     timeline.apply()
@@ -505,4 +562,4 @@ def _collect(
     return [Specimen.objects.select_related("container").get(pk=s.pk) for s in labelled]
 
 
-__all__ = ["DEMO_LABS", "DEMO_SENDOUTS", "seed_reference_labs", "seed_sendouts"]
+__all__ = ["DEMO_LABS", "DEMO_SENDOUTS", "DEMO_SENDOUT_KEYS", "seed_reference_labs", "seed_sendouts"]

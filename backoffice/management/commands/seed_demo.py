@@ -3,7 +3,8 @@
 The data and the code that writes it live in backoffice.devtools.seed: catalogs (staff, rooms,
 stations, order templates, competencies), clinic_day (the demo clinic day), specimens (label
 printers, and specimens in every state), lab_qc / lab_results / lab_criticals (kits, QC history,
-results and critical calls), sendouts (reference labs, and send-outs in every state the desk shows)
+results and critical calls), sendouts (reference labs, and send-outs in every state the desk shows),
+sendout_results (what the labs send back, through the HL7 intake)
 and scale (the COPY loader); this command parses the options, calls
 into them and prints the demo logins.
 
@@ -30,6 +31,7 @@ from backoffice.devtools.seed.lab_criticals import seed_lab_criticals
 from backoffice.devtools.seed.lab_qc import seed_lab_qc
 from backoffice.devtools.seed.lab_results import seed_lab_results
 from backoffice.devtools.seed.scale import seed_scale
+from backoffice.devtools.seed.sendout_results import seed_sendout_results
 from backoffice.devtools.seed.sendouts import seed_reference_labs, seed_sendouts
 from backoffice.devtools.seed.specimens import seed_specimen_storage, seed_specimens
 
@@ -78,6 +80,9 @@ class Command(BaseCommand):
                 seed_lab_results(self.stdout, users=users)
                 seed_lab_criticals(self.stdout, users=users)
                 seed_specimen_storage(self.stdout, users=users)
+                # What the reference labs send back for yesterday's send-outs, through the HL7 intake: last,
+                # once the call-back ladder is there for the critical one (and the in-house calls are worked).
+                seed_sendout_results(self.stdout, users=users)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
         self._print_logins()
 
