@@ -222,7 +222,8 @@ class Result(models.Model):
         """
         if self.inbound_id is None:
             return ""
-        return self.performing_lab or (self.reference_lab.name if self.reference_lab_id else "")
+        lab = self.reference_lab
+        return self.performing_lab or (lab.name if lab is not None else "")
 
     @property
     def is_preliminary(self) -> bool:
