@@ -16,7 +16,7 @@ PYTHON := $(shell for p in $(PY_CANDIDATES); do \
 .PHONY: help setup run test lint fmt typecheck check browser-deps bench bench-growth bench-deps profile
 
 help:
-	@echo "make run   - set up, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
+	@echo "make run   - set up the database roles, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
 	@echo "make test  - set up and run the whole suite (unit, integration, browser) on Postgres"
 	@echo "make bench - benchmark: seeded database, gunicorn, wrk at 16 connections (BENCH_ARGS=...)"
 	@echo "make bench-growth - queue p95 at 10k vs 1M historical handoffs"
@@ -36,12 +36,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# Two database roles, as in production (docs/security.md, "Database roles"): db_roles, migrate and the
+# demo seed connect as the owner; the web server, the worker and the listener as the app's role, which
+# can't change or delete audit rows. DATABASE_URL, if set, must be a superuser's (the embedded one is).
 run: setup
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
+	DEBUG=$${DEBUG:-true} DB_CONNECT_AS=owner $(BIN)/python manage.py db_roles
+	DEBUG=$${DEBUG:-true} DB_CONNECT_AS=owner $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} DB_CONNECT_AS=owner $(BIN)/python manage.py seed_demo
 	@# The task worker and the HL7 listener run beside the web server, each in its own process group
 	@# (set -m) so that the trap stops them (and the worker's autoreloader) whenever runserver exits.
-	@set -m; export DEBUG=$${DEBUG:-true}; \
+	@set -m; export DEBUG=$${DEBUG:-true} DB_CONNECT_AS=app; \
 	$(BIN)/python manage.py db_worker & worker=$$!; \
 	$(BIN)/python manage.py hl7_listen --host $(HOST) --port $(HL7_PORT) & listener=$$!; \
 	trap 'kill -TERM -- -$$worker -$$listener 2>/dev/null; wait $$worker $$listener 2>/dev/null' EXIT; \

@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "procedures",
     "specimens",
     "lab",
+    # The append-only tables' checkpoints (tamper evidence) and the database roles' set-up.
+    "backoffice.audit",
     # Append-only triggers and field-level history (docs/security.md, "Access log and history");
     # pghistory.admin before django.contrib.admin so its "History" links reach the change forms.
     "pgtrigger",
@@ -112,6 +114,26 @@ if _database["ENGINE"] != "django.db.backends.postgresql":
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…); no other database is supported.")
+# Two database roles (docs/security.md, "Database roles"): an owner that owns every table and runs the
+# migrations, and the app's role, which owns nothing and may only read and append the append-only
+# tables. DB_CONNECT_AS picks whom this process connects as: "" as DATABASE_URL says (production's app
+# processes, and the test suite), "owner" for migrate, db_roles and seed_demo (DATABASE_OWNER_URL, else
+# DATABASE_URL, acting as DB_OWNER_ROLE), "app" as DB_APP_ROLE on DATABASE_URL's server (make run and
+# make bench, whose DATABASE_URL, or the embedded server's, is a superuser's).
+DB_OWNER_ROLE = env_str("DB_OWNER_ROLE", "backoffice_owner")
+DB_APP_ROLE = env_str("DB_APP_ROLE", "backoffice_app")
+DB_CONNECT_AS = env_str("DB_CONNECT_AS", "")
+if DB_CONNECT_AS == "owner":
+    _owner_url = env_str("DATABASE_OWNER_URL", "")
+    if _owner_url:
+        _database = dj_database_url.parse(_owner_url, conn_max_age=0)
+    if _database["USER"] != DB_OWNER_ROLE:  # a login that is a member of the owner role (or a superuser)
+        _database["OPTIONS"] = {**_database.get("OPTIONS", {}), "assume_role": DB_OWNER_ROLE}
+elif DB_CONNECT_AS == "app":
+    _database["USER"] = DB_APP_ROLE
+    _database["PASSWORD"] = env_str("DB_APP_PASSWORD", "")
+elif DB_CONNECT_AS:
+    raise ImproperlyConfigured(f"DB_CONNECT_AS is {DB_CONNECT_AS!r}; it must be empty, 'owner' or 'app'.")
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

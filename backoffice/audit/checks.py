@@ -1,0 +1,50 @@
+"""The production start-up check: the app's database role must not be able to rewrite the audit tables.
+
+``manage.py check --deploy --database default`` runs it as a system check (database-tagged checks
+run only when a database is named); ``backoffice.wsgi`` and ``backoffice.asgi`` run it before serving
+when DEBUG is off, and refuse to start (ImproperlyConfigured) with the same message.
+"""
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+
+HINT = (
+    "Serve the app as a role that owns nothing and has only SELECT and INSERT on these tables: run "
+    "`DB_CONNECT_AS=owner manage.py db_roles` once, migrate with DB_CONNECT_AS=owner, and point DATABASE_URL "
+    "at DB_APP_ROLE's login (docs/security.md, 'Database roles')."
+)
+
+
+def problems(using: str = "default") -> list[str]:
+    from backoffice.audit.dbroles import refusals
+
+    return refusals(connections[using])
+
+
+@register(Tags.database)
+def app_role_cannot_rewrite_audit_tables(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if not databases or "default" not in databases:
+        return []
+    return [
+        Error(f"The app could rewrite the audit trail: {reason}.", hint=HINT, id="audit.E001")
+        for reason in problems("default")
+    ]
+
+
+def refuse_to_start_if_app_role_can_rewrite() -> None:
+    """Raise ImproperlyConfigured, naming the tables, when the app's connection could change them."""
+    from django.conf import settings
+
+    if settings.DEBUG:
+        return
+    reasons = problems("default")
+    connections["default"].close()  # the worker processes open their own
+    if reasons:
+        raise ImproperlyConfigured(
+            "Refusing to start: the app could rewrite the audit trail: " + "; ".join(reasons) + ". " + HINT
+        )

@@ -1,0 +1,237 @@
+"""The two database roles: an owner that owns the schema, and the app's role, which owns nothing.
+
+The app's role (``DB_APP_ROLE``) may read and append the append-only tables and nothing more: no
+UPDATE, DELETE or TRUNCATE, so neither ``SET LOCAL pgtrigger.ignore`` nor TRUNCATE gets past the
+triggers, because the privilege check comes first. Everywhere else it has SELECT, INSERT, UPDATE and
+DELETE (never TRUNCATE, REFERENCES or TRIGGER). The owner role (``DB_OWNER_ROLE``, NOLOGIN) owns every
+table, sequence and function in the schema; migrations run as it (``DB_CONNECT_AS=owner``).
+
+``manage.py db_roles`` creates both roles and applies all of this, idempotently; every ``migrate`` run
+as the owner applies the grants again (backoffice.audit.apps), so a table a migration adds gets its
+privileges in the same deploy. ``refusals`` is the production start-up check's question: which
+append-only tables can this connection change?
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pgtrigger
+from django.apps import apps
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+SCHEMA = "public"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    append_only: bool  # UPDATE and DELETE refused by a trigger: the app may only SELECT and INSERT
+    no_delete: bool  # DELETE refused by a trigger (some rows are updated, never deleted)
+
+
+def _protects(model: type[models.Model], operation: str) -> bool:
+    """Whether one of the model's pgtrigger Protect triggers refuses ``operation`` on every row."""
+    for trigger in getattr(model._meta, "triggers", []):
+        protect = isinstance(trigger, pgtrigger.Protect) and trigger.condition is None
+        if protect and operation in str(trigger.operation).split(" OR "):
+            return True
+    return False
+
+
+def tables() -> list[Table]:
+    """Every model's table with what its triggers refuse, append-only first, by name."""
+    found: dict[str, Table] = {}
+    for model in apps.get_models(include_auto_created=True):
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        update, delete = _protects(model, "UPDATE"), _protects(model, "DELETE")
+        found[model._meta.db_table] = Table(model._meta.db_table, append_only=update and delete, no_delete=delete)
+    return sorted(found.values(), key=lambda t: (not t.append_only, t.name))
+
+
+def append_only_tables() -> list[str]:
+    """The event, access-log, history and checkpoint tables: rows are written once and kept."""
+    return [t.name for t in tables() if t.append_only]
+
+
+def append_only_models() -> list[type[models.Model]]:
+    """The models of those tables, by table name."""
+    names = set(append_only_tables())
+    found = {m._meta.db_table: m for m in apps.get_models() if m._meta.db_table in names and not m._meta.proxy}
+    return [found[name] for name in sorted(found)]
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def setup_statements(cursor, *, owner: str, app: str, app_password: str | None) -> list[str]:  # type: ignore[no-untyped-def]
+    """Create the two roles if missing and make the app's role a plain login (run by a superuser, or a
+    role with CREATEROLE that is a member of the owner)."""
+    done = []
+    cursor.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [[owner, app]])
+    existing = {row[0] for row in cursor.fetchall()}
+    if owner not in existing:
+        done.append(f"CREATE ROLE {quote(owner)} NOLOGIN")
+    if app not in existing:
+        done.append(f"CREATE ROLE {quote(app)} LOGIN")
+    # Whatever it was before: no superuser, no role creation, no row-level-security bypass, and not a
+    # member of the owner (which would let it SET ROLE to it).
+    done.append(f"ALTER ROLE {quote(app)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION")
+    for statement in done:
+        cursor.execute(statement)
+    if app_password is not None:
+        # A parameter can't be bound in ALTER ROLE; the literal is quoted by the server's quote_literal.
+        cursor.execute("SELECT quote_literal(%s)", [app_password])
+        literal = cursor.fetchone()[0]
+        cursor.execute(f"ALTER ROLE {quote(app)} PASSWORD {literal}")
+        done.append(f"ALTER ROLE {quote(app)} PASSWORD '…'")
+    cursor.execute(
+        "SELECT m.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid "
+        "JOIN pg_roles m ON m.oid = a.member WHERE r.rolname = %s AND m.rolname = %s",
+        [owner, app],
+    )
+    if cursor.fetchone():
+        cursor.execute(f"REVOKE {quote(owner)} FROM {quote(app)}")
+        done.append(f"REVOKE {quote(owner)} FROM {quote(app)}")
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    if not cursor.fetchone()[0] and not _member(cursor, owner):
+        cursor.execute(f"GRANT {quote(owner)} TO current_user")
+        done.append(f"GRANT {quote(owner)} TO current_user")
+    return done
+
+
+def _member(cursor, role: str) -> bool:  # type: ignore[no-untyped-def]
+    cursor.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", [role])
+    return bool(cursor.fetchone()[0])
+
+
+def ownership_statements(cursor, *, owner: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Hand every table, view, sequence and function in the schema to the owner role."""
+    cursor.execute(
+        """
+        SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                              WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, c.relname
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = %s)
+          -- a sequence owned by a column (identity, serial) follows its table
+          AND NOT (c.relkind = 'S' AND EXISTS (
+              SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))
+        ORDER BY 2
+        """,
+        [SCHEMA, owner],
+    )
+    statements = [
+        f"ALTER {kind} {quote(SCHEMA)}.{quote(name)} OWNER TO {quote(owner)}" for kind, name in cursor.fetchall()
+    ]
+    cursor.execute(
+        """
+        SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = %s AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = %s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+        ORDER BY 1
+        """,
+        [SCHEMA, owner],
+    )
+    statements += [f"ALTER ROUTINE {signature} OWNER TO {quote(owner)}" for (signature,) in cursor.fetchall()]
+    for statement in statements:
+        cursor.execute(statement)
+    return statements
+
+
+def schema_statements(*, database: str, owner: str, app: str) -> list[str]:
+    """The database and schema privileges, run by the login (the schema's owner, or a superuser)."""
+    o, a = quote(owner), quote(app)
+    return [
+        f"GRANT CONNECT ON DATABASE {quote(database)} TO {a}",
+        f"GRANT USAGE, CREATE ON SCHEMA {quote(SCHEMA)} TO {o}",
+        f"REVOKE CREATE ON SCHEMA {quote(SCHEMA)} FROM PUBLIC",
+        f"REVOKE CREATE ON SCHEMA {quote(SCHEMA)} FROM {a}",
+        f"GRANT USAGE ON SCHEMA {quote(SCHEMA)} TO {a}",
+    ]
+
+
+def grant_statements(existing: Iterable[str], *, owner: str, app: str) -> list[str]:
+    """What the app's role may do, table by table, for the tables that exist now and those to come;
+    run as the owner role."""
+    o, a = quote(owner), quote(app)
+    statements = [
+        # Tables a later migration adds start append-only for the app; the grants below, which every
+        # migrate as the owner runs again, open the ordinary ones.
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {quote(SCHEMA)} GRANT SELECT, INSERT ON TABLES TO {a}",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {quote(SCHEMA)} GRANT USAGE, SELECT ON SEQUENCES TO {a}",
+    ]
+    present = set(existing)
+    for table in tables():
+        if table.name not in present:
+            continue
+        target = f"{quote(SCHEMA)}.{quote(table.name)}"
+        allowed = ["SELECT", "INSERT"]
+        if not table.append_only:
+            allowed.append("UPDATE")
+        if not table.no_delete:
+            allowed.append("DELETE")
+        statements.append(f"REVOKE ALL ON {target} FROM {a}")
+        statements.append(f"GRANT {', '.join(allowed)} ON {target} TO {a}")
+    # Tables no model describes (django_migrations): read only.
+    known = {table.name for table in tables()}
+    for name in sorted(present - known):
+        statements.append(f"REVOKE ALL ON {quote(SCHEMA)}.{quote(name)} FROM {a}")
+        statements.append(f"GRANT SELECT ON {quote(SCHEMA)}.{quote(name)} TO {a}")
+    statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote(SCHEMA)} TO {a}")
+    return statements
+
+
+def apply_grants(connection: BaseDatabaseWrapper, *, owner: str, app: str) -> list[str]:
+    """Run grant_statements on this connection (the owner, or a superuser)."""
+    with connection.cursor() as cursor:
+        statements = grant_statements(connection.introspection.table_names(cursor), owner=owner, app=app)
+        for statement in statements:
+            cursor.execute(statement)
+    return statements
+
+
+def refusals(connection: BaseDatabaseWrapper) -> list[str]:
+    """Why this connection could rewrite the append-only tables, one line per reason; empty when it can't.
+
+    It can when it is a superuser, when it owns a table or is a member of its owner (the owner has
+    every privilege and can drop the trigger), or when it holds UPDATE, DELETE, TRUNCATE or TRIGGER.
+    """
+    names = append_only_tables()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        user, superuser, bypassrls = cursor.fetchone()
+        if superuser:
+            return [f"the database role {user!r} is a superuser: it can change or delete any row"]
+        cursor.execute(
+            """
+            SELECT c.relname,
+                   pg_has_role(c.relowner, 'MEMBER'),
+                   array_remove(ARRAY[
+                       CASE WHEN has_table_privilege(c.oid, 'UPDATE') THEN 'UPDATE' END,
+                       CASE WHEN has_table_privilege(c.oid, 'DELETE') THEN 'DELETE' END,
+                       CASE WHEN has_table_privilege(c.oid, 'TRUNCATE') THEN 'TRUNCATE' END,
+                       CASE WHEN has_table_privilege(c.oid, 'TRIGGER') THEN 'TRIGGER' END
+                   ], NULL)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')
+            ORDER BY c.relname
+            """,
+            [SCHEMA, names],
+        )
+        reasons = []
+        owned, writable = [], []
+        for name, owns, privileges in cursor.fetchall():
+            if owns:
+                owned.append(name)
+            elif privileges:
+                writable.append(f"{name} ({', '.join(privileges)})")
+        if owned:
+            reasons.append(f"the database role {user!r} owns (or is a member of the owner of): {', '.join(owned)}")
+        if writable:
+            reasons.append(f"the database role {user!r} may change rows of: {', '.join(writable)}")
+        if bypassrls:
+            reasons.append(f"the database role {user!r} has BYPASSRLS")
+    return reasons
