@@ -215,10 +215,26 @@ def _lab_flags_text(obs: Observation) -> str:
 # --- The analytes a lab reports ------------------------------------------------------------------
 
 
+SHORT_NAME_LENGTH = 30  # Analyte.short_name
+
+
+def short_name(text: str) -> str:
+    """A name that fits a result's line: a LOINC long name's component ("Cholesterol [Mass/volume] in
+    Serum or Plasma" is "Cholesterol"), and a long one cut at a word (or a "/", "." or "-") with an
+    ellipsis, never mid-word unless it is one word."""
+    head = text.split(" [", 1)[0].strip() or text.strip()
+    if len(head) <= SHORT_NAME_LENGTH:
+        return head
+    room = head[: SHORT_NAME_LENGTH - 1]
+    at = max(room.rfind(separator) for separator in " /.,;:-")
+    cut = room[:at].rstrip(" /.,;:-") if at > 0 else room
+    return f"{cut}…"
+
+
 def _analyte_name(obs: Observation) -> tuple[str, str]:
     name = obs.loinc_text or obs.local_text or obs.loinc_code or obs.local_code
     short = obs.local_text or obs.loinc_text or obs.local_code or obs.loinc_code
-    return name[:120], short[:30]
+    return name[:120], short_name(short)
 
 
 class Analytes:

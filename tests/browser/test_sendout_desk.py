@@ -215,7 +215,7 @@ def test_the_desk_packs_prints_and_sends_two_orders_the_lab_acknowledges(
     # The lipids are in the ordering clinician's inbox, with the lab that performed them.
     screen.login("doc")
     page.get_by_role("link", name="Results inbox").click()
-    row = page.locator("tr.inbox-row", has_text="OKAFOR, Grace").filter(has_text="242 mg/dL")
+    row = page.locator("tr.inbox-row", has_text="OKAFOR, Grace").filter(has_text="Cholesterol 242 mg/dL")
     expect(row).to_contain_text("Performed at Meridian Reference Laboratories")
     expect(row.locator(".result-flag")).to_contain_text("H")
     expect(page.locator("tr.inbox-row", has_text="OKAFOR, Grace")).to_have_count(4)

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from backoffice.models import AccessLog, User
 from lab.models import SendOut
+from lab.sendouts.filing import short_name
 from tests.lab.hl7.intake_helpers import PROVIDER, corpus_orders, intake
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +70,18 @@ def test_a_narrative_report_comes_whole_with_its_lines_and_spacing(client: Clien
     content = client.get(reverse("lab:inbox:inbox")).content.decode()
     assert "Performed at Mercy General Hospital Laboratory" in content
     assert '<pre class="mb-0">' in content and "\n   - SEBORRHEIC KERATOSIS, IRRITATED.\n" in content
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("Cholesterol [Mass/volume] in Serum or Plasma", "Cholesterol"),
+        ("LDL Cholesterol calculated", "LDL Cholesterol calculated"),
+        ("Glucose", "Glucose"),
+        ("Pneumonoultramicroscopicsilicovolcanoconiosis", "Pneumonoultramicroscopicsilic…"),
+        ("Hemoglobin A1c/Hemoglobin.total in Blood by HPLC", "Hemoglobin A1c/Hemoglobin…"),
+        ("Thyrotropin-releasing-hormone-stimulation-panel-x", "Thyrotropin-releasing…"),
+    ],
+)
+def test_a_name_the_lab_sends_is_shortened_at_a_word_for_the_results_line(sent: str, shown: str) -> None:
+    assert short_name(sent) == shown and len(shown) <= 30
