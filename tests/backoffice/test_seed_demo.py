@@ -1,14 +1,19 @@
-"""The demo and scale seeds: idempotent, consistent with the workflow and the database constraints."""
+"""The demo seed: idempotent, consistent with the workflow and the database constraints.
+
+The scale seed's tests are in test_seed_scale.py: this module's demo stays seeded while it runs.
+"""
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
-from django.db.models import Count, Q
-from django.test import Client
+from django.db import transaction
+from django.db.models import Count
+from django.test import Client, override_settings
 from django.utils import timezone
 from pytest_django import Settings
 
@@ -34,19 +39,33 @@ from specimens.workflow import Location, SpecimenStatus
 
 pytestmark = pytest.mark.django_db
 
-SCALE_ARGS = ("--scale", "--patients", "300", "--handoffs", "500", "--open", "20")
+S = SpecimenStatus
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
 def fast_hashing(settings: Settings) -> None:
     # The seed hashes seven passwords per run; the real hasher would make these tests slow.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def seed(*args: str) -> str:
     out = StringIO()
     call_command("seed_demo", *args, stdout=out)
     return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo_output(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    """``seed_demo`` run once for the whole module, and what it printed.
+
+    The demo is seeded in a transaction held open for the module; each test runs in a savepoint
+    inside it (pytest-django's atomic nests), so what a test changes (a second run, a password) is
+    rolled back after it, and the module's end rolls the demo back: the next module sees none of it.
+    """
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS), transaction.atomic():
+        yield seed()
+        transaction.set_rollback(True)
 
 
 def row_counts() -> dict[str, int]:
@@ -59,8 +78,7 @@ def row_counts() -> dict[str, int]:
     return counts
 
 
-def test_running_twice_changes_nothing() -> None:
-    seed()
+def test_running_twice_changes_nothing(demo_output: str) -> None:
     first = row_counts()
     states = dict(Station.objects.values_list("code", "state"))
 
@@ -75,8 +93,8 @@ def test_running_twice_changes_nothing() -> None:
     assert first["ExamRoom"] == 8
 
 
-def test_every_role_has_a_demo_user_who_can_log_in() -> None:
-    output = seed()
+def test_every_role_has_a_demo_user_who_can_log_in(demo_output: str) -> None:
+    output = demo_output
 
     for role in roles.ROLES:
         users = User.objects.filter(groups__name=role, is_active=True)
@@ -92,8 +110,7 @@ def test_every_role_has_a_demo_user_who_can_log_in() -> None:
     assert output.count(DEMO_PASSWORD) == 2 * len(DEMO_USERS)
 
 
-def test_a_changed_demo_password_is_put_back() -> None:
-    seed()
+def test_a_changed_demo_password_is_put_back(demo_output: str) -> None:
     user = User.objects.get(username="ma")
     user.set_password("something-else-entirely-42")
     user.save()
@@ -103,8 +120,7 @@ def test_a_changed_demo_password_is_put_back() -> None:
     assert Client().login(username="ma", password=DEMO_PASSWORD)
 
 
-def test_staff_credentials_include_one_expiring_soon() -> None:
-    seed()
+def test_staff_credentials_include_one_expiring_soon(demo_output: str) -> None:
 
     today = timezone.localdate()
     kinds = set(Credential.objects.values_list("user__username", "kind"))
@@ -114,8 +130,7 @@ def test_staff_credentials_include_one_expiring_soon() -> None:
     assert soon.filter(user__groups__name=roles.ROLE_MEDICAL_ASSISTANT).exists()
 
 
-def test_patients_are_varied_and_consistent() -> None:
-    seed()
+def test_patients_are_varied_and_consistent(demo_output: str) -> None:
 
     patients = Patient.objects.filter(mrn__regex=r"^M[0-9]{6}$")
     assert patients.count() == 200
@@ -131,8 +146,7 @@ def test_patients_are_varied_and_consistent() -> None:
     assert patients.values("family_name").distinct().count() > 100
 
 
-def test_handoffs_exist_in_every_status_with_real_events() -> None:
-    seed()
+def test_handoffs_exist_in_every_status_with_real_events(demo_output: str) -> None:
 
     by_status = dict(Handoff.objects.values_list("status").annotate(n=Count("pk")).order_by())
     assert by_status == {
@@ -169,8 +183,7 @@ def test_handoffs_exist_in_every_status_with_real_events() -> None:
     assert not Handoff.objects.filter(status=HandoffStatus.CANCELLED, cancel_reason="").exists()
 
 
-def test_occupied_stations_are_the_ones_open_handoffs_sit_in() -> None:
-    seed()
+def test_occupied_stations_are_the_ones_open_handoffs_sit_in(demo_output: str) -> None:
 
     occupied = set(Station.objects.filter(state=StationState.OCCUPIED).values_list("pk", flat=True))
     in_use = set(
@@ -186,88 +199,8 @@ def test_occupied_stations_are_the_ones_open_handoffs_sit_in() -> None:
         assert last is None or last.to_status == station.state
 
 
-def test_scale_creates_exactly_the_requested_volumes() -> None:
-    output = seed(*SCALE_ARGS)
-
-    assert "patients" in output and "handoff events" in output
-    assert Patient.objects.filter(mrn__startswith="S").count() == 300
-    scale = Handoff.objects.filter(patient__mrn__startswith="S")
-    assert scale.count() == 520
-    assert scale.filter(status__in=OPEN_STATUSES).count() == 20
-    assert scale.filter(status__in=[HandoffStatus.COMPLETED, HandoffStatus.CANCELLED]).count() == 500
-    assert not scale.filter(status__in=OPEN_STATUSES, station__isnull=False).exists()
-    assert set(scale.filter(status__in=OPEN_STATUSES).values_list("status", flat=True)) <= {
-        HandoffStatus.WAITING,
-        HandoffStatus.CLAIMED,
-    }
-    items = scale.annotate(
-        n=Count("procedure_orders", distinct=True) + Count("test_orders", distinct=True)
-    ).values_list("n", flat=True)
-    assert set(items) <= {1, 2}
-    expected_events: dict[str, list[str]] = {
-        HandoffStatus.WAITING: [HandoffEvent.Action.CREATED],
-        HandoffStatus.CLAIMED: [HandoffEvent.Action.CREATED, HandoffEvent.Action.CLAIMED],
-        HandoffStatus.CANCELLED: [HandoffEvent.Action.CREATED, HandoffEvent.Action.CANCELLED],
-        HandoffStatus.COMPLETED: [
-            HandoffEvent.Action.CREATED,
-            HandoffEvent.Action.CLAIMED,
-            HandoffEvent.Action.IDENTITY_VERIFIED,
-            HandoffEvent.Action.STARTED,
-            HandoffEvent.Action.COMPLETED,
-        ],
-    }
-    for handoff in scale.prefetch_related("events"):
-        assert [e.action for e in handoff.events.all()] == expected_events[handoff.status]
-    # Closed work has no item left open; open work has all of its items still to do.
-    closed_items = Q(handoff__status__in=[HandoffStatus.COMPLETED, HandoffStatus.CANCELLED])
-    assert not ProcedureOrder.objects.filter(closed_items, status=ProcedureOrder.Status.ORDERED).exists()
-    assert not TestOrder.objects.filter(closed_items, status=TestOrder.Status.ORDERED).exists()
-    # The ids came from the tables' sequences, so the app can keep inserting.
-    patient = Patient.objects.create(
-        mrn="M999999", given_name="New", family_name="Patient", date_of_birth="1990-01-01", sex="F"
-    )
-    assert patient.pk > max(Patient.objects.exclude(pk=patient.pk).values_list("pk", flat=True))
-
-
-def test_scale_is_idempotent() -> None:
-    seed(*SCALE_ARGS)
-    first = row_counts()
-
-    output = seed(*SCALE_ARGS)
-
-    assert "already present" in output
-    assert row_counts() == first
-
-
-def test_scale_and_demo_live_side_by_side() -> None:
-    seed()
-    demo = row_counts()
-
-    seed(*SCALE_ARGS)
-
-    assert Patient.objects.count() == demo["Patient"] + 300
-    assert Handoff.objects.count() == demo["Handoff"] + 520
-    assert (
-        not Handoff.objects.filter(status__in=OPEN_STATUSES, station__isnull=False)
-        .exclude(patient__mrn__startswith="M")
-        .exists()
-    )
-
-
-def test_scale_refuses_nonsense_volumes() -> None:
-    with pytest.raises(CommandError):
-        seed("--scale", "--patients", "0", "--handoffs", "10", "--open", "0")
-    with pytest.raises(CommandError):
-        seed("--scale", "--patients", "-1")
-
-
-# --- Specimens -----------------------------------------------------------------------------------
-
-S = SpecimenStatus
-
-
-def test_specimens_exist_in_every_state_with_real_events() -> None:
-    output = seed()
+def test_specimens_exist_in_every_state_with_real_events(demo_output: str) -> None:
+    output = demo_output
 
     by_status = Counter(Specimen.objects.values_list("status", flat=True))
     assert by_status == {
@@ -316,8 +249,7 @@ def test_specimens_exist_in_every_state_with_real_events() -> None:
     assert Specimen.objects.filter(status=S.NOT_COLLECTED, failed_draw_reason="no_vein").count() == 1
 
 
-def test_a_rejected_cup_waits_for_recollection_with_a_labelled_tube_on_an_open_handoff() -> None:
-    seed()
+def test_a_rejected_cup_waits_for_recollection_with_a_labelled_tube_on_an_open_handoff(demo_output: str) -> None:
 
     cup = Specimen.objects.get(status=S.REJECTED, rejection_reason__code="RN")
     assert cup.rejection_note and cup.container.code == "sterile-cup"
@@ -343,8 +275,7 @@ def test_a_rejected_cup_waits_for_recollection_with_a_labelled_tube_on_an_open_h
     assert failed.handoff.specimens.filter(collected_by__username="supervisor").exists()
 
 
-def test_specimen_visits_leave_no_test_waiting_on_a_closed_handoff() -> None:
-    seed()
+def test_specimen_visits_leave_no_test_waiting_on_a_closed_handoff(demo_output: str) -> None:
 
     visits = Handoff.objects.filter(uuid__in=DEMO_VISIT_KEYS)
     assert visits.count() == len(DEMO_VISIT_KEYS)
@@ -366,8 +297,7 @@ def test_specimen_visits_leave_no_test_waiting_on_a_closed_handoff() -> None:
         assert [e.at for e in events] == sorted(e.at for e in events)
 
 
-def test_label_printers_per_patient_station_and_a_zebra_to_configure() -> None:
-    seed()
+def test_label_printers_per_patient_station_and_a_zebra_to_configure(demo_output: str) -> None:
 
     for station in Station.objects.filter(kind__in=PATIENT_STATION_KINDS):
         [printer] = station.label_printers.all()
@@ -385,8 +315,8 @@ def test_label_printers_per_patient_station_and_a_zebra_to_configure() -> None:
     assert LabelPrinter.objects.count() == 7
 
 
-def test_the_bench_has_specimens_past_receipt_and_a_clinician_a_cancelled_test_to_see() -> None:
-    output = seed()
+def test_the_bench_has_specimens_past_receipt_and_a_clinician_a_cancelled_test_to_see(demo_output: str) -> None:
+    output = demo_output
 
     assert (
         "Results: 4 released (1 amended), 1 critical released with its call, 1 waiting for a second person." in output
