@@ -53,6 +53,9 @@ TAG_BYTES = 4
 # Session-level advisory lock: one sealer at a time, taken before the sealing transaction's snapshot.
 SEAL_LOCK_KEY = 0x6175646974736C  # "auditsl"
 ITERSIZE = 10_000
+# At most this many ids of one table per checkpoint: the first run on a database with years of rows
+# seals them over several runs, none holding more than this in memory (4 bytes a row in its payload).
+MAX_SPAN = 500_000
 # The output settings a row's hash depends on, fixed for sealing and verifying alike.
 CANONICAL_SETTINGS = (
     "SET LOCAL TimeZone = 'UTC'",
@@ -180,6 +183,11 @@ def _seal(now: datetime, *, open_now: set[int]) -> SealResult:
         # pending: [highest id, xids open then...]
         if pending is not None and not open_now.intersection(int(x) for x in pending[1:]):
             high = max(low, int(pending[0]))
+            if high - low > MAX_SPAN:  # from the first row above ``low``: ids may start anywhere
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SELECT min({quote(pk)}) FROM {quote(table)} WHERE {quote(pk)} > %s", [low])  # noqa: S608
+                    first = cursor.fetchone()[0]
+                high = min(high, (first or high) - 1 + MAX_SPAN)
         if high > low:
             ranges[table] = _range(table, pk, columns_of(model), low, high)
             sealed[table] = ranges[table]["rows"]
@@ -353,16 +361,18 @@ def _verify_table(model: type[models.Model]) -> TableReport:
 def _groups(entries: Iterator[dict[str, Any]]) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
     """Consecutive ranges hashed over the same columns (a migration that adds one starts a new group).
 
-    Groups are cut every 500 ranges too, so a table's ranges are never all in memory at once.
+    Groups are cut at a million rows too, so a table's ranges are never all in memory at once.
     """
     columns: list[str] | None = None
     batch: list[dict[str, Any]] = []
+    rows = 0
     for entry in entries:
-        if batch and (entry["columns"] != columns or len(batch) >= 500):
+        if batch and (entry["columns"] != columns or rows >= 1_000_000):
             yield columns or [], batch
-            batch = []
+            batch, rows = [], 0
         columns = entry["columns"]
         batch.append(entry)
+        rows += int(entry["rows"])
     if batch:
         yield columns or [], batch
 

@@ -211,3 +211,18 @@ def test_one_sealer_at_a_time() -> None:
         other.execute("SELECT pg_advisory_unlock(%s)", [SEAL_LOCK_KEY])
         thread.join(timeout=30)
     assert done and done[0].prev_hash == first.hash
+
+
+def test_a_long_backlog_is_sealed_a_span_at_a_time(
+    django_user_model: type[User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run on years of rows: at most MAX_SPAN ids of a table per checkpoint, none skipped."""
+    monkeypatch.setattr("backoffice.audit.seal.MAX_SPAN", 2)
+    user = django_user_model.objects.create_user("backlog", password="x" * 16)
+    logs = [_log(user, f"page {n}") for n in range(5)]
+    seal()
+    spans = [seal().tables.get("backoffice_accesslog", 0) for _ in range(4)]
+    assert spans[:3] == [2, 2, 1]
+    report = verify()
+    assert report.ok
+    assert next(t for t in report.tables if t.table == "backoffice_accesslog").sealed_through == logs[-1].pk
