@@ -1,7 +1,7 @@
 """The production start-up check: the app's database role must not be able to rewrite the audit tables.
 
-``manage.py check --deploy --database default`` runs it as a system check (database-tagged checks
-run only when a database is named); ``backoffice.wsgi`` and ``backoffice.asgi`` run it before serving
+``manage.py check --deploy --database default`` runs it as a system check (a deployment check that
+runs only when a database is named, so neither ``migrate`` nor a plain ``check --deploy`` runs it); ``backoffice.wsgi`` and ``backoffice.asgi`` run it before serving
 when DEBUG is off, and refuse to start (ImproperlyConfigured) with the same message.
 """
 
@@ -24,7 +24,9 @@ def problems(using: str = "default") -> list[str]:
     return refusals(connections[using])
 
 
-@register(Tags.database)
+# A deployment check (so `migrate`, which runs the database checks as the owner, never runs it) that
+# needs a database named: `check --deploy` alone, as the header tests run it, doesn't connect.
+@register(Tags.database, deploy=True)
 def app_role_cannot_rewrite_audit_tables(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
