@@ -41,7 +41,7 @@ from typing import Any
 
 import psycopg
 
-from backoffice.devtools.bench import labels
+from backoffice.devtools.bench import audit_seal, labels
 from backoffice.devtools.bench.profile import configure
 from lab.hl7.transport import ack_code, send_mllp
 
@@ -110,10 +110,13 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
 
 
-def app_env(db_url: str) -> dict[str, str]:
+def app_env(db_url: str, connect_as: str = "app") -> dict[str, str]:
+    """Production settings on ``db_url`` (a superuser's), connecting as the app's database role, or as
+    the owner for db_roles, migrate and the seeds (docs/security.md, "Database roles")."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(
         DATABASE_URL=db_url,
+        DB_CONNECT_AS=connect_as,
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -127,7 +130,8 @@ def app_env(db_url: str) -> dict[str, str]:
 
 
 def prepare(db_url: str, *, patients: int, handoffs: int, open_: int) -> dict[str, int]:
-    env = app_env(db_url)
+    env = app_env(db_url, "owner")
+    manage(env, "db_roles")
     say(f"migrate and seed ({patients:,} patients, {handoffs:,} historical handoffs, {open_:,} open)")
     manage(env, "migrate", "--no-input", "-v", "0")
     manage(env, "seed_demo")
@@ -783,6 +787,13 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             result = measure(label, path, raw)
             result.notes.update(notes)
             results.append(result)
+            if path == "/queue/":  # again at once, with the audit checkpoints sealed every second beside it
+                say(f"queue (MA) while sealing every second: {args.connections} connections, {args.duration} s")
+                with audit_seal.sealing(app_env(db_url)) as loop:
+                    raw = wrk(server.base, path, duration=args.duration, connections=args.connections, cookie=cookie)
+                sealed = measure("queue (MA), sealing 1/s", path, raw)
+                sealed.notes.update(loop)
+                results.append(sealed)
         with tempfile.NamedTemporaryFile("w", suffix=".ids", delete=False) as ids:
             ids.write("\n".join(waiting))
         say(f"claim POST over {len(waiting)} waiting handoffs: {args.connections} connections, {args.duration} s")
@@ -827,6 +838,9 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             mllp_file = hl7["intake"].pop("mllp_file")
             if args.mllp:
                 hl7["mllp"] = mllp_phase(db_url, mllp_file)
+    queue_rps = next(r.rps for r in results if r.path == "/queue/")
+    say("audit checkpoints: the catch-up seal, a minute of queue traffic sealed, audit_verify")
+    hl7["audit_seal"] = audit_seal.run(app_env(db_url), views=round(queue_rps * 60))
     say(f"label rendering in-process: {labels.RUNS} calls per output after {labels.WARMUP} warm-up")
     configure(name)  # the server's settings (the clinic's TIME_ZONE) for specimens.labels
     return {"database": counts, "results": [asdict(r) for r in results], **hl7, "labels": labels.run()}
@@ -880,6 +894,8 @@ def print_table(report: dict[str, Any]) -> None:
             if r["notes"]:
                 print(f"  {r['name']}: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in r["notes"].items()))
     print_intake(report)
+    if "audit_seal" in report:
+        audit_seal.print_table(report["audit_seal"])
     if "labels" in report:
         labels.print_table(report["labels"])
     if "growth" in report:
