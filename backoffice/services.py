@@ -133,8 +133,22 @@ def check_complete(handoff: Handoff, by: User) -> None:
 
 
 def check_cancel(handoff: Handoff, by: User) -> None:
+    """Only the ordering clinician, or a supervisor (who oversees the floor), cancels a handoff."""
     require(by, "backoffice.cancel_handoff", "cancel handoffs")
+    if handoff.ordering_clinician_id != by.pk and not by.has_perm("backoffice.view_board"):
+        raise PermissionRefused(
+            f"Only the ordering clinician ({handoff.ordering_clinician}) or a supervisor can cancel this handoff."
+        )
     HANDOFF.check(handoff.status, HandoffStatus.CANCELLED)
+
+
+def check_order_as(ordering_clinician: User, by: User) -> None:
+    """A clinician orders as themselves; someone else (an MA at the exam room) enters on a named
+    clinician's behalf, which the handoff's first event records."""
+    if not ordering_clinician.groups.filter(name=ROLE_CLINICIAN).exists():
+        raise TransitionNotAllowed(f"{ordering_clinician} is not a clinician and can't order for a patient.")
+    if by.pk != ordering_clinician.pk and by.groups.filter(name=ROLE_CLINICIAN).exists():
+        raise PermissionRefused(f"A clinician orders as themselves, not as {ordering_clinician}.")
 
 
 def check_add_items(handoff: Handoff, by: User) -> None:
@@ -169,8 +183,7 @@ def handoff_create(
 ) -> Handoff:
     """Hand a patient off from the exam room to the back-office queue (ICD-10-CM codes checked)."""
     require(by, "backoffice.add_handoff", "hand patients off")
-    if not ordering_clinician.groups.filter(name=ROLE_CLINICIAN).exists():
-        raise TransitionNotAllowed(f"{ordering_clinician} is not a clinician and can't order for a patient.")
+    check_order_as(ordering_clinician, by)
     language = needs.interpreter_language.strip()
     if needs.interpreter_needed and not language:
         language = patient.preferred_language

@@ -74,7 +74,12 @@ class HandoffForm(forms.Form):
         assert isinstance(clinician_field, forms.ModelChoiceField)
         clinician_field.queryset = qs
         if user.groups.filter(name=ROLE_CLINICIAN).exists():
-            self.fields["ordering_clinician"].initial = user.pk
+            # A clinician orders as themselves (the service refuses anything else): the only choice.
+            clinician_field.queryset = qs.filter(pk=user.pk)
+            clinician_field.initial = user.pk
+            clinician_field.empty_label = None
+        else:
+            clinician_field.help_text = "You enter this on the clinician's behalf; the handoff records it."
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.disable_csrf = True

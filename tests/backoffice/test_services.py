@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
+from backoffice import roles
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, Station, StationEvent, User
+from backoffice.selectors import handoff_actions
 from backoffice.services import (
     AlreadyClaimed,
     IdentityMismatch,
@@ -27,7 +29,7 @@ from backoffice.services import (
 from backoffice.workflow import HandoffStatus, PermissionRefused, Priority, StationState, TransitionNotAllowed
 from procedures.models import ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
-from tests.factories import HandoffFactory, StationFactory
+from tests.factories import HandoffFactory, StationFactory, UserFactory
 
 Action = HandoffEvent.Action
 
@@ -774,6 +776,30 @@ def test_cancelling_needs_a_reason(reason: str, handoff: Handoff, clinician: Use
     assert fresh(handoff).status == HandoffStatus.WAITING
 
 
+def test_another_clinician_may_not_cancel_a_handoff_they_did_not_order(handoff: Handoff) -> None:
+    colleague = UserFactory(role=roles.ROLE_CLINICIAN, first_name="Ines", last_name="Varga")
+    with pytest.raises(PermissionRefused, match=r"Only the ordering clinician \(.+\) or a supervisor"):
+        handoff_cancel(handoff=handoff, by=colleague, reason="Wrong patient")
+    assert fresh(handoff).status == HandoffStatus.WAITING
+    assert not handoff_actions(handoff, colleague).cancel  # the page doesn't offer it either
+
+
+def test_a_clinician_orders_as_themselves_and_an_ma_on_a_clinicians_behalf(
+    patient: Patient, exam_room: ExamRoom, clinician: User, medical_assistant: User
+) -> None:
+    colleague = UserFactory(role=roles.ROLE_CLINICIAN)
+    with pytest.raises(PermissionRefused, match="A clinician orders as themselves"):
+        handoff_create(patient=patient, ordering_clinician=colleague, exam_room=exam_room, by=clinician)
+    assert not Handoff.objects.filter(patient=patient).exists()
+    entered = handoff_create(patient=patient, ordering_clinician=colleague, exam_room=exam_room, by=medical_assistant)
+    [created] = entered.events.all()
+    assert (entered.ordering_clinician, created.actor, created.note) == (
+        colleague,
+        medical_assistant,
+        f"On behalf of {colleague}",
+    )
+
+
 @pytest.mark.parametrize("role", ["medical_assistant", "lab_tech", "outsider"])
 def test_it_refuses_a_cancel_by_a_role_without_the_permission(
     role: str, request: pytest.FixtureRequest, handoff: Handoff
@@ -918,7 +944,7 @@ def test_closed_handoffs_may_share_a_station(
 ) -> None:
     at_station(handoff, station, medical_assistant)
     handoff_cancel(handoff=handoff, by=clinician, reason="Patient left")
-    earlier = HandoffFactory()
+    earlier = HandoffFactory(ordering_clinician=clinician)
     handoff_cancel(handoff=earlier, by=clinician, reason="Duplicate")
     Handoff.objects.filter(pk=earlier.pk).update(station=station)  # history may point at the same room
     assert Handoff.objects.filter(station=station).count() == 2
