@@ -143,7 +143,7 @@ def test_the_claim_button_submits_the_one_csrf_form_each_refresh_brings(medical_
     page = _queue(client, medical_assistant)
     claim = reverse("handoff_claim", args=[handoff.uuid])
     assert f'form="claim-form" formaction="{claim}"' in page
-    form = re.search(r'<form id="claim-form" method="post"[^>]*>(.*?)</form>', page, re.S)
+    form = re.search(r'<form [^>]*id="claim-form" method="post"[^>]*>(.*?)</form>', page, re.S)
     assert form is not None
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(1))
     assert token is not None
