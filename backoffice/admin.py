@@ -128,21 +128,72 @@ class CredentialInline(admin.TabularInline):
     fields = ("kind", "number", "issued_on", "expires_on")
 
 
+# The fields of a staff profile: what the Admin role keeps. Roles, flags, direct permissions and the
+# password are a superuser's, and each change of them is in the account-change log (accounts.changes).
+PROFILE_FIELDS = ("first_name", "last_name", "title", "email", "phone", "npi")
+ACCESS_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
+class StaffProfileCreationForm(forms.ModelForm):
+    """A new account as the Admin role opens it: a profile, no role and no password.
+
+    A superuser then gives the role and sets the password (or the person's first one), so the admin
+    who typed the profile never knows a password that a role makes worth having.
+    """
+
+    class Meta:
+        model = User
+        fields = ("username", *PROFILE_FIELDS)
+
+    def save(self, commit: bool = True) -> User:
+        user: User = super().save(commit=False)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
+
+
+def is_superuser(request: HttpRequest) -> bool:
+    return bool(request.user.is_superuser)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Personal info", {"fields": ("first_name", "last_name", "title", "email", "phone", "npi")}),
-        ("Roles and access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Personal info", {"fields": PROFILE_FIELDS}),
+        ("Roles and access", {"fields": ("is_active", *ACCESS_FIELDS)}),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
-        (
-            "Personal info",
-            {"classes": ("wide",), "fields": ("first_name", "last_name", "title", "email", "phone", "npi")},
-        ),
+        ("Personal info", {"classes": ("wide",), "fields": PROFILE_FIELDS}),
         ("Roles", {"classes": ("wide",), "fields": ("groups",)}),
+    )
+    # The Admin role's pages: a profile without the password, and roles shown but not edited.
+    profile_fieldsets = (
+        (None, {"fields": ("username",)}),
+        ("Personal info", {"fields": PROFILE_FIELDS}),
+        (
+            "Roles and access",
+            {
+                "fields": ("is_active", "roles", "is_staff"),
+                "description": "Roles, admin access and passwords are changed by a superuser; every such "
+                "change is in the account-change log auditors read.",
+            },
+        ),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    profile_add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username",),
+                "description": "The account starts without a role or a password: a superuser gives both.",
+            },
+        ),
+        ("Personal info", {"classes": ("wide",), "fields": PROFILE_FIELDS}),
     )
     inlines = (CredentialInline,)
     list_display = ("username", "full_name", "title", "roles", "is_active")
@@ -160,25 +211,43 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="roles")
     def roles(self, obj: User) -> str:
         # Sorted in Python so the prefetched groups are used as they are.
-        return ", ".join(sorted(group.name for group in obj.groups.all()))
+        return ", ".join(sorted(group.name for group in obj.groups.all())) or "—"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if is_superuser(request):
+            return super().get_fieldsets(request, obj)
+        return self.profile_add_fieldsets if obj is None else self.profile_fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if not is_superuser(request):
+            # A plain form of the profile's fields: neither the password nor the roles are in it.
+            kwargs["form"] = StaffProfileCreationForm if obj is None else forms.ModelForm
+            return admin.ModelAdmin.get_form(self, request, obj, change=change, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         readonly = tuple(super().get_readonly_fields(request, obj))
-        if not request.user.is_superuser:
-            # Staff with the Admin role manage roles (groups); only a superuser makes superusers.
-            readonly += ("is_superuser", "user_permissions")
+        if not is_superuser(request):
+            readonly += ("roles", "is_staff", "last_login", "date_joined")
         return readonly
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # An Admin-role user must not take over a superuser account (e.g. by resetting its password).
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        # Not a superuser's account (its password, its email), and not one's own: an admin who could
+        # edit itself could rename its way out of a review or change what its colleagues check.
+        if obj is not None and not is_superuser(request) and (obj.is_superuser or obj.pk == request.user.pk):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
-            return False
+        if not is_superuser(request):
+            return False  # staff leave by deactivation (backoffice.roles: no delete_user for admins)
         return super().has_delete_permission(request, obj)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        # Setting someone else's password is signing in as them: a superuser's, and logged as a reset.
+        if not is_superuser(request):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
 
 class CredentialExpiryFilter(admin.SimpleListFilter):
@@ -216,6 +285,21 @@ class CredentialAdmin(admin.ModelAdmin):
     search_fields = ("number", "user__username", "user__first_name", "user__last_name")
     autocomplete_fields = ("user",)
     date_hierarchy = "expires_on"
+
+    def _own(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is not None and obj.user_id == request.user.pk and not is_superuser(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # One's own credentials are checked by someone else, like the rest of one's own account.
+        return not self._own(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._own(request, obj) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Credential, form: Any, change: bool) -> None:
+        if self._own(request, obj):  # a new credential for oneself
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="status", ordering="expires_on")
     def expiry(self, obj: Credential) -> str:

@@ -9,7 +9,8 @@ class BackofficeConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the sign-in signal receivers (session clocks, security log).
-        import backoffice.accounts.auth  # noqa: F401
+        import backoffice.accounts.auth
+        import backoffice.accounts.changes  # noqa: F401 - the account-change log's receivers
         from backoffice.audit.subjects import register_subject
         from backoffice.roles import sync_roles
 

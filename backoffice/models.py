@@ -535,3 +535,62 @@ class RolePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group.name}: {'second factor required' if self.require_second_factor else 'password only'}"
+
+
+class AccountChangeKind(models.TextChoices):
+    ACCOUNT_CREATED = "account_created", "Account created"
+    ROLE_ADDED = "role_added", "Role added"
+    ROLE_REMOVED = "role_removed", "Role removed"
+    PERMISSION_GRANTED = "permission_granted", "Permission granted"
+    PERMISSION_REVOKED = "permission_revoked", "Permission revoked"
+    SUPERUSER_GRANTED = "superuser_granted", "Made superuser"
+    SUPERUSER_REVOKED = "superuser_revoked", "Superuser removed"
+    STAFF_GRANTED = "staff_granted", "Admin site access given"
+    STAFF_REVOKED = "staff_revoked", "Admin site access removed"
+    ACTIVATED = "activated", "Account activated"
+    DEACTIVATED = "deactivated", "Account deactivated"
+    PASSWORD_RESET = "password_reset", "Password set by someone else"
+    PASSWORD_CHANGED = "password_changed", "Password changed by its owner"
+    SECOND_FACTOR_ADDED = "second_factor_added", "Authenticator added"
+    SECOND_FACTOR_CHANGED = "second_factor_changed", "Authenticator secret changed"
+    SECOND_FACTOR_REMOVED = "second_factor_removed", "Authenticator removed"
+    GROUP_CREATED = "group_created", "Role created"
+    GROUP_RENAMED = "group_renamed", "Role renamed"
+    GROUP_DELETED = "group_deleted", "Role deleted"
+    GROUP_PERMISSION_ADDED = "group_permission_added", "Permission added to a role"
+    GROUP_PERMISSION_REMOVED = "group_permission_removed", "Permission removed from a role"
+
+
+class AccountChange(models.Model):
+    """A change to who may do what: roles, permissions, passwords, authenticators, superuser and staff flags.
+
+    Append-only, written by the signal receivers in backoffice.accounts.changes whatever made the
+    change (admin, a page, the shell, a migration), and read by auditors on /audit/accounts/.
+    """
+
+    Kind = AccountChangeKind
+
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    actor_username = models.CharField(max_length=150, blank=True)
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    subject_username = models.CharField(max_length=150, blank=True)
+    kind = models.CharField(max_length=30, choices=AccountChangeKind.choices)
+    detail = models.CharField(max_length=200, blank=True, help_text="The role or permission concerned.")
+    source = models.CharField(
+        max_length=200, blank=True, help_text="The page that made the change; empty from a shell or a command."
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["-at"], name="accountchange_at_idx"),
+            models.Index(fields=["subject", "-at"], name="accountchange_subject_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=AccountChangeKind.values), name="accountchange_kind_valid"),
+        ]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject_username or self.detail} at {self.at:%Y-%m-%d %H:%M}"

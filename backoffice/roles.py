@@ -59,7 +59,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | _SEND_OUT_DESK
     | {"lab.acknowledge_result"}
     | {"lab.view_recollectioncall", "lab.close_recollectioncall"}
-    | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"},
+    | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"}
+    | {"backoffice.view_accountchange"},
     ROLE_CLINICIAN: {
         "backoffice.view_patient",
         "backoffice.view_handoff",
@@ -80,10 +81,12 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | _SEND_OUT_DESK,
     # Admins keep the catalogs and staff in Django admin; clinical work is not theirs.
     ROLE_ADMIN: set(),
-    # Reads the access log, in the app (/audit/), and nothing else.
-    ROLE_AUDITOR: {"backoffice.view_accesslog"},
+    # Reads the access log and the account-change log, in the app (/audit/), and nothing else.
+    ROLE_AUDITOR: {"backoffice.view_accesslog", "backoffice.view_accountchange"},
 }
-ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab", "auth"}
+# Not "auth": roles (groups) and their permissions are a superuser's, as are passwords and authenticators
+# (backoffice.admin.UserAdmin), so an admin can neither raise its own access nor sign in as someone else.
+ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab"}
 # Workflow permissions are clinical work; an admin keeps catalogs and staff, not patients' handoffs.
 ADMIN_EXCLUDED = {
     "backoffice.add_handoff",
@@ -133,16 +136,18 @@ ADMIN_EXCLUDED = {
     "backoffice.add_accesslogpatient",
     "backoffice.change_accesslogpatient",
     "backoffice.delete_accesslogpatient",
+    # Who changed roles, passwords and authenticators is the auditors' to read, and nobody's to edit.
+    *(f"backoffice.{verb}_accountchange" for verb in ("view", "add", "change", "delete")),
+    # Staff leave by deactivation: their access rows and account changes keep pointing at them.
+    "backoffice.delete_user",
 }
 # Beyond ADMIN_APPS: the field-level history of every tracked record, across models, in admin;
-# and unlocking a locked-out account or removing a lost authenticator. View and delete only:
-# adding or changing a device would let an admin plant a known secret on someone's account.
+# and unlocking a locked-out account. Authenticators (otp_totp) are a superuser's: adding or changing
+# one plants a known secret on someone's account, and removing one turns their second factor off.
 ADMIN_EXTRA = {
     "pghistory.view_middlewareevents",
     "axes.view_accessattempt",
     "axes.delete_accessattempt",
-    "otp_totp.view_totpdevice",
-    "otp_totp.delete_totpdevice",
 }
 
 
@@ -152,18 +157,21 @@ def sync_roles(apps: Any = None, **kwargs: Any) -> None:
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
+    from backoffice.accounts.changes import roles_table_sync
+
     # post_migrate reaches this app before later apps have their permissions; make them all now.
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0)
     by_name = {f"{p.content_type.app_label}.{p.codename}": p for p in Permission.objects.select_related("content_type")}
-    for role in ROLES:
-        group, _ = Group.objects.get_or_create(name=role)
-        if role == ROLE_ADMIN:
-            wanted = [
-                p
-                for key, p in by_name.items()
-                if (key.split(".")[0] in ADMIN_APPS and key not in ADMIN_EXCLUDED) or key in ADMIN_EXTRA
-            ]
-        else:
-            wanted = [by_name[key] for key in sorted(ROLE_PERMISSIONS[role]) if key in by_name]
-        group.permissions.set(wanted)
+    with roles_table_sync():  # the code's table, not an account change (backoffice.accounts.changes)
+        for role in ROLES:
+            group, _ = Group.objects.get_or_create(name=role)
+            if role == ROLE_ADMIN:
+                wanted = [
+                    p
+                    for key, p in by_name.items()
+                    if (key.split(".")[0] in ADMIN_APPS and key not in ADMIN_EXCLUDED) or key in ADMIN_EXTRA
+                ]
+            else:
+                wanted = [by_name[key] for key in sorted(ROLE_PERMISSIONS[role]) if key in by_name]
+            group.permissions.set(wanted)

@@ -39,6 +39,7 @@ urlpatterns = [
     path("lab/", include("lab.urls")),
     path("audit/", audit_views.audit_log, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit_export"),
+    path("audit/accounts/", audit_views.account_changes, name="audit_account_changes"),
     path("admin/", admin.site.urls),
 ]
 

@@ -10,15 +10,24 @@ from datetime import UTC
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backoffice import selectors
 from backoffice.audit.filters import AccessLogFilter
 from backoffice.audit.log import csv_safe, log_access
-from backoffice.models import AccessAction, AccessLog, AccessLogPatient, Patient, User
+from backoffice.models import (
+    AccessAction,
+    AccessLog,
+    AccessLogPatient,
+    AccountChange,
+    AccountChangeKind,
+    Patient,
+    User,
+)
 from backoffice.paging import page_number
 
 PAGE_SIZE = 50
@@ -142,3 +151,39 @@ def audit_export(request: HttpRequest) -> HttpResponseBase:
     response["Content-Disposition"] = f'attachment; filename="access-log-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+ACCOUNT_CHANGE_PAGE_SIZE = 50
+
+
+@require_GET
+@permission_required("backoffice.view_accountchange", raise_exception=True)
+def account_changes(request: HttpRequest) -> HttpResponse:
+    """Who changed roles, permissions, passwords and authenticators, newest first (no patient data).
+
+    Filtered by a username (as the one changed or the one changing) and a kind; GET, since neither
+    names a patient. Looking is logged like any audit search.
+    """
+    kinds = dict(AccountChangeKind.choices)
+    username = request.GET.get("username", "").strip()[:150]
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in kinds else ""
+    rows = AccountChange.objects.select_related("actor", "subject").order_by("-at", "-id")
+    if username:
+        rows = rows.filter(Q(subject_username=username) | Q(actor_username=username))
+    if kind:
+        rows = rows.filter(kind=kind)
+    page = page_number(request.GET.get("page"))
+    start = (page - 1) * ACCOUNT_CHANGE_PAGE_SIZE
+    shown = list(rows[start : start + ACCOUNT_CHANGE_PAGE_SIZE + 1])
+    log_access(request=request, action=AccessAction.LIST, what="account-change log", patients=[])
+    context = {
+        "rows": shown[:ACCOUNT_CHANGE_PAGE_SIZE],
+        "has_next": len(shown) > ACCOUNT_CHANGE_PAGE_SIZE,
+        "page": page,
+        "username": username,
+        "kind": kind,
+        "kinds": AccountChangeKind.choices,
+        "nav": "account_changes",
+    }
+    return render(request, "backoffice/audit/account_changes.html", context)

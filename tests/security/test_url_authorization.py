@@ -80,6 +80,7 @@ BACKOFFICE: dict[str, dict[str, str]] = {
     "station_turnover": POST_ONLY,
     "audit": only("supervisor", "auditor"),
     "audit_export": POST_ONLY,
+    "audit_account_changes": only("supervisor", "auditor"),  # who changed roles, passwords, authenticators
 }
 
 # ---- procedures -----------------------------------------------------------------------------------
@@ -153,7 +154,10 @@ _ADMIN_READ_ONLY = [
 ]
 # Models the admin role holds no permission on at all.
 # Inbound HL7 messages too: each holds a patient's results, matched or not; only the desk's pages show them.
+# Roles and their permissions, and authenticators, are a superuser's (backoffice.roles.ADMIN_APPS).
 _ADMIN_NO_ACCESS = [
+    "auth_group",
+    "otp_totp_totpdevice",
     "axes_accessfailurelog",
     "axes_accesslog",
     "django_tasks_database_dbtaskresult",
@@ -170,9 +174,11 @@ ADMIN: dict[str, dict[str, str]] = {
     # Unlocking is deleting an attempt; adding one is not something anyone does by hand.
     "admin:axes_accessattempt_add": ADMIN_REFUSED,
     # Planting or reading an authenticator's secret would let an admin sign in as its owner.
-    "admin:otp_totp_totpdevice_add": ADMIN_REFUSED,
     "admin:otp_totp_totpdevice_config": ADMIN_REFUSED,
     "admin:otp_totp_totpdevice_qrcode": ADMIN_REFUSED,
+    # Setting someone's password is signing in as them: superusers only, and logged as a reset.
+    "admin:auth_user_password_change": ADMIN_REFUSED,
+    "admin:backoffice_user_delete": ADMIN_REFUSED,  # staff leave by deactivation
     "admin:autocomplete": ADMIN_REFUSED,  # no autocomplete field is asked for in this request
     "admin:view_on_site": ADMIN_REFUSED,  # no model here has get_absolute_url
     "admin/(?P<url>.*)": ADMIN_REFUSED,  # the catch-all: unknown admin URLs are 404
