@@ -190,6 +190,8 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 
 # Rows per queue page, and handoffs per supervisor-board column (the oldest; the rest are counted).
 QUEUE_PAGE_SIZE = env_int("QUEUE_PAGE_SIZE", 50, minimum=5)
+# Emergency ("break-glass") access to one patient's record lasts this long from when it is asked for.
+BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
 # Rendered queue rows and board cards, kept in each worker's memory (backoffice/pages/fragments.py). Their
 # keys change with the handoff and patient rows; this bounds how long other names they print
 # (exam room, staff, station, catalog items) can lag behind a rename.
