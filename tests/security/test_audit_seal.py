@@ -22,7 +22,7 @@ from backoffice.audit.tasks import seal_append_only_rows
 from backoffice.models import AccessLog, HandoffEvent, User
 from tests.factories import HandoffFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 OWNER_BYPASS = ("backoffice.AccessLog:append_only", "backoffice.HandoffEvent:append_only")
 

@@ -26,7 +26,7 @@ from backoffice.audit.dbroles import append_only_models, append_only_tables, ref
 from backoffice.models import AccessLog, User
 from backoffice.transitions import APPEND_ONLY
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
