@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_save
 
 
 class BackofficeConfig(AppConfig):
@@ -13,7 +13,10 @@ class BackofficeConfig(AppConfig):
         import backoffice.accounts.changes  # noqa: F401 - the account-change log's receivers
         from backoffice.audit.subjects import register_subject
         from backoffice.roles import sync_roles
+        from backoffice.text import strip_bidi_controls
 
+        # No bidirectional control characters in any text the app's models save (backoffice.text).
+        pre_save.connect(strip_bidi_controls, dispatch_uid="backoffice.strip_bidi_controls")
         register_subject("handoff", _patient_of_handoff)
         register_subject("patient", _patient_by_uuid)
 

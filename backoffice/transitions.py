@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from backoffice.text import strip_bidi_rows
 from backoffice.workflow import PermissionRefused, Table, TransitionNotAllowed
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ def record_all(
         for obj in objs
     ]
     event_model, _ = _events_of(type(objs[0]))
-    return list(event_model._default_manager.bulk_create(events))
+    return list(event_model._default_manager.bulk_create(strip_bidi_rows(events)))
 
 
 @dataclass(frozen=True)

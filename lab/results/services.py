@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.models import User
+from backoffice.text import strip_bidi_rows
 from backoffice.transitions import edit, hold, lock, move, record, record_all, require
 from backoffice.workflow import PermissionRefused, TransitionNotAllowed
 from lab.criticals.services import critical_call_open
@@ -266,7 +267,7 @@ def results_enter(
             )
             _apply(result, value)
             results.append(result)
-        Result.objects.bulk_create(results)
+        Result.objects.bulk_create(strip_bidi_rows(results))
         record_all(
             results,
             by=by,
@@ -507,7 +508,7 @@ def results_report(*, order: TestOrder, results: Sequence[Result], by: User) -> 
         r.status, r.status_changed_at = R.RELEASED, now
         r.entered_by, r.entered_at = by, now
         r.released_by, r.released_at = by, now
-    created = Result.objects.bulk_create(results)
+    created = Result.objects.bulk_create(strip_bidi_rows(results))
 
     def said(r: Result) -> str:
         what = f"{r.get_report_status_display()} {r.display_value}" + (f" ({r.flag})" if r.flag else "")
