@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template import loader
+from django.urls import reverse
 
 
 class RejectNulInQueryMiddleware:
@@ -22,3 +23,24 @@ class RejectNulInQueryMiddleware:
         if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
             return HttpResponseBadRequest(loader.get_template("400.html").render())
         return self.get_response(request)
+
+
+class ClearSiteDataOnLogoutMiddleware:
+    """Signing out tells the browser to drop what it kept of the session: ``Clear-Site-Data``.
+
+    On a shared workstation the next person must find no cached page of a patient, no cookie and no
+    stored state of the one before (the back button after sign-out shows nothing). Django's logout
+    view ends the session on the server; this header, on its answer to the sign-out POST, clears the
+    browser's side too.
+    """
+
+    HEADER = '"cache", "cookies", "storage"'
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method == "POST" and request.path == reverse("logout") and response.status_code < 400:
+            response["Clear-Site-Data"] = self.HEADER
+        return response

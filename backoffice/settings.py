@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A NUL in the query string is a 400 before any view (or the database) sees it.
     "backoffice.middleware.RejectNulInQueryMiddleware",
+    # The sign-out's answer clears the browser's cache, cookies and storage for the site.
+    "backoffice.middleware.ClearSiteDataOnLogoutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -190,3 +190,14 @@ def test_the_signed_out_message_reaches_the_login_page_once(client: Client, medi
     response = client.get(reverse("queue"))
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert messages == ["You were signed out after 15 minutes without activity."]
+
+
+def test_signing_out_clears_the_browsers_cache_cookies_and_storage(client: Client, medical_assistant: User) -> None:
+    _signed_in(client, medical_assistant)
+    queue = client.get(reverse("queue"))
+    assert "Clear-Site-Data" not in queue  # only the sign-out says it
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert response["Clear-Site-Data"] == '"cache", "cookies", "storage"'
+    assert SESSION_KEY not in client.session
+    assert "Clear-Site-Data" not in client.get(reverse("logout"))  # a GET signs no one out (405)
