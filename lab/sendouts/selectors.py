@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Window
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Window
 from django.http import Http404
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from specimens.models import Specimen
 from specimens.workflow import Handling, Location, SpecimenStatus
 
 # Sent send-outs listed on the desk (overdue and failed first); the rest are counted.
-SENT_SHOWN = 100
+SENT_SHOWN = 50
 # Order messages that need a person: failed for good, refused, or still failing.
 TROUBLED_MESSAGE_STATUSES: tuple[str, ...] = (MessageStatus.RETRYING, MessageStatus.GAVE_UP, MessageStatus.REJECTED)
 
@@ -291,11 +291,15 @@ def desk(*, user: User, now: datetime | None = None) -> Desk:
         queryset=OutboundMessage.objects.filter(kind=OutboundMessage.Kind.NEW).order_by("-created_at", "-id"),
         to_attr="new_messages",
     )
+    # An order message not through comes first whatever its expected-by, so none is cut off the list.
+    not_through = OutboundMessage.objects.filter(
+        send_out=OuterRef("pk"), kind=OutboundMessage.Kind.NEW, status__in=TROUBLED_MESSAGE_STATUSES
+    )
     sent_rows = list(
         SendOut.objects.filter(status__in=AWAITING_RESULTS_STATUSES)
         .select_related("reference_lab", "orderable", "order__test", "order__handoff__patient", "order__specimen")
         .prefetch_related(messages)
-        .order_by("expected_by", "id")[: SENT_SHOWN + 1]
+        .order_by(Exists(not_through).desc(), "expected_by", "id")[: SENT_SHOWN + 1]
     )
     sent = [SentRow(s, s.new_messages[0] if s.new_messages else None, now) for s in sent_rows[:SENT_SHOWN]]
     sent.sort(key=lambda r: (not r.troubled, not r.overdue, not r.is_stat, r.send_out.expected_by or now))

@@ -10,7 +10,7 @@ from django.utils import timezone
 from backoffice import roles
 from backoffice.models import AccessLog, User
 from lab.models import OutboundMessage, SendOut, Shipment, ShipmentEvent
-from lab.sendouts import shipments
+from lab.sendouts import selectors, shipments
 from lab.sendouts.services import send_outs_flag_overdue
 from lab.workflow import MessageStatus, SendOutStatus, ShipmentStatus
 from tests.factories import UserFactory
@@ -114,6 +114,24 @@ class TestTheDesk:
         assert f"Failed, retrying at {timezone.localtime(later):%H:%M}" in html
         assert "Attempt 2: MLLP connection to 127.0.0.1:2575 refused" in html
         assert "Retry now" in html and "Overdue" in html and "call Quest Diagnostics West" in html
+
+    def test_a_failed_order_message_is_listed_though_more_sent_ones_are_due_before_it(
+        self, client: Client, ma: User, tech: User, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(selectors, "SENT_SHOWN", 1)
+        tubes = []
+        for test in ("TSH", "PSA"):
+            box, [tube] = packed(test, ma=ma, lab_tech=tech)
+            shipments.shipment_dispatch(shipment=box, by=tech)
+            tubes.append(tube)
+        due_first, failing = (send_outs_of(t)[0] for t in tubes)
+        SendOut.objects.filter(pk=due_first.pk).update(expected_by=timezone.now() + timedelta(hours=1))
+        SendOut.objects.filter(pk=failing.pk).update(expected_by=timezone.now() + timedelta(hours=30))
+        OutboundMessage.objects.filter(send_out=failing).update(status=MessageStatus.GAVE_UP, attempts=8)
+        client.force_login(tech)
+        desk = client.get(DESK).context["desk"]
+        assert [r.send_out for r in desk.sent] == [failing] and desk.sent_total_over
+        assert desk.troubled_count == 1
 
     def test_a_new_shipment_with_bad_input_says_why_and_writes_nothing(self, client: Client, tech: User) -> None:
         lab = reference_lab()
