@@ -9,33 +9,128 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backoffice', '0011_npi_and_diagnoses'),
+        ("backoffice", "0011_npi_and_diagnoses"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AccountChange',
+            name="AccountChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('actor_username', models.CharField(blank=True, max_length=150)),
-                ('subject_username', models.CharField(blank=True, max_length=150)),
-                ('kind', models.CharField(choices=[('account_created', 'Account created'), ('role_added', 'Role added'), ('role_removed', 'Role removed'), ('permission_granted', 'Permission granted'), ('permission_revoked', 'Permission revoked'), ('superuser_granted', 'Made superuser'), ('superuser_revoked', 'Superuser removed'), ('staff_granted', 'Admin site access given'), ('staff_revoked', 'Admin site access removed'), ('activated', 'Account activated'), ('deactivated', 'Account deactivated'), ('password_reset', 'Password set by someone else'), ('password_changed', 'Password changed by its owner'), ('second_factor_added', 'Authenticator added'), ('second_factor_changed', 'Authenticator secret changed'), ('second_factor_removed', 'Authenticator removed'), ('group_created', 'Role created'), ('group_renamed', 'Role renamed'), ('group_deleted', 'Role deleted'), ('group_permission_added', 'Permission added to a role'), ('group_permission_removed', 'Permission removed from a role')], max_length=30)),
-                ('detail', models.CharField(blank=True, help_text='The role or permission concerned.', max_length=200)),
-                ('source', models.CharField(blank=True, help_text='The page that made the change; empty from a shell or a command.', max_length=200)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('subject', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("actor_username", models.CharField(blank=True, max_length=150)),
+                ("subject_username", models.CharField(blank=True, max_length=150)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("account_created", "Account created"),
+                            ("role_added", "Role added"),
+                            ("role_removed", "Role removed"),
+                            ("permission_granted", "Permission granted"),
+                            ("permission_revoked", "Permission revoked"),
+                            ("superuser_granted", "Made superuser"),
+                            ("superuser_revoked", "Superuser removed"),
+                            ("staff_granted", "Admin site access given"),
+                            ("staff_revoked", "Admin site access removed"),
+                            ("activated", "Account activated"),
+                            ("deactivated", "Account deactivated"),
+                            ("password_reset", "Password set by someone else"),
+                            ("password_changed", "Password changed by its owner"),
+                            ("second_factor_added", "Authenticator added"),
+                            ("second_factor_changed", "Authenticator secret changed"),
+                            ("second_factor_removed", "Authenticator removed"),
+                            ("group_created", "Role created"),
+                            ("group_renamed", "Role renamed"),
+                            ("group_deleted", "Role deleted"),
+                            ("group_permission_added", "Permission added to a role"),
+                            ("group_permission_removed", "Permission removed from a role"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("detail", models.CharField(blank=True, help_text="The role or permission concerned.", max_length=200)),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True,
+                        help_text="The page that made the change; empty from a shell or a command.",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "subject",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['-at'], name='accountchange_at_idx'), models.Index(fields=['subject', '-at'], name='accountchange_subject_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['account_created', 'role_added', 'role_removed', 'permission_granted', 'permission_revoked', 'superuser_granted', 'superuser_revoked', 'staff_granted', 'staff_revoked', 'activated', 'deactivated', 'password_reset', 'password_changed', 'second_factor_added', 'second_factor_changed', 'second_factor_removed', 'group_created', 'group_renamed', 'group_deleted', 'group_permission_added', 'group_permission_removed'])), name='accountchange_kind_valid')],
+                "ordering": ["-at", "-id"],
+                "indexes": [
+                    models.Index(fields=["-at"], name="accountchange_at_idx"),
+                    models.Index(fields=["subject", "-at"], name="accountchange_subject_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "kind__in",
+                                [
+                                    "account_created",
+                                    "role_added",
+                                    "role_removed",
+                                    "permission_granted",
+                                    "permission_revoked",
+                                    "superuser_granted",
+                                    "superuser_revoked",
+                                    "staff_granted",
+                                    "staff_revoked",
+                                    "activated",
+                                    "deactivated",
+                                    "password_reset",
+                                    "password_changed",
+                                    "second_factor_added",
+                                    "second_factor_changed",
+                                    "second_factor_removed",
+                                    "group_created",
+                                    "group_renamed",
+                                    "group_deleted",
+                                    "group_permission_added",
+                                    "group_permission_removed",
+                                ],
+                            )
+                        ),
+                        name="accountchange_kind_valid",
+                    )
+                ],
             },
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='accountchange',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='9ea1f5c50d709bd34045c3404219642fe3194961', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_c4e4c', table='backoffice_accountchange', when='BEFORE')),
+            model_name="accountchange",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="9ea1f5c50d709bd34045c3404219642fe3194961",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_c4e4c",
+                    table="backoffice_accountchange",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]
