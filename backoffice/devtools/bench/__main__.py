@@ -649,14 +649,17 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], *, seconds: float
             time.sleep(0.2)
 
 
-def mllp_phase(db_url: str, mllp_file: str) -> dict[str, Any]:
-    """``hl7_listen`` on a free port; each message sent alone (one connection, one ACK), timed to its ACK."""
+def mllp_phase(db_url: str, mllp_file: str, *, connect_as: str = "app") -> dict[str, Any]:
+    """``hl7_listen`` on a free port; each message sent alone (one connection, one ACK), timed to its ACK.
+
+    The listener connects as the app's role, as in production (``connect_as=""``: as ``db_url`` says,
+    for a database ``db_roles`` hasn't set up, such as the tests')."""
     messages = [line.replace("\\r", "\r") for line in Path(mllp_file).read_text().split("\n") if line]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     cmd = [PYTHON, "manage.py", "hl7_listen", "--host", "127.0.0.1", "--port", str(port)]
-    listener = subprocess.Popen(cmd, cwd=BASE_DIR, env=app_env(db_url), stdout=subprocess.DEVNULL)
+    listener = subprocess.Popen(cmd, cwd=BASE_DIR, env=app_env(db_url, connect_as), stdout=subprocess.DEVNULL)
     samples: list[float] = []
     refused: list[str] = []
     try:
