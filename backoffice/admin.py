@@ -383,6 +383,16 @@ class StationAdmin(admin.ModelAdmin):
     )
     actions = ("mark_turned_over",)
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perm("backoffice.view_stationevent"):
+            return fieldsets
+        # State changes name the patients who were there: not the Admin role's (backoffice.roles).
+        return [
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != "state_history")})
+            for name, options in fieldsets
+        ]
+
     @admin.display(description="history")
     def state_history(self, obj: Station) -> SafeString | str:
         if obj.pk is None:

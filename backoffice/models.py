@@ -594,3 +594,57 @@ class AccountChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.subject_username or self.detail} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class BreakGlass(models.Model):
+    """Emergency access to one patient's record by someone outside their care (HIPAA 164.312(a)(2)(ii)).
+
+    A reason is required; the access ends at ``until`` (BREAK_GLASS_MINUTES after it was asked for).
+    Append-only: a grant is never extended or edited, a new one is asked for. Every access row
+    written under it is linked by a ``BreakGlassAccess``; supervisors and auditors see them all on
+    /audit/break-glass/.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    username = models.CharField(max_length=150)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+    until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        permissions = [("break_glass", "Break the glass: see one patient's record in an emergency")]
+        verbose_name = "break-glass access"
+        indexes = [
+            models.Index(fields=["-at"], name="breakglass_at_idx"),
+            models.Index(fields=["user", "-until"], name="breakglass_user_until_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(until__gt=models.F("at")), name="breakglass_until_after_at"),
+            models.CheckConstraint(condition=~Q(reason=""), name="breakglass_reason_required"),
+        ]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.username} on patient {self.patient_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        return (now or timezone.now()) < self.until
+
+
+class BreakGlassAccess(models.Model):
+    """An access-log row written under a break-glass grant: the flag on that row. Append-only."""
+
+    grant = models.ForeignKey(BreakGlass, on_delete=models.PROTECT, related_name="accesses", db_index=False)
+    log = models.OneToOneField(AccessLog, on_delete=models.PROTECT, related_name="break_glass")
+    at = models.DateTimeField(help_text="A copy of the access row's time.")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["grant", "at"], name="breakglassaccess_grant_idx")]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"access {self.log_id} under break-glass {self.grant_id}"

@@ -60,7 +60,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | {"lab.acknowledge_result"}
     | {"lab.view_recollectioncall", "lab.close_recollectioncall"}
     | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"}
-    | {"backoffice.view_accountchange"},
+    | {"backoffice.view_accountchange", "backoffice.view_breakglass"},
     ROLE_CLINICIAN: {
         "backoffice.view_patient",
         "backoffice.view_handoff",
@@ -82,11 +82,55 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     # Admins keep the catalogs and staff in Django admin; clinical work is not theirs.
     ROLE_ADMIN: set(),
     # Reads the access log and the account-change log, in the app (/audit/), and nothing else.
-    ROLE_AUDITOR: {"backoffice.view_accesslog", "backoffice.view_accountchange"},
+    ROLE_AUDITOR: {"backoffice.view_accesslog", "backoffice.view_accountchange", "backoffice.view_breakglass"},
 }
+# Emergency access to one patient's record, for the clinical roles outside a patient's care
+# (backoffice.pages.break_glass). Supervisors already oversee every patient in the clinic.
+for _role in (ROLE_MEDICAL_ASSISTANT, ROLE_CLINICIAN, ROLE_LAB_TECH):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | {"backoffice.break_glass"}
 # Not "auth": roles (groups) and their permissions are a superuser's, as are passwords and authenticators
 # (backoffice.admin.UserAdmin), so an admin can neither raise its own access nor sign in as someone else.
 ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab"}
+# Patients' data, in admin as in the app: the Admin role sees none of it (minimum necessary). Someone
+# outside a patient's care who must see the record in an emergency breaks the glass (backoffice.pages.
+# break_glass), which the Admin role can't either. Every admin that logs access (backoffice.admin.
+# AccessLoggedAdmin) is here; tests/backoffice/test_admin_role.py checks it.
+CLINICAL_RECORDS = {
+    "backoffice": ("patient", "patienthistory", "handoff", "handoffevent", "handoffhistory", "stationevent"),
+    "procedures": (
+        "procedureorder",
+        "procedureorderhistory",
+        "proceduredocumentation",
+        "proceduredocumentationhistory",
+        "stepcompletion",
+        "vitalsigns",
+        "vitalsignshistory",
+        "medicationadministration",
+        "addendum",
+        "procedureevent",
+        "chargeline",
+    ),
+    "specimens": ("specimen", "specimenevent", "specimenhistory", "labelprint"),
+    "lab": (
+        "testorder",
+        "testorderevent",
+        "result",
+        "resultevent",
+        "resulthistory",
+        "criticalcall",
+        "criticalcallattempt",
+        "criticalcallevent",
+        "recollectioncall",
+        "recollectioncallevent",
+        "sendout",
+        "sendoutevent",
+        "shipment",
+        "shipmentevent",
+        "outboundmessage",
+        "inboundmessage",
+        "inboundmessageevent",
+    ),
+}
 # Workflow permissions are clinical work; an admin keeps catalogs and staff, not patients' handoffs.
 ADMIN_EXCLUDED = {
     "backoffice.add_handoff",
@@ -140,12 +184,22 @@ ADMIN_EXCLUDED = {
     *(f"backoffice.{verb}_accountchange" for verb in ("view", "add", "change", "delete")),
     # Staff leave by deactivation: their access rows and account changes keep pointing at them.
     "backoffice.delete_user",
+    # Patients' data: none of it (CLINICAL_RECORDS), nor emergency access, nor its report.
+    *(
+        f"{app}.{verb}_{model}"
+        for app, models in CLINICAL_RECORDS.items()
+        for model in models
+        for verb in ("view", "add", "change", "delete")
+    ),
+    "backoffice.break_glass",
+    *(f"backoffice.{verb}_breakglass" for verb in ("view", "add", "change", "delete")),
+    *(f"backoffice.{verb}_breakglassaccess" for verb in ("view", "add", "change", "delete")),
 }
-# Beyond ADMIN_APPS: the field-level history of every tracked record, across models, in admin;
-# and unlocking a locked-out account. Authenticators (otp_totp) are a superuser's: adding or changing
-# one plants a known secret on someone's account, and removing one turns their second factor off.
+# Beyond ADMIN_APPS: unlocking a locked-out account. Not pghistory's events across models, which hold
+# patients' changes (stations' and credentials' histories stay, through their own admins).
+# Authenticators (otp_totp) are a superuser's: adding or changing one plants a known secret on
+# someone's account, and removing one turns their second factor off.
 ADMIN_EXTRA = {
-    "pghistory.view_middlewareevents",
     "axes.view_accessattempt",
     "axes.delete_accessattempt",
 }

@@ -159,7 +159,8 @@ def access_log(*, user: User) -> QuerySet[AccessLog]:
         raise PermissionDenied
     patients = Patient.objects.only("pk", "mrn", "family_name", "given_name").order_by("family_name", "given_name")
     return (
-        AccessLog.objects.select_related("user")
+        # break_glass: the flag on a row written under emergency access (one LEFT JOIN, no query more).
+        AccessLog.objects.select_related("user", "break_glass")
         .prefetch_related(Prefetch("patients", queryset=patients))
         .order_by("-at", "-id")
     )

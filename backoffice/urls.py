@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from backoffice.accounts import views as account_views
 from backoffice.audit import views as audit_views
+from backoffice.pages import break_glass as break_glass_views
 from backoffice.pages import views
 
 urlpatterns = [
@@ -40,6 +41,9 @@ urlpatterns = [
     path("audit/", audit_views.audit_log, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("audit/accounts/", audit_views.account_changes, name="audit_account_changes"),
+    path("audit/break-glass/", audit_views.break_glass_report, name="audit_break_glass"),
+    path("break-glass/", break_glass_views.request_access, name="break_glass"),
+    path("break-glass/<uuid:uuid>/", break_glass_views.record, name="break_glass_record"),
     path("admin/", admin.site.urls),
 ]
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backoffice import selectors
+from backoffice.audit import break_glass
 from backoffice.audit.filters import AccessLogFilter
 from backoffice.audit.log import csv_safe, log_access
 from backoffice.models import (
@@ -184,6 +185,28 @@ def account_changes(request: HttpRequest) -> HttpResponse:
         "username": username,
         "kind": kind,
         "kinds": AccountChangeKind.choices,
-        "nav": "account_changes",
+        "nav": "audit",
     }
     return render(request, "backoffice/audit/account_changes.html", context)
+
+
+BREAK_GLASS_PAGE_SIZE = 50
+
+
+@require_GET
+@permission_required("backoffice.view_breakglass", raise_exception=True)
+def break_glass_report(request: HttpRequest) -> HttpResponse:
+    """Every break-glass grant, newest first: who, patient, reason, when, until, and what they viewed.
+
+    Shows patients, so the page is an access row naming them.
+    """
+    page = page_number(request.GET.get("page"))
+    start = (page - 1) * BREAK_GLASS_PAGE_SIZE
+    grants = list(break_glass.report(user=_user(request))[start : start + BREAK_GLASS_PAGE_SIZE + 1])
+    has_next = len(grants) > BREAK_GLASS_PAGE_SIZE
+    grants = grants[:BREAK_GLASS_PAGE_SIZE]
+    log_access(
+        request=request, action=AccessAction.LIST, what="break-glass report", patients=[g.patient for g in grants]
+    )
+    context = {"grants": grants, "page": page, "has_next": has_next, "now": timezone.now(), "nav": "audit"}
+    return render(request, "backoffice/audit/break_glass.html", context)

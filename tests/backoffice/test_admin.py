@@ -21,6 +21,8 @@ from backoffice.models import (
     AccessLog,
     AccessLogPatient,
     AccountChange,
+    BreakGlass,
+    BreakGlassAccess,
     Credential,
     Handoff,
     HandoffEvent,
@@ -63,7 +65,8 @@ from tests.specimens import helpers as specimen_helpers
 PROJECT_APPS = ("backoffice", "procedures", "specimens", "lab")
 # The access log and the account-change log are read in the app (/audit/) by auditors and supervisors,
 # never in admin by admins.
-NOT_IN_ADMIN = {AccessLog, AccessLogPatient, AccountChange}
+# So is break-glass (its report, /audit/break-glass/).
+NOT_IN_ADMIN = {AccessLog, AccessLogPatient, AccountChange, BreakGlass, BreakGlassAccess}
 # Field-level history snapshots (pghistory), written by triggers: append-only like the event rows.
 HISTORY = {
     model for label in PROJECT_APPS for model in apps.get_app_config(label).get_models() if issubclass(model, Event)
@@ -74,6 +77,8 @@ SPECIMEN_RECORDS = {Specimen, SpecimenEvent, LabelPrint, TestOrderEvent, Recolle
 BENCH_RECORDS = {QCRun, Result, ResultEvent, CriticalCall, CriticalCallAttempt, CriticalCallEvent}
 # Every message a lab sent us (and its events): read on the desk's logged queue pages, not by the Admin role.
 INTAKE_RECORDS = {model for model in apps.get_app_config("lab").get_models() if model.__module__ == "lab.models.intake"}
+# Patients' data: the Admin role sees none of it in admin (backoffice.roles.CLINICAL_RECORDS).
+CLINICAL = {apps.get_model(app, name) for app, names in roles.CLINICAL_RECORDS.items() for name in names}
 # The send-out desk's records move only through its services.
 SEND_OUT_RECORDS = {Shipment, ShipmentEvent, SendOut, SendOutEvent, OutboundMessage, *INTAKE_RECORDS}
 NO_ADD = {
@@ -124,6 +129,13 @@ def superuser(django_user_model: type[User]) -> User:
 @pytest.fixture(params=["superuser", "admin_user"])
 def staff_client(request: pytest.FixtureRequest, client: Client) -> Client:
     client.force_login(request.getfixturevalue(request.param))
+    return client
+
+
+@pytest.fixture
+def root_client(client: Client, superuser: User) -> Client:
+    """Logged in as a superuser: the one who sees patients' records in admin (the Admin role doesn't)."""
+    client.force_login(superuser)
     return client
 
 
@@ -200,8 +212,11 @@ def test_every_project_model_has_an_admin() -> None:
 @pytest.mark.parametrize("model", project_models(), ids=lambda m: m.__name__)
 def test_changelist_add_and_change_pages_load(staff_client: Client, model: type[Model]) -> None:
     response = staff_client.get(url(model, "changelist"))
-    if model in INTAKE_RECORDS and not response.wsgi_request.user.is_superuser:
-        assert response.status_code == 403  # the Admin role doesn't read what labs sent
+    if model in CLINICAL and not response.wsgi_request.user.is_superuser:
+        assert response.status_code == 403  # the Admin role sees no patient's data, nor what labs sent
+        obj = model._default_manager.order_by("pk").last()
+        assert obj is not None
+        assert staff_client.get(url(model, "change", obj.pk)).status_code == 403
         return
     assert response.status_code == 200
     assert response.context["cl"].result_count >= 1
@@ -221,9 +236,9 @@ def test_changelist_add_and_change_pages_load(staff_client: Client, model: type[
 
 @pytest.mark.usefixtures("some_of_everything")
 @pytest.mark.parametrize("search", ["M100001", "Martínez", "Rosa"])
-def test_search_pages_load(admin_client_: Client, search: str) -> None:
+def test_search_pages_load(root_client: Client, search: str) -> None:
     for model in (Handoff, HandoffEvent, ProcedureOrder, TestOrder):
-        response = admin_client_.get(url(model, "changelist"), {"q": search})
+        response = root_client.get(url(model, "changelist"), {"q": search})
         assert response.status_code == 200
         assert response.context["cl"].result_count >= 1, model
 
@@ -232,10 +247,10 @@ CHANGELISTS_WITH_RELATIONS = [User, Credential, Handoff, HandoffEvent, StationEv
 
 
 @pytest.mark.parametrize("model", CHANGELISTS_WITH_RELATIONS, ids=lambda m: m.__name__)
-def test_changelist_queries_do_not_grow_with_rows(admin_client_: Client, model: type[Model]) -> None:
+def test_changelist_queries_do_not_grow_with_rows(root_client: Client, model: type[Model]) -> None:
     def queries() -> int:
         with CaptureQueriesContext(connection) as ctx:
-            response = admin_client_.get(url(model, "changelist"))
+            response = root_client.get(url(model, "changelist"))
         assert response.status_code == 200
         return len(ctx.captured_queries)
 
@@ -256,6 +271,10 @@ def test_event_rows_cannot_be_changed_or_deleted(staff_client: Client, model: ty
     before = {f.attname: getattr(event, f.attname) for f in model._meta.concrete_fields}
 
     page = staff_client.get(url(model, "change", event.pk))
+    if not page.wsgi_request.user.is_superuser:  # the Admin role doesn't see them at all
+        assert page.status_code == 403
+        assert staff_client.post(url(model, "change", event.pk), {"note": "tampered"}).status_code == 403
+        return
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
     assert url(model, "delete", event.pk).encode() not in page.content
@@ -275,9 +294,9 @@ def test_event_rows_cannot_be_changed_or_deleted(staff_client: Client, model: ty
     assert {f.attname: getattr(event, f.attname) for f in model._meta.concrete_fields} == before
 
 
-def test_handoff_event_inline_is_read_only(admin_client_: Client, handoff: Handoff, medical_assistant: User) -> None:
+def test_handoff_event_inline_is_read_only(root_client: Client, handoff: Handoff, medical_assistant: User) -> None:
     services.handoff_claim(handoff=handoff, by=medical_assistant)
-    response = admin_client_.get(url(Handoff, "change", handoff.pk))
+    response = root_client.get(url(Handoff, "change", handoff.pk))
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0]
     assert formset.opts.model is HandoffEvent
@@ -323,22 +342,22 @@ def handoff_form_data(handoff: Handoff, **changes: object) -> dict[str, object]:
     return {key: value for key, value in data.items() if value is not False}
 
 
-def test_handoff_workflow_fields_are_read_only(admin_client_: Client, handoff: Handoff) -> None:
-    response = admin_client_.get(url(Handoff, "change", handoff.pk))
+def test_handoff_workflow_fields_are_read_only(root_client: Client, handoff: Handoff) -> None:
+    response = root_client.get(url(Handoff, "change", handoff.pk))
     form = response.context["adminform"].form
     for name in ("status", "station", "claimed_by", "identity_verified_at", "closed_at", "version", "patient"):
         assert name not in form.fields
 
 
 def test_handoff_edit_keeps_workflow_state_and_bumps_version(
-    admin_client_: Client, handoff: Handoff, medical_assistant: User
+    root_client: Client, handoff: Handoff, medical_assistant: User
 ) -> None:
-    page = admin_client_.get(url(Handoff, "change", handoff.pk))  # opened while waiting, version 1
+    page = root_client.get(url(Handoff, "change", handoff.pk))  # opened while waiting, version 1
     assert page.status_code == 200
     handoff.refresh_from_db()
     data = handoff_form_data(handoff, priority=Priority.STAT, status=HandoffStatus.CANCELLED, version=99)
 
-    response = admin_client_.post(url(Handoff, "change", handoff.pk), data)
+    response = root_client.post(url(Handoff, "change", handoff.pk), data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     handoff.refresh_from_db()
@@ -348,12 +367,12 @@ def test_handoff_edit_keeps_workflow_state_and_bumps_version(
 
 
 def test_handoff_edit_refused_when_someone_changed_it_meanwhile(
-    admin_client_: Client, handoff: Handoff, medical_assistant: User
+    root_client: Client, handoff: Handoff, medical_assistant: User
 ) -> None:
     data = handoff_form_data(handoff, clinical_note="Left ear only")
     services.handoff_claim(handoff=handoff, by=medical_assistant)  # version 1 → 2 after the form was opened
 
-    response = admin_client_.post(url(Handoff, "change", handoff.pk), data)
+    response = root_client.post(url(Handoff, "change", handoff.pk), data)
 
     assert response.status_code == 200
     assert "Someone changed this handoff" in response.content.decode()

@@ -26,8 +26,9 @@ from django_tasks_db.models import DBTaskResult
 from pghistory.models import MiddlewareEvents
 
 from backoffice import roles
+from backoffice.admin import AccessLoggedAdmin
 from backoffice.models import AccountChange, AccountChangeKind, Credential, User
-from tests.backoffice.test_admin import INTAKE_RECORDS, NO_ADD, READ_ONLY
+from tests.backoffice.test_admin import CLINICAL, NO_ADD, READ_ONLY
 from tests.conftest import PASSWORD
 from tests.factories import CredentialFactory, UserFactory
 
@@ -38,10 +39,11 @@ Kind = AccountChangeKind
 # --- model by model ------------------------------------------------------------------------------
 
 # What the Admin role may not open at all: roles and authenticators are a superuser's; sign-in records
-# and the task queue are machinery; what labs sent holds results.
-NO_ACCESS = {Group, TOTPDevice, AccessFailureLog, AxesAccessLog, DBTaskResult, *INTAKE_RECORDS}
+# and the task queue are machinery; patients' data (and pghistory's events across models, which carry
+# patients' changes) is minimum-necessary: none of it.
+NO_ACCESS = {Group, TOTPDevice, AccessFailureLog, AxesAccessLog, DBTaskResult, MiddlewareEvents, *CLINICAL}
 # Shown, never written: workflow and audit records, history; lockouts are cleared (deleted), not edited.
-VIEW_ONLY = {*READ_ONLY, MiddlewareEvents}
+VIEW_ONLY = READ_ONLY - CLINICAL
 VIEW_AND_DELETE = {AccessAttempt}
 # Staff leave by deactivation, never by deletion.
 NO_DELETE = {User}
@@ -55,10 +57,6 @@ def expected(model: type[Model]) -> tuple[bool, bool, bool, bool]:
         return (True, False, False, True)
     if model in VIEW_ONLY:
         return (True, False, False, False)
-    from backoffice.models import Handoff
-
-    if model is Handoff:  # its notes corrected, never placed or removed here
-        return (True, False, True, False)
     return (True, model not in NO_ADD, True, model not in NO_DELETE)
 
 
@@ -405,6 +403,14 @@ def test_the_account_change_list_queries_do_not_grow_with_rows(client: Client, a
     for _ in range(5):
         UserFactory.create(role=roles.ROLE_LAB_TECH)
     assert queries() == few
+
+
+def test_every_admin_of_patient_data_is_kept_from_the_admin_role() -> None:
+    """An admin that logs access shows patients' data: its model must be in roles.CLINICAL_RECORDS."""
+    logged = {
+        model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, AccessLoggedAdmin)
+    }
+    assert logged - {MiddlewareEvents} <= CLINICAL
 
 
 def test_every_admin_model_is_classified() -> None:
