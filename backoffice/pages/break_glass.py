@@ -15,9 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from backoffice.audit import break_glass
 from backoffice.audit.log import log_refusals
 from backoffice.models import Handoff, Patient, User
+from backoffice.pages.views import _attach_items
 from lab.inbox.selectors import patient_results
-from lab.selectors import test_orders_by_handoff
-from procedures.selectors import procedure_orders_by_handoff
 
 # The record shows this many of the patient's latest handoffs.
 RECORD_HANDOFFS = 20
@@ -81,12 +80,7 @@ def record(request: HttpRequest, uuid: str) -> HttpResponse:
         .select_related("ordering_clinician", "station", "exam_room")
         .order_by("-created_at")[:RECORD_HANDOFFS]
     )
-    ids = [h.pk for h in handoffs]
-    procedures = procedure_orders_by_handoff(ids)
-    tests = test_orders_by_handoff(ids)
-    for handoff in handoffs:
-        handoff.procedure_items = procedures.get(handoff.pk, [])  # type: ignore[attr-defined]
-        handoff.test_items = tests.get(handoff.pk, [])  # type: ignore[attr-defined]
+    _attach_items(handoffs)
     context = {
         "grant": grant,
         "patient": patient,
