@@ -142,19 +142,27 @@ def _user_after_save(sender: type[User], instance: User, created: bool, **kwargs
 # --- Roles and permissions: many-to-many changes, from either side ---------------------------------
 
 
+def _changed_pks(instance: Any, action: str, pk_set: set[int] | None, related: Any) -> set[int] | None:
+    """The other side's ids an m2m change touched, or None when there's nothing to record.
+
+    ``related`` is the instance's manager for the relation (read at pre_clear only: a clear sends no
+    ids, so what it removes is remembered on the instance before the rows go).
+    """
+    if action == "pre_clear":
+        instance._account_cleared = set(related.values_list("pk", flat=True))
+        return None
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return None
+    pks = set(pk_set or ()) if action != "post_clear" else getattr(instance, "_account_cleared", set())
+    return pks or None
+
+
 @receiver(m2m_changed, sender=User.groups.through, dispatch_uid="account_changes_user_groups")
 def _user_groups_changed(
     sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: set[int] | None, **kwargs: Any
 ) -> None:
-    if action == "pre_clear":
-        # Remember what the clear removes: afterwards the rows are gone.
-        related = instance.user_set if reverse else instance.groups
-        instance._account_cleared = set(related.values_list("pk", flat=True))
-        return
-    if action not in ("post_add", "post_remove", "post_clear"):
-        return
-    pks = set(pk_set or ()) if action != "post_clear" else getattr(instance, "_account_cleared", set())
-    if not pks:
+    pks = _changed_pks(instance, action, pk_set, instance.user_set if reverse else instance.groups)
+    if pks is None:
         return
     kind = AccountChangeKind.ROLE_ADDED if action == "post_add" else AccountChangeKind.ROLE_REMOVED
     if reverse:  # group.user_set.add(user, ...)
@@ -169,14 +177,8 @@ def _user_groups_changed(
 def _user_permissions_changed(
     sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: set[int] | None, **kwargs: Any
 ) -> None:
-    if action == "pre_clear":
-        related = instance.user_set if reverse else instance.user_permissions
-        instance._account_cleared = set(related.values_list("pk", flat=True))
-        return
-    if action not in ("post_add", "post_remove", "post_clear"):
-        return
-    pks = set(pk_set or ()) if action != "post_clear" else getattr(instance, "_account_cleared", set())
-    if not pks:
+    pks = _changed_pks(instance, action, pk_set, instance.user_set if reverse else instance.user_permissions)
+    if pks is None:
         return
     kind = AccountChangeKind.PERMISSION_GRANTED if action == "post_add" else AccountChangeKind.PERMISSION_REVOKED
     if reverse:  # permission.user_set.add(user, ...)
@@ -191,14 +193,8 @@ def _user_permissions_changed(
 def _group_permissions_changed(
     sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: set[int] | None, **kwargs: Any
 ) -> None:
-    if action == "pre_clear":
-        related = instance.group_set if reverse else instance.permissions
-        instance._account_cleared = set(related.values_list("pk", flat=True))
-        return
-    if action not in ("post_add", "post_remove", "post_clear"):
-        return
-    pks = set(pk_set or ()) if action != "post_clear" else getattr(instance, "_account_cleared", set())
-    if not pks:
+    pks = _changed_pks(instance, action, pk_set, instance.group_set if reverse else instance.permissions)
+    if pks is None:
         return
     kind = (
         AccountChangeKind.GROUP_PERMISSION_ADDED if action == "post_add" else AccountChangeKind.GROUP_PERMISSION_REMOVED
