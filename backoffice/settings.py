@@ -33,7 +33,8 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
-    "django.contrib.admin",
+    # Django's admin on a site that keeps names and MRNs out of its URLs and titles (backoffice/admin_site.py).
+    "backoffice.admin_site.ClinicAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.postgres",
@@ -180,7 +181,9 @@ STORAGES = {
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Flash messages ("You claimed Rosa Martínez") travel in a signed cookie that the next page reads and
+# deletes, never in the session table; none falls back to the session (docs/security.md, "PHI in URLs").
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 
 # Queue rules: how long a handoff may wait before the queue highlights it.
 QUEUE_OVERDUE_MINUTES_ROUTINE = env_int("QUEUE_OVERDUE_MINUTES_ROUTINE", 20, minimum=1)
@@ -312,9 +315,20 @@ PGHISTORY_ADMIN_CLASS = "backoffice.admin.HistoryEventsAdmin"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # The development server's request lines without their query strings (gunicorn's: gunicorn.conf.py).
+    "filters": {"no_query_string": {"()": "backoffice.server_log.NoQueryString"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["no_query_string"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # Sign-ins, failures, lockouts, second factor and session ends; never patient data.
-    "loggers": {"backoffice.security": {"level": "INFO"}},
+    "loggers": {
+        # Sign-ins, failures, lockouts, second factor and session ends; never patient data.
+        "backoffice.security": {"level": "INFO"},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
 }

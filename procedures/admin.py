@@ -30,6 +30,11 @@ from procedures.models import (
 PATIENT_SEARCH = ("^handoff__patient__mrn", "handoff__patient__family_name", "handoff__patient__given_name")
 
 
+def _through_order(field: str) -> str:
+    """A handoff's patient search field, reached from a row pointing at the order."""
+    return f"^order__{field[1:]}" if field.startswith("^") else f"order__{field}"
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -230,7 +235,8 @@ class ProcedureEventAdmin(_PatientRecordAdmin):
     list_display = ("at", "order", "action", "from_status", "to_status", "actor", "note")
     list_filter = ("action", "to_status")
     list_select_related = ("order__handoff__patient", "order__procedure_type", "actor")
-    search_fields = (*(f"order__{field}" for field in PATIENT_SEARCH), "note")
+    # The MRN's "^" (starts with) goes in front of the whole path: "order__^handoff…" was a FieldError.
+    search_fields = (*(_through_order(field) for field in PATIENT_SEARCH), "note")
     date_hierarchy = "at"
 
 
