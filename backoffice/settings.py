@@ -139,6 +139,10 @@ elif DB_CONNECT_AS == "app":
     _database["PASSWORD"] = env_str("DB_APP_PASSWORD", "")
 elif DB_CONNECT_AS:
     raise ImproperlyConfigured(f"DB_CONNECT_AS is {DB_CONNECT_AS!r}; it must be empty, 'owner' or 'app'.")
+# Every connection starts with django-pgtrigger's ``pgtrigger.ignore`` set, to nothing ignored: its
+# triggers (pghistory's on every tracked table) look it up in a PL/pgSQL exception block, which costs a
+# subtransaction per row written when the setting is missing (13x slower bulk inserts, measured).
+_database["OPTIONS"] = {**_database.get("OPTIONS", {}), "options": "-c pgtrigger.ignore={}"}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -14,6 +14,7 @@ and the order messages we built (escaped ER7 of text already stripped).
 """
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from django.db import models
@@ -28,20 +29,31 @@ VERBATIM = {"lab.inboundmessage": {"raw"}, "lab.outboundmessage": {"text", "ack_
 
 def strip_bidi(text: str) -> str:
     """``text`` without bidirectional embedding, override and isolate controls."""
+    if text.isascii():  # most text, and the quickest test there is
+        return text
     return text.translate(_TABLE) if any(c in BIDI_CONTROLS for c in text) else text
+
+
+@cache
+def _text_fields(model: type[models.Model]) -> tuple[str, ...]:
+    """The attnames of a project model's text fields that are stripped (none for other apps' models)."""
+    meta = model._meta
+    if meta.app_label not in PROJECT_APPS:
+        return ()
+    verbatim = VERBATIM.get(meta.label_lower, set())
+    return tuple(
+        f.attname
+        for f in meta.concrete_fields
+        if isinstance(f, models.CharField | models.TextField) and f.attname not in verbatim
+    )
 
 
 def strip_bidi_controls(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """pre_save: strip the controls from every text field of a project model's row about to be saved."""
-    meta = sender._meta
-    if meta.app_label not in PROJECT_APPS:
-        return
-    verbatim = VERBATIM.get(meta.label_lower, set())
-    for field in meta.concrete_fields:
-        if isinstance(field, models.CharField | models.TextField) and field.attname not in verbatim:
-            value = getattr(instance, field.attname)
-            if isinstance(value, str):
-                setattr(instance, field.attname, strip_bidi(value))
+    for name in _text_fields(sender):
+        value = getattr(instance, name)
+        if isinstance(value, str) and not value.isascii():
+            setattr(instance, name, strip_bidi(value))
 
 
 def strip_bidi_rows[M: models.Model](rows: Sequence[M]) -> Sequence[M]:

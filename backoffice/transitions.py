@@ -10,6 +10,9 @@ Each app's services open the transaction; these functions work inside it:
 - ``edit`` saves a change that is not a status move (a station assigned) with its event; ``record``
   and ``record_all`` append events that change no row (an identity mismatch, items ordered, the
   overdue flag).
+- ``Batch`` queues the same moves and records for many rows and writes them together (``flush``):
+  one statement per model and set of fields, one INSERT per event model. Bulk work (the HL7
+  intake's hundreds of messages) uses it; the table is asked when a move is queued, as ``move`` does.
 - ``hold(obj)`` locks a row FOR SHARE that a decision is read from but that is not changed (the
   kit lot a result is entered on, whose QC a failing run would change).
 - ``require(user, perm, doing)`` is the one permission guard, ``offer(check)`` turns a guard into
@@ -29,6 +32,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from backoffice import bulk
 from backoffice.text import strip_bidi_rows
 from backoffice.workflow import PermissionRefused, Table, TransitionNotAllowed
 
@@ -237,8 +241,112 @@ def record_all(
         )
         for obj in objs
     ]
-    event_model, _ = _events_of(type(objs[0]))
-    return list(event_model._default_manager.bulk_create(strip_bidi_rows(events)))
+    return list(bulk.insert(events))
+
+
+class Batch:
+    """``move``, ``edit`` and ``record`` for many rows, written together by ``flush``.
+
+    ``move`` checks the workflow table and sets the status (and ``<status>_changed_at``,
+    ``version``) on the instance at once, as the single ``move`` does, so a refused move raises
+    before anything is written; ``flush`` then saves each model's queued rows in one UPDATE per set
+    of fields and appends every event model's rows in one INSERT, in the order they
+    were queued. The caller holds the rows' locks and queues a row once per flush.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[type[models.Model], tuple[str, ...]], list[models.Model]] = {}
+        self._events: dict[type[TransitionEvent], list[TransitionEvent]] = {}
+
+    def move(
+        self,
+        obj: models.Model,
+        *,
+        table: Table,
+        to: str,
+        by: "User",
+        action: str,
+        note: str = "",
+        fields: Iterable[str] = (),
+        extra: Mapping[str, object] | None = None,
+    ) -> TransitionEvent:
+        status = _status_field(type(obj))
+        current = getattr(obj, status)
+        table.check(current, to)
+        setattr(obj, status, to)
+        changed = [status, *fields]
+        now = timezone.now()
+        if _has_field(obj, f"{status}_changed_at"):
+            setattr(obj, f"{status}_changed_at", now)
+            changed.append(f"{status}_changed_at")
+        self._save(obj, changed)
+        return self._event(_event(obj, by=by, action=action, note=note, from_status=current, at=now, extra=extra))
+
+    def edit(
+        self, obj: models.Model, *, by: "User", action: str, fields: Iterable[str], note: str = ""
+    ) -> TransitionEvent:
+        self._save(obj, list(fields))
+        return self.record(obj, by=by, action=action, note=note)
+
+    def record(
+        self,
+        obj: models.Model,
+        *,
+        by: "User",
+        action: str,
+        note: str = "",
+        created: bool = False,
+        at: datetime | None = None,
+    ) -> TransitionEvent:
+        current = getattr(obj, _status_field(type(obj)))
+        return self._event(_event(obj, by=by, action=action, note=note, from_status="" if created else current, at=at))
+
+    def _save(self, obj: models.Model, changed: list[str]) -> None:
+        if _has_field(obj, "version"):
+            obj.version += 1  # type: ignore[attr-defined]
+            changed.append("version")
+        self._rows.setdefault((type(obj), tuple(changed)), []).append(obj)
+
+    def _event(self, event: TransitionEvent) -> TransitionEvent:
+        self._events.setdefault(type(event), []).append(event)
+        return event
+
+    def flush(self) -> None:
+        """Write what is queued: the rows' changes, then their events (each pointing at its row)."""
+        _require_transaction()
+        rows, self._rows = self._rows, {}
+        events, self._events = self._events, {}
+        for (model, fields), objs in rows.items():
+            _update_rows(model, strip_bidi_rows(objs), fields)
+        for queued in events.values():
+            bulk.insert(queued)
+
+
+def _update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """``save(update_fields=fields)`` for each of ``objs``, in one ``UPDATE … FROM (VALUES …)`` (per
+    32,000 parameters): each row's values, cast to its columns' types, joined on the primary key."""
+    meta = model._meta
+    assert meta.pk is not None
+    columns = [cast(Any, meta.get_field(name)) for name in fields]
+    pk = cast(Any, meta.pk)
+    quote = connection.ops.quote_name
+    casts = [f"%s::{pk.db_type(connection)}", *(f"%s::{f.db_type(connection)}" for f in columns)]
+    row = f"({', '.join(casts)})"
+    names = ", ".join(quote(n) for n in ["pk", *(f.column for f in columns)])
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
+    per_statement = max(1, 32000 // len(casts))
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), per_statement):
+            chunk = objs[start : start + per_statement]
+            params: list[Any] = []
+            for obj in chunk:
+                params.append(obj.pk)
+                params.extend(f.get_db_prep_save(f.pre_save(obj, False), connection) for f in columns)
+            sql = (
+                f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - names quoted, values bound
+                f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v({names}) WHERE t.{quote(pk.column)} = v.{quote('pk')}"
+            )
+            cursor.execute(sql, params)
 
 
 @dataclass(frozen=True)

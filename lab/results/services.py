@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from django.db import transaction
 from django.utils import timezone
 
+from backoffice import bulk
 from backoffice.models import User
 from backoffice.text import strip_bidi_rows
 from backoffice.transitions import edit, hold, lock, move, record, record_all, require
@@ -479,8 +480,9 @@ def result_close_review(*, result: Result, by: User, note: str) -> Result:
 # --- Reported by a reference lab ---------------------------------------------------------------------
 
 
-def results_report(*, order: TestOrder, results: Sequence[Result], by: User) -> list[Result]:
-    """File what a reference lab reported for a send-out test, released as it came (lab.sendouts.filing).
+def results_report(*, results: Sequence[Result], by: User) -> list[Result]:
+    """File what a reference lab reported for send-out tests, released as it came (lab.sendouts.filing):
+    the rows of many orders (each result's ``order``, locked with its results by the caller) at once.
 
     The lab verified them, so there is no kit lot and no second person here: each row is created
     released with a "reported" event. Then the release's own consequences, as in-house
@@ -508,7 +510,7 @@ def results_report(*, order: TestOrder, results: Sequence[Result], by: User) -> 
         r.status, r.status_changed_at = R.RELEASED, now
         r.entered_by, r.entered_at = by, now
         r.released_by, r.released_at = by, now
-    created = Result.objects.bulk_create(strip_bidi_rows(results))
+    created = list(bulk.insert(results))
 
     def said(r: Result) -> str:
         what = f"{r.get_report_status_display()} {r.display_value}" + (f" ({r.flag})" if r.flag else "")
@@ -516,5 +518,5 @@ def results_report(*, order: TestOrder, results: Sequence[Result], by: User) -> 
 
     record_all(created, by=by, action=Action.REPORTED, created=True, note=said, at=now)
     for r in created:
-        _released(r, order=order, by=by)
+        _released(r, order=r.order, by=by)
     return created

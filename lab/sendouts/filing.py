@@ -387,7 +387,8 @@ def file_order_group(
     by: User,
     analytes: Analytes | None = None,
 ) -> Filed:
-    """File one OBR's observations to its order (locked by the caller, with its current results).
+    """Read one OBR's observations as the Results they file to its order (locked by the caller, with
+    its current results); ``report_filed`` writes them, for many groups at once.
 
     ``current`` maps (analyte id, OBX-4) to the order's released result there now; it is updated
     with what this group files, so a second group of the same message sees it. ``analytes`` are the
@@ -481,21 +482,30 @@ def file_order_group(
         filed.amended += amends is not None
         filed.replaced += replaces is not None
         filed.critical = filed.critical or critical
-    filed.new = results_report(order=order, results=rows, by=by)
+    filed.new = rows  # written by report_filed, with every other group's of the caller's batch
     filed.cancelled = group.status == "X" or (
         bool(group.observations) and all(report_status(o, group) == RS.CANCELLED for o in group.observations)
     )
     return filed
 
 
-def current_results(order: TestOrder) -> dict[tuple[int, str], Result]:
-    """The order's released results by (analyte, OBX-4), locked: what a new report files against."""
+def report_filed(filed: list[Filed], *, by: User) -> None:
+    """Write what ``file_order_group`` read for these groups, in one go (lab.results.services.results_report)."""
+    results_report(results=[r for f in filed for r in f.new], by=by)
+
+
+def current_results_of(orders: list[TestOrder]) -> dict[int, dict[tuple[int, str], Result]]:
+    """Each order's released results by (analyte, OBX-4), locked, in one query: what a new report files against."""
     rows = (
         Result.objects.select_for_update(no_key=True, of=("self",))
-        .filter(order=order, status=ResultStatus.RELEASED)
+        .filter(order__in=[o.pk for o in orders], status=ResultStatus.RELEASED)
         .select_related("analyte")
+        .order_by("pk")
     )
-    return {(r.analyte_id, r.observation_sub_id): r for r in rows}
+    current: dict[int, dict[tuple[int, str], Result]] = {o.pk: {} for o in orders}
+    for r in rows:
+        current[r.order_id][(r.analyte_id, r.observation_sub_id)] = r
+    return current
 
 
 # --- The identity check --------------------------------------------------------------------------------

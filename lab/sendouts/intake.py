@@ -4,11 +4,11 @@ One code path for the MLLP listener (``manage.py hl7_listen``), the file import 
 hl7_import``) and the desk's upload page: ``receive(data, channel=..., source=..., by=...)``.
 
 1. **Store.** ``split_messages`` cuts the input into messages in file order (batches, MLLP bytes,
-   CR/LF/CRLF). Each one's raw text is written with its import record (InboundMessage) first, in its
-   own transaction, and committed before anything is acknowledged: the ACK is built from the stored
-   row, so an ACK never precedes it. Input that isn't HL7 is stored too, as ``rejected`` (AR); a
-   message whose sender and MSH-10 were already received is stored as a ``duplicate`` of it and
-   files nothing new (AA: the lab may stop resending).
+   CR/LF/CRLF), taken in pieces of CHUNK (an MLLP block is one). Each piece's raw texts are written
+   with their import records (InboundMessage) and committed before anything is filed or
+   acknowledged: the ACK is built from the stored row, so an ACK never precedes it. Input that isn't
+   HL7 is stored too, as ``rejected`` (AR); a message whose sender and MSH-10 were already received
+   is stored as a ``duplicate`` of it and files nothing new (AA: the lab may stop resending).
 2. **Match**, exactly, per the sending lab's dialect profile: the placer number and our accession
    are compared as text after the EI namespace is dropped (lab.hl7.read.normalize_id), never as
    numbers; a send-out that the two keys disagree on, or that went to another lab, is no match.
@@ -21,9 +21,14 @@ hl7_import``) and the desk's upload page: ``receive(data, channel=..., source=..
 4. **File** (lab.sendouts.filing) and move the send-out along SEND_OUT (sent → preliminary →
    final; X cancelled), its test resulted once final.
 
-A message is filed all or nothing: every order group must match and pass the identity check. Filing
-runs in a savepoint inside the storing transaction, so an unexpected error rolls back what was being
-filed and leaves the message stored and ``received``, with the error in its detail, for the desk.
+A message is filed all or nothing: every order group must match and pass the identity check. A
+piece's messages are matched and filed together, in one transaction after the one that stored
+them: their keys read in one query, their send-outs and orders locked in one, every result written
+in one COPY (backoffice.bulk), every status move and event in one statement per table
+(backoffice.transitions.Batch). Should anything fail, that transaction is rolled back and each
+message is filed alone, so an unexpected error leaves only its own message stored and
+``received``, with the error in its detail, for the desk. Two reports for one order in a piece (a
+preliminary and its final) are filed one after the other, in file order.
 
 Both queues are worked from the send-out desk (lab.sendouts.inbound): ``inbound_attach`` files a
 queued message to the order a person names (recorded; the identity check still applies) and
@@ -36,28 +41,41 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import pghistory
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backoffice import bulk
 from backoffice.models import User
 from backoffice.services import system_user
-from backoffice.transitions import edit, lock, move, record, require
+from backoffice.transitions import Batch, edit, lock, record, require
 from backoffice.workflow import TransitionNotAllowed
 from lab.hl7.build import Endpoint, HierarchicDesignator, build_ack, read_header
 from lab.hl7.profiles import DialectProfile, MrnPlace
 from lab.hl7.read import HL7ParseError, OrderGroup, ParsedMessage, message_header, parse_oru, split_messages
-from lab.models import InboundMessage, ReferenceLab, Result, SendOut, SendOutEvent, TestOrder, TestOrderEvent
+from lab.models import (
+    InboundMessage,
+    ReferenceLab,
+    Result,
+    SendOut,
+    SendOutEvent,
+    TestDefinition,
+    TestOrder,
+    TestOrderEvent,
+)
 from lab.models import InboundMessageEvent as Event
 from lab.sendouts.filing import (
     Analytes,
     Filed,
-    current_results,
+    current_results_of,
     file_order_group,
     identity_disagreements,
     identity_text,
     mrn_differs,
+    report_filed,
     report_status,
 )
 from lab.workflow import (
@@ -127,6 +145,8 @@ class Senders:
 
     def __init__(self) -> None:
         self._labs: dict[tuple[str, str], ReferenceLab | None] = {}
+        self._labs_by_pk: dict[int, ReferenceLab] = {}
+        self._tests: dict[int, TestDefinition] = {}
         self._profiles: dict[int, DialectProfile] = {}
         self._analytes: dict[int, Analytes] = {}
 
@@ -139,6 +159,19 @@ class Senders:
                 .first()
             )
         return self._labs[key]
+
+    def lab_by_pk(self, pk: int) -> ReferenceLab:
+        known = self._labs_by_pk.get(pk)
+        if known is None:
+            known = next((lab for lab in self._labs.values() if lab is not None and lab.pk == pk), None)
+            known = self._labs_by_pk[pk] = known or ReferenceLab.objects.get(pk=pk)
+        return known
+
+    def test(self, pk: int) -> TestDefinition:
+        known = self._tests.get(pk)
+        if known is None:
+            known = self._tests[pk] = TestDefinition.objects.get(pk=pk)
+        return known
 
     def profile(self, lab: ReferenceLab) -> DialectProfile:
         known = self._profiles.get(lab.pk)
@@ -183,6 +216,11 @@ class Received:
         }
 
 
+# How many messages are stored together (one transaction), then matched and filed together (another):
+# an hl7_import file or an upload goes in pieces of this many; the MLLP listener's block is one.
+CHUNK = 250
+
+
 def receive(
     data: bytes | str,
     *,
@@ -200,32 +238,83 @@ def receive(
     texts = split_messages(data) if data else []
     if not texts or not any(t.strip() for t in texts):
         texts = [data.decode("latin-1") if isinstance(data, bytes) else data]
-    return [receive_one(text, channel=channel, source=source, by=actor, senders=senders) for text in texts]
+    received: list[Received] = []
+    # The history rows the intake writes say where they came from (as a page's say which request).
+    with pghistory.context(intake=channel, source=source[:300], user=actor.pk):
+        for piece in _pieces(texts):
+            received += _receive_piece(piece, channel=channel, source=source, by=actor, senders=senders)
+    return received
 
 
-def receive_one(text: str, *, channel: str, source: str, by: User, senders: Senders) -> Received:
-    """One message: stored and committed, then matched and filed in a savepoint of the same transaction."""
-    with transaction.atomic():
-        message = _store(text, channel=channel, source=source, by=by, senders=senders)
-        if message.outcome == IO.RECEIVED:
-            try:
-                with transaction.atomic():
-                    _process(message, by=by, senders=senders)
-            except Exception as exc:  # whatever went wrong, the stored message is kept
-                logger.exception("HL7 intake: message %s stored but not filed", message.pk)
-                senders.forget()
-                message.refresh_from_db()
-                why = f"Stored, not filed: {type(exc).__name__}: {exc}"[:_DETAIL]
-                InboundMessage.objects.filter(pk=message.pk).update(detail=why)
-                message.detail = why
-    return Received(message, "AR" if message.outcome == IO.REJECTED else "AA")
+def _pieces(texts: Sequence[str]) -> list[list[str]]:
+    """``texts`` in file order, cut every CHUNK messages and before a message that repeats one earlier
+    in its piece (same sender and MSH-10): the first is filed before its repeat is stored as its duplicate."""
+    pieces: list[list[str]] = [[]]
+    seen: set[tuple[str, str, str]] = set()
+    for text in texts:
+        key = _key_of(text)
+        if len(pieces[-1]) >= CHUNK or (key is not None and key in seen):
+            pieces.append([])
+            seen = set()
+        pieces[-1].append(text)
+        if key is not None:
+            seen.add(key)
+    return [p for p in pieces if p]
+
+
+def _key_of(text: str) -> tuple[str, str, str] | None:
+    try:
+        header = message_header(text)
+    except HL7ParseError:
+        return None
+    return (
+        (header.sending_application[:60], header.sending_facility[:60], header.control_id[:60])
+        if header.control_id
+        else None
+    )
+
+
+def _receive_piece(texts: Sequence[str], *, channel: str, source: str, by: User, senders: Senders) -> list[Received]:
+    """Store the messages (committed), then match and file those received in one transaction. Should
+    that fail, each is matched and filed alone, so one message's error leaves it stored and ``received``
+    with the error in its detail, and files the others."""
+    messages = _store_all(texts, channel=channel, source=source, by=by, senders=senders)
+    waiting = [m for m in messages if m.outcome == IO.RECEIVED]
+    if len(waiting) > 1:
+        try:
+            with transaction.atomic():
+                _process_all(waiting, by=by, senders=senders)
+        except Exception:
+            logger.warning("HL7 intake: filing %d messages together failed: filing each alone", len(waiting))
+            senders.forget()
+            fresh = InboundMessage.objects.select_related("reference_lab").in_bulk([m.pk for m in waiting])
+            messages = [fresh.get(m.pk, m) for m in messages]
+            for message in messages:
+                if message.pk in fresh:
+                    _process_alone(message, by=by, senders=senders)
+    elif waiting:
+        _process_alone(waiting[0], by=by, senders=senders)
+    return [Received(m, "AR" if m.outcome == IO.REJECTED else "AA") for m in messages]
+
+
+def _process_alone(message: InboundMessage, *, by: User, senders: Senders) -> None:
+    try:
+        with transaction.atomic():
+            _process_all([message], by=by, senders=senders)
+    except Exception as exc:  # whatever went wrong, the stored message is kept
+        logger.exception("HL7 intake: message %s stored but not filed", message.pk)
+        senders.forget()
+        message.refresh_from_db()
+        why = f"Stored, not filed: {type(exc).__name__}: {exc}"[:_DETAIL]
+        InboundMessage.objects.filter(pk=message.pk).update(detail=why)
+        message.detail = why
 
 
 def store_rejected(raw: str, *, reason: str, channel: str, source: str = "", by: User | None = None) -> Received:
     """Keep what a transport refused before the intake could read it (the MLLP listener's AR)."""
     with transaction.atomic():
         base: dict[str, object] = {"channel": channel, "source": source[:300], "raw": raw}
-        message = _create(base, by=by or system_user(), outcome=IO.REJECTED, detail=f"Refused: {reason}")
+        message = _rejected(base, by=by or system_user(), detail=f"Refused: {reason}")
     return Received(message, "AR")
 
 
@@ -252,69 +341,100 @@ def ack(received: Received, *, text: str = "") -> str:
 # --- 1. Store --------------------------------------------------------------------------------------
 
 
-def _store(text: str, *, channel: str, source: str, by: User, senders: Senders) -> InboundMessage:
-    """Write the raw message with its header, as received, rejected (not HL7) or a duplicate."""
-    base: dict[str, object] = {"channel": channel, "source": source[:300], "raw": text}
-    try:
-        header = message_header(text)
-    except HL7ParseError as exc:
-        return _create(base, by=by, outcome=IO.REJECTED, detail=f"Not HL7: {exc}")
-    fields: dict[str, object] = {
-        "control_id": header.control_id[:60],
-        "sending_application": header.sending_application[:60],
-        "sending_facility": header.sending_facility[:60],
-        "message_type": header.message_type[:20],
-        "hl7_version": header.version[:10],
-        "reference_lab": senders.lab(header.sending_application, header.sending_facility),
-    }
-    original = _original_of(fields)
-    if original is not None:
-        return _duplicate(base | fields, original, by=by)
+def _store_all(
+    texts: Sequence[str], *, channel: str, source: str, by: User, senders: Senders, retry: bool = True
+) -> list[InboundMessage]:
+    """Write each raw message with its header, as received, rejected (not HL7) or a duplicate of one
+    received before, and commit: a few statements for the whole piece."""
+    base: dict[str, object] = {"channel": channel, "source": source[:300]}
+    now = timezone.now()
+    messages: list[InboundMessage] = []
+    for text in texts:
+        try:
+            header = message_header(text)
+        except HL7ParseError as exc:
+            messages.append(_new(base, raw=text, outcome=IO.REJECTED, detail=f"Not HL7: {exc}", now=now))
+            continue
+        fields: dict[str, object] = {
+            "control_id": header.control_id[:60],
+            "sending_application": header.sending_application[:60],
+            "sending_facility": header.sending_facility[:60],
+            "message_type": header.message_type[:20],
+            "hl7_version": header.version[:10],
+            "reference_lab": senders.lab(header.sending_application, header.sending_facility),
+        }
+        messages.append(_new(base | fields, raw=text, outcome=IO.RECEIVED, detail="", now=now))
     try:
         with transaction.atomic():
-            return _create(base | fields, by=by, outcome=IO.RECEIVED, detail="")
+            originals = _originals_of(messages)
+            for message in messages:
+                original = originals.get(_key(message))
+                if message.outcome == IO.RECEIVED and original is not None:
+                    _as_duplicate(message, original)
+            bulk.insert(messages)
+            actions: dict[str, str] = {IO.RECEIVED: Event.Action.RECEIVED, IO.REJECTED: Event.Action.REJECTED}
+            batch = Batch()
+            for message in messages:
+                action = actions.get(message.outcome, Event.Action.DUPLICATE)
+                batch.record(message, by=by, action=action, created=True, note=message.detail, at=now)
+            batch.flush()
     except IntegrityError:
-        # The same message arriving twice at once: the other copy won the unique constraint.
-        original = _original_of(fields)
-        if original is None:
+        # The same message arriving twice at once: the other copy won the unique constraint. Alone,
+        # this one is stored as its duplicate; in a piece, each is stored alone to find which.
+        if not retry:
             raise
-        return _duplicate(base | fields, original, by=by)
+        alone = len(texts) == 1
+        return [
+            m
+            for text in texts
+            for m in _store_all([text], channel=channel, source=source, by=by, senders=senders, retry=not alone)
+        ]
+    return messages
 
 
-def _original_of(fields: Mapping[str, object]) -> InboundMessage | None:
-    if not fields["control_id"]:
-        return None
-    return (
-        InboundMessage.objects.filter(
-            sending_application=fields["sending_application"],
-            sending_facility=fields["sending_facility"],
-            control_id=fields["control_id"],
-        )
-        .exclude(outcome=IO.DUPLICATE)
-        .first()
-    )
-
-
-def _duplicate(fields: Mapping[str, object], original: InboundMessage, *, by: User) -> InboundMessage:
-    when = timezone.localtime(original.received_at)
-    detail = f"Already received {when:%m/%d/%Y %H:%M} ({original.get_outcome_display().lower()}): nothing new filed"
-    return _create(fields, by=by, outcome=IO.DUPLICATE, detail=detail, duplicate_of=original)
-
-
-def _create(fields: Mapping[str, object], *, by: User, outcome: str, detail: str, **extra: object) -> InboundMessage:
-    now = timezone.now()
-    done = outcome != IO.RECEIVED
-    message = InboundMessage.objects.create(
+def _new(fields: Mapping[str, object], *, raw: str, outcome: str, detail: str, now: datetime) -> InboundMessage:
+    return InboundMessage(
         **fields,
-        **extra,
+        raw=raw,
         received_at=now,
         outcome=outcome,
         detail=detail[:_DETAIL],
-        processed_at=now if done else None,
+        processed_at=now if outcome != IO.RECEIVED else None,
     )
-    actions: dict[str, str] = {IO.RECEIVED: Event.Action.RECEIVED, IO.REJECTED: Event.Action.REJECTED}
-    action = actions.get(outcome, Event.Action.DUPLICATE)
-    record(message, by=by, action=action, created=True, note=detail, at=now)
+
+
+def _key(message: InboundMessage) -> tuple[str, str, str]:
+    return (message.sending_application, message.sending_facility, message.control_id)
+
+
+def _originals_of(messages: Sequence[InboundMessage]) -> dict[tuple[str, str, str], InboundMessage]:
+    """The messages received before these (by sender and MSH-10), in one query."""
+    keys = {_key(m) for m in messages if m.outcome == IO.RECEIVED and m.control_id}
+    if not keys:
+        return {}
+    rows = InboundMessage.objects.filter(control_id__in={k[2] for k in keys}).exclude(outcome=IO.DUPLICATE)
+    return {_key(m): m for m in rows if _key(m) in keys}
+
+
+def _as_duplicate(message: InboundMessage, original: InboundMessage) -> None:
+    when = timezone.localtime(original.received_at)
+    detail = f"Already received {when:%m/%d/%Y %H:%M} ({original.get_outcome_display().lower()}): nothing new filed"
+    message.outcome, message.detail, message.duplicate_of = IO.DUPLICATE, detail[:_DETAIL], original
+    message.processed_at = message.received_at
+
+
+def _rejected(fields: Mapping[str, object], *, by: User, detail: str) -> InboundMessage:
+    """What a transport refused, stored alone with its event."""
+    now = timezone.now()
+    message = _new(
+        {k: v for k, v in fields.items() if k != "raw"},
+        raw=str(fields["raw"]),
+        outcome=IO.REJECTED,
+        detail=detail,
+        now=now,
+    )
+    message.save()
+    record(message, by=by, action=Event.Action.REJECTED, created=True, note=detail, at=now)
     return message
 
 
@@ -334,12 +454,14 @@ def _related(queryset):  # type: ignore[no-untyped-def]
     )
 
 
-def match_group(group: OrderGroup, lab: ReferenceLab) -> Match:
-    """The send-out this order group reports on, by exact placer number and accession, or why none."""
+def match_group(group: OrderGroup, lab: ReferenceLab, candidates: Candidates | None = None) -> Match:
+    """The send-out this order group reports on, by exact placer number and accession, or why none.
+    ``candidates`` are those read for a whole piece of messages (read for this group alone if not given)."""
     placer, accession = group.placer, group.accession
     if not placer and not accession:
         return Match(group, None, "no placer number or accession where the lab's profile looks")
-    return _choose(group, lab, _candidates(placer, accession), placer=placer, accession=accession)
+    found = (candidates or Candidates([group])).of(group)
+    return _choose(group, lab, found, placer=placer, accession=accession)
 
 
 # What matching reads of a candidate: its keys and the order's patient (the identity check). The
@@ -347,19 +469,34 @@ def match_group(group: OrderGroup, lab: ReferenceLab) -> Match:
 _MATCH_RELATED = ("order__specimen", "order__handoff__patient")
 
 
-def _candidates(placer: str, accession: str) -> list[SendOut]:
-    """The send-outs with this placer number or this accession, in one query: a UNION of the two
-    lookups, so each uses its index (placer_number; the specimen's accession, then the order's
-    specimen and the send-out's order). One WHERE with an OR across the join scans every test order.
-    Few joins: planning the query is most of its time, every message."""
-    lookups = ([Q(placer_number=placer)] if placer else []) + (
-        [Q(order__specimen__accession=accession)] if accession else []
-    )
-    if not lookups:
-        return []
-    first, *rest = [SendOut.objects.filter(q).select_related(*_MATCH_RELATED) for q in lookups]
-    rows = first.union(*rest, all=True) if rest else first
-    return list({s.pk: s for s in rows}.values())
+class Candidates:
+    """The send-outs any of these order groups' placer numbers or accessions name, in one query: a
+    UNION of the two lookups, so each uses its index (placer_number; the specimen's accession, then
+    the order's specimen and the send-out's order). One WHERE with an OR across the join scans every
+    test order. Read once for a piece of messages; ``of(group)`` picks a group's own."""
+
+    def __init__(self, groups: Sequence[OrderGroup]) -> None:
+        placers = {g.placer for g in groups if g.placer}
+        accessions = {g.accession for g in groups if g.accession}
+        lookups = ([Q(placer_number__in=placers)] if placers else []) + (
+            [Q(order__specimen__accession__in=accessions)] if accessions else []
+        )
+        self.by_placer: dict[str, list[SendOut]] = {}
+        self.by_accession: dict[str, list[SendOut]] = {}
+        if not lookups:
+            return
+        first, *rest = [SendOut.objects.filter(q).select_related(*_MATCH_RELATED) for q in lookups]
+        rows = first.union(*rest, all=True) if rest else first
+        for send_out in {s.pk: s for s in rows}.values():
+            self.by_placer.setdefault(send_out.placer_number, []).append(send_out)
+            specimen = send_out.order.specimen
+            if specimen is not None:
+                self.by_accession.setdefault(specimen.accession, []).append(send_out)
+
+    def of(self, group: OrderGroup) -> list[SendOut]:
+        found = self.by_placer.get(group.placer, []) if group.placer else []
+        found = found + (self.by_accession.get(group.accession, []) if group.accession else [])
+        return list({s.pk: s for s in found}.values())
 
 
 def _choose(group: OrderGroup, lab: ReferenceLab | None, candidates: list[SendOut], *, placer: str, accession: str):  # type: ignore[no-untyped-def]
@@ -451,34 +588,73 @@ def _mrn_notes(matches: Sequence[Match]) -> list[str]:
     return notes
 
 
-def _file(message: InboundMessage, matches: Sequence[Match], *, by: User, senders: Senders | None = None) -> Outcome:
-    """File every matched group; move each send-out (and its test) along with what the lab reported."""
-    senders = senders or Senders()
-    filed: list[Filed] = []
-    locked: dict[int, tuple[SendOut, TestOrder, dict[tuple[int, str], Result]]] = {}
-    for m in matches:
-        assert m.send_out is not None
-        if m.send_out.pk not in locked:
-            send_out = lock(m.send_out, related=("reference_lab", "orderable"))
-            order = lock(TestOrder(pk=send_out.order_id), related=("handoff__patient", "test", "specimen"))
-            send_out.order = order
-            locked[send_out.pk] = (send_out, order, current_results(order))
-        send_out, order, current = locked[m.send_out.pk]
-        lab = send_out.reference_lab
-        one = file_order_group(
-            message=message,
-            group=m.group,
-            send_out=send_out,
-            order=order,
-            lab=lab,
-            current=current,
-            by=by,
-            analytes=senders.analytes(order),
-        )
-        _advance(send_out, order, m.group, one, by=by, message=message)
-        filed.append(one)
-    first = matches[0]
-    assert first.send_out is not None
+def _lock_all(
+    send_outs: Sequence[SendOut], senders: Senders
+) -> dict[int, tuple[SendOut, TestOrder, dict[tuple[int, str], Result]]]:
+    """Lock these send-outs, then their test orders (each in id order, in one query) and the orders'
+    released results: what filing decides on is what is committed, and stays so until it is done.
+    Their patient, handoff and specimen are those the match read (filing changes none of them); the
+    test and the lab come from the batch's own (``senders``)."""
+    matched = {s.pk: s for s in send_outs}
+    locked = SendOut._base_manager.select_for_update(no_key=True, of=("self",)).filter(pk__in=sorted(matched))
+    by_pk = {s.pk: s for s in locked.order_by("pk")}
+    orders = TestOrder._base_manager.select_for_update(no_key=True, of=("self",))
+    order_of = {o.pk: o for o in orders.filter(pk__in=sorted({s.order_id for s in by_pk.values()})).order_by("pk")}
+    current = current_results_of(list(order_of.values()))
+    out = {}
+    for pk, send_out in by_pk.items():
+        order = send_out.order = order_of[send_out.order_id]
+        seen = matched[pk].order
+        if order.handoff_id == seen.handoff_id:
+            order.handoff = seen.handoff
+        if order.specimen_id == seen.specimen_id:
+            order.specimen = seen.specimen
+        order.test = senders.test(order.test_id)
+        send_out.reference_lab = senders.lab_by_pk(send_out.reference_lab_id)
+        out[pk] = (send_out, order, current[order.pk])
+    return out
+
+
+def _file_all(
+    items: Sequence[tuple[InboundMessage, Sequence[Match]]], *, by: User, senders: Senders, batch: Batch
+) -> list[Outcome]:
+    """File every matched group of these messages (no send-out in two of them), their send-outs and
+    orders locked together, all their results written at once; move each send-out (and its test)
+    along with what the lab reported, queued on ``batch``. One Outcome per message."""
+    locked = _lock_all([m.send_out for _, matches in items for m in matches if m.send_out is not None], senders)
+    read: list[tuple[InboundMessage, Sequence[Match], list[Filed]]] = []
+    for message, matches in items:
+        filed = []
+        for m in matches:
+            assert m.send_out is not None
+            send_out, order, current = locked[m.send_out.pk]
+            filed.append(
+                file_order_group(
+                    message=message,
+                    group=m.group,
+                    send_out=send_out,
+                    order=order,
+                    lab=send_out.reference_lab,
+                    current=current,
+                    by=by,
+                    analytes=senders.analytes(order),
+                )
+            )
+        read.append((message, matches, filed))
+    report_filed([f for _, _, filed in read for f in filed], by=by)
+    outcomes = []
+    for message, matches, filed in read:
+        for m, one in zip(matches, filed, strict=True):
+            assert m.send_out is not None
+            send_out, order, _ = locked[m.send_out.pk]
+            _advance(send_out, order, m.group, one, by=by, message=message, batch=batch)
+        outcomes.append(_filed_outcome(matches, filed))
+    return outcomes
+
+
+def _filed_outcome(matches: Sequence[Match], filed: Sequence[Filed]) -> Outcome:
+    first = matches[0].send_out
+    assert first is not None
     count = sum(f.count for f in filed)
     amended = sum(f.amended for f in filed)
     replaced = sum(f.replaced for f in filed)
@@ -494,7 +670,7 @@ def _file(message: InboundMessage, matches: Sequence[Match], *, by: User, sender
         parts.append(f"{unchanged} unchanged")
     skipped = [s for f in filed for s in f.skipped]
     detail = "; ".join(parts + skipped + _mrn_notes(matches))
-    return Outcome(outcome, detail, first.send_out, first.send_out.placer_number, _accession(first.send_out), filed)
+    return Outcome(outcome, detail, first, first.placer_number, _accession(first), list(filed))
 
 
 def _accession(send_out: SendOut) -> str:
@@ -513,13 +689,20 @@ def _group_status(group: OrderGroup) -> str:
 
 
 def _advance(
-    send_out: SendOut, order: TestOrder, group: OrderGroup, filed: Filed, *, by: User, message: InboundMessage
+    send_out: SendOut,
+    order: TestOrder,
+    group: OrderGroup,
+    filed: Filed,
+    *,
+    by: User,
+    message: InboundMessage,
+    batch: Batch,
 ) -> None:
     status = _group_status(group)
     A = SendOutEvent.Action
     note = f"{filed.count} filed from message {message.control_id or message.pk}"
     if status == "X":
-        _cancelled_by_lab(send_out, order, by=by, note=f"Cancelled by {send_out.reference_lab} (OBR-25 X)")
+        _cancelled_by_lab(send_out, order, by=by, batch=batch, note=f"Cancelled by {send_out.reference_lab} (OBR-25 X)")
         return
     target = SO.PRELIMINARY if status == "P" else SO.FINAL
     if SEND_OUT.allows(send_out.status, target):
@@ -528,17 +711,19 @@ def _advance(
             send_out.final_at = timezone.now()
             fields = ("final_at",)
         action = A.PRELIMINARY if target == SO.PRELIMINARY else A.FINAL
-        move(send_out, table=SEND_OUT, to=target, by=by, action=action, note=note, fields=fields)
+        batch.move(send_out, table=SEND_OUT, to=target, by=by, action=action, note=note, fields=fields)
     elif send_out.status == SO.FINAL:
         action = A.CORRECTED if filed.amended else A.FINAL if status != "P" else A.PRELIMINARY
         if filed.count or status == "C":
-            record(send_out, by=by, action=action, note=note)
+            batch.record(send_out, by=by, action=action, note=note)
     else:
         # Results for an order the desk hasn't marked sent: filed (the keys and the patient agree), said.
         action = A.PRELIMINARY if status == "P" else A.FINAL
-        record(send_out, by=by, action=action, note=f"{note}, while the desk shows it {SEND_OUT.name(send_out.status)}")
+        batch.record(
+            send_out, by=by, action=action, note=f"{note}, while the desk shows it {SEND_OUT.name(send_out.status)}"
+        )
     if send_out.status == SO.FINAL and order.status == TestOrderStatus.SENT_OUT:
-        move(
+        batch.move(
             order,
             table=TEST_ORDER,
             to=TestOrderStatus.RESULTED,
@@ -548,15 +733,15 @@ def _advance(
         )
 
 
-def _cancelled_by_lab(send_out: SendOut, order: TestOrder, *, by: User, note: str) -> None:
+def _cancelled_by_lab(send_out: SendOut, order: TestOrder, *, by: User, batch: Batch, note: str) -> None:
     """The lab cancelled the test: the send-out is cancelled and the ordering clinician told (their list)."""
     if SEND_OUT.allows(send_out.status, SO.CANCELLED):
-        move(send_out, table=SEND_OUT, to=SO.CANCELLED, by=by, action=SendOutEvent.Action.CANCELLED, note=note)
+        batch.move(send_out, table=SEND_OUT, to=SO.CANCELLED, by=by, action=SendOutEvent.Action.CANCELLED, note=note)
     else:
-        record(send_out, by=by, action=SendOutEvent.Action.CANCELLED, note=note)
+        batch.record(send_out, by=by, action=SendOutEvent.Action.CANCELLED, note=note)
     if TEST_ORDER.allows(order.status, TestOrderStatus.CANCELLED):
         order.cancel_reason, order.cancel_note, order.cancelled_by = CancelReason.OTHER, note[:300], by
-        move(
+        batch.move(
             order,
             table=TEST_ORDER,
             to=TestOrderStatus.CANCELLED,
@@ -570,21 +755,6 @@ def _cancelled_by_lab(send_out: SendOut, order: TestOrder, *, by: User, note: st
 def _parse(message: InboundMessage, senders: Senders, lab: ReferenceLab | None = None) -> ParsedMessage:
     lab = lab or message.reference_lab
     return parse_oru(message.raw, senders.profile(lab) if lab else ANY_PLACE)
-
-
-def _decide(
-    message: InboundMessage, parsed: ParsedMessage, matches: list[Match], *, by: User, senders: Senders
-) -> Outcome:
-    missing = [m for m in matches if m.send_out is None]
-    if missing:
-        first = matches[0].group
-        return Outcome(
-            IO.UNMATCHED, "No order found: " + "; ".join(m.why for m in missing), None, first.placer, first.accession
-        )
-    held = _check_identities(matches)
-    if held is not None:
-        return held
-    return _file(message, matches, by=by, senders=senders)
 
 
 def _not_a_result(message: InboundMessage, parsed: ParsedMessage) -> str:
@@ -601,34 +771,81 @@ def _not_a_result(message: InboundMessage, parsed: ParsedMessage) -> str:
     return ""
 
 
-def _process(message: InboundMessage, *, by: User, senders: Senders) -> None:
-    """Match and file a message ``receive_one`` has just stored. Its row was written in this very
-    transaction: no other one can see it yet, let alone change it, so it is neither locked nor re-read."""
-    INBOUND.check(message.outcome, IO.MATCHED)
-    try:
-        parsed = _parse(message, senders)
-    except HL7ParseError as exc:
-        _conclude(message, Outcome(IO.REJECTED, f"Not HL7: {exc}"), by=by, action=Event.Action.REJECTED)
-        return
-    message.patient_text = identity_text(parsed.identity)[:200]
-    message.tests_text = ", ".join(
-        dict.fromkeys(g.service_text or g.service_loinc_text or g.service_code for g in parsed.orders)
-    )[:200]
-    why = _not_a_result(message, parsed)
-    if why:
-        first = parsed.orders[0] if parsed.orders else None
-        outcome = Outcome(IO.UNMATCHED, why, None, first.placer if first else "", first.accession if first else "")
-    else:
-        assert message.reference_lab is not None
-        matches = [match_group(group, message.reference_lab) for group in parsed.orders]
-        outcome = _decide(message, parsed, matches, by=by, senders=senders)
-    _conclude(message, outcome, by=by)
+def _process_all(messages: Sequence[InboundMessage], *, by: User, senders: Senders) -> None:
+    """Match and file messages ``_store_all`` has stored and committed, in file order, in the
+    caller's transaction. Their rows are locked first; one another process has concluded meanwhile
+    is left as it is. Each message is read, matched (the whole piece's keys in one query), checked
+    and filed; a message naming a send-out an earlier one of the piece files to waits for the next
+    round, which reads the send-out as the earlier one left it."""
+    ours = set(
+        InboundMessage._base_manager.select_for_update(no_key=True, of=("self",))
+        .filter(pk__in=[m.pk for m in messages], outcome=IO.RECEIVED)
+        .values_list("pk", flat=True)
+    )
+    batch = Batch()
+    pending: list[tuple[InboundMessage, ParsedMessage]] = []
+    for message in messages:
+        if message.pk not in ours:
+            continue
+        INBOUND.check(message.outcome, IO.MATCHED)
+        try:
+            parsed = _parse(message, senders)
+        except HL7ParseError as exc:
+            not_hl7 = Outcome(IO.REJECTED, f"Not HL7: {exc}")
+            _conclude(message, not_hl7, by=by, batch=batch, action=Event.Action.REJECTED)
+            continue
+        message.patient_text = identity_text(parsed.identity)[:200]
+        message.tests_text = ", ".join(
+            dict.fromkeys(g.service_text or g.service_loinc_text or g.service_code for g in parsed.orders)
+        )[:200]
+        why = _not_a_result(message, parsed)
+        if why:
+            first = parsed.orders[0] if parsed.orders else None
+            placer, accession = (first.placer, first.accession) if first else ("", "")
+            _conclude(message, Outcome(IO.UNMATCHED, why, None, placer, accession), by=by, batch=batch)
+        else:
+            pending.append((message, parsed))
+    while pending:
+        candidates = Candidates([g for _, parsed in pending for g in parsed.orders])
+        used: set[int] = set()
+        later: list[tuple[InboundMessage, ParsedMessage]] = []
+        to_file: list[tuple[InboundMessage, Sequence[Match]]] = []
+        for message, parsed in pending:
+            assert message.reference_lab is not None
+            matches = [match_group(group, message.reference_lab, candidates) for group in parsed.orders]
+            touched = {m.send_out.pk for m in matches if m.send_out is not None}
+            if touched & used:
+                later.append((message, parsed))
+                continue
+            used |= touched
+            refused = _refusal(matches)
+            if refused is not None:
+                _conclude(message, refused, by=by, batch=batch)
+            else:
+                to_file.append((message, matches))
+        outcomes = _file_all(to_file, by=by, senders=senders, batch=batch)
+        for (message, _), outcome in zip(to_file, outcomes, strict=True):
+            _conclude(message, outcome, by=by, batch=batch)
+        batch.flush()
+        pending = later
+    batch.flush()
+
+
+def _refusal(matches: Sequence[Match]) -> Outcome | None:
+    """Why a matched message can't be filed: a group with no order (unmatched), or a patient who disagrees (held)."""
+    missing = [m for m in matches if m.send_out is None]
+    if missing:
+        first = matches[0].group
+        return Outcome(
+            IO.UNMATCHED, "No order found: " + "; ".join(m.why for m in missing), None, first.placer, first.accession
+        )
+    return _check_identities(matches)
 
 
 _ACTIONS: dict[str, str] = {IO.UNMATCHED: Event.Action.UNMATCHED, IO.IDENTITY_HOLD: Event.Action.IDENTITY_HOLD}
 
 
-def _conclude(message: InboundMessage, outcome: Outcome, *, by: User, action: str = "") -> None:
+def _conclude(message: InboundMessage, outcome: Outcome, *, by: User, batch: Batch, action: str = "") -> None:
     message.detail = outcome.detail[:_DETAIL]
     message.send_out = outcome.send_out
     message.placer, message.accession = outcome.placer[:60], outcome.accession[:60]
@@ -638,7 +855,7 @@ def _conclude(message: InboundMessage, outcome: Outcome, *, by: User, action: st
     fields = ["detail", "send_out", "placer", "accession", "observations_filed", "critical", "processed_at"]
     fields += ["patient_text", "tests_text"]
     action = action or _ACTIONS.get(outcome.outcome, Event.Action.FILED)
-    move(message, table=INBOUND, to=outcome.outcome, by=by, action=action, note=message.detail, fields=fields)
+    batch.move(message, table=INBOUND, to=outcome.outcome, by=by, action=action, note=message.detail, fields=fields)
 
 
 # --- The desk's queues -----------------------------------------------------------------------------------
@@ -711,6 +928,7 @@ def inbound_attach(*, message: InboundMessage, targets: Mapping[int, str], by: U
         if not matches:
             raise TransitionNotAllowed("The message has no order (OBR) to attach.")
         held = _check_identities(matches)
+        batch = Batch()
         if held is not None:
             refused = f"Not attached: {held.detail} Attach it to that patient's order, or resolve it with a reason."
             record(message, by=by, action=Event.Action.ATTACH_REFUSED, note=refused)
@@ -718,7 +936,7 @@ def inbound_attach(*, message: InboundMessage, targets: Mapping[int, str], by: U
             if message.reference_lab_id is None:
                 assert matches[0].send_out is not None
                 message.reference_lab = matches[0].send_out.reference_lab
-            outcome = _file(message, matches, by=by, senders=senders)
+            [outcome] = _file_all([(message, matches)], by=by, senders=senders, batch=batch)
             message.resolved_at, message.resolved_by = timezone.now(), by
             message.resolution = (
                 f"Attached to {', '.join(t.strip() for t in targets.values() if t.strip())}"
@@ -731,7 +949,8 @@ def inbound_attach(*, message: InboundMessage, targets: Mapping[int, str], by: U
                 note=message.resolution,
                 fields=["reference_lab", "resolved_at", "resolved_by", "resolution"],
             )
-            _conclude(message, outcome, by=by, action=Event.Action.FILED)
+            _conclude(message, outcome, by=by, batch=batch, action=Event.Action.FILED)
+            batch.flush()
     if refused:
         raise AttachRefused(refused)
     return message
