@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from pghistory.admin import EventModelAdmin, EventsAdmin
 
+import backoffice.accounts.axes_admin  # noqa: F401 - django-axes' tables, usernames hashed
 from backoffice import services
 from backoffice.audit.log import log_access
 from backoffice.models import (

@@ -60,7 +60,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | {"lab.acknowledge_result"}
     | {"lab.view_recollectioncall", "lab.close_recollectioncall"}
     | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"}
-    | {"backoffice.view_accountchange", "backoffice.view_breakglass"},
+    | {"backoffice.view_accountchange", "backoffice.view_breakglass"}
+    # Paused sign-ins and supervisor confirmations, on the board (backoffice.accounts.alerts).
+    | {"audit.view_securityalert"},
     ROLE_CLINICIAN: {
         "backoffice.view_patient",
         "backoffice.view_handoff",

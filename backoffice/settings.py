@@ -4,7 +4,6 @@ Every value that changes between machines comes from an environment variable and
 parsed strictly (see backoffice.env): a malformed value stops start-up.
 """
 
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -227,14 +226,35 @@ CLINIC_NAME = env_str("CLINIC_NAME", "Clinic back office")
 
 # --- Authentication and sessions (docs/security.md, "Authentication and sessions") ---------------
 
-# Login brute force (django-axes): a username, or a client IP, that fails LOGIN_FAILURE_LIMIT times
-# within LOGIN_LOCKOUT_MINUTES is refused until that many minutes pass without another failure.
+# Login throttling (django-axes, backoffice/accounts/throttle.py): one counter per username *and* client
+# address together, so one workstation's failures never pause the account elsewhere. After
+# LOGIN_FAILURE_LIMIT failures that pair pauses LOGIN_LOCKOUT_MINUTES, doubling with each failure after a
+# pause up to LOGIN_LOCKOUT_MAX_MINUTES; tries during a pause don't count. Failures are forgotten
+# LOGIN_FAILURE_MEMORY_HOURS after the last one, at a successful sign-in, or at a new password.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
-# Two separate counters, not one combined key: either one reaching the limit locks out.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 1, minimum=1)
+LOGIN_LOCKOUT_MAX_MINUTES = max(LOGIN_LOCKOUT_MINUTES, env_int("LOGIN_LOCKOUT_MAX_MINUTES", 60, minimum=1))
+LOGIN_FAILURE_MEMORY_HOURS = env_int("LOGIN_FAILURE_MEMORY_HOURS", 24, minimum=1)
+AXES_COOLOFF_TIME = "backoffice.accounts.throttle.cool_off"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Axes' tables hold the keyed hash of the username (backoffice.accounts.auth.username_ref), never what
+# was typed (people type their password there), and append to its two logs only.
+AXES_HANDLER = "backoffice.accounts.throttle.SignInRecordHandler"
+AXES_USERNAME_CALLABLE = "backoffice.accounts.throttle.username_key"
+AXES_SENSITIVE_PARAMETERS = ["username"]
+# Axes' tables in admin by backoffice/accounts/axes_admin.py: searched by username, logs view-only.
+AXES_ENABLE_ADMIN = False
+# Sign-in records (axes' failure and sign-in logs) older than this are deleted by
+# `manage.py prune_signin_records`, run as the owner role (six years: HIPAA's audit documentation).
+SIGNIN_RECORD_RETENTION_DAYS = env_int("SIGNIN_RECORD_RETENTION_DAYS", 2190, minimum=1)
+# A supervisor confirming at a trainee's workstation (backoffice/accounts/reauth.py): wrong tries per
+# trainee and supervisor before that pair pauses (the same growing pauses), apart from sign-in.
+SUPERVISOR_CONFIRM_FAILURE_LIMIT = env_int("SUPERVISOR_CONFIRM_FAILURE_LIMIT", 3, minimum=1)
+# How long the supervisor board lists a paused sign-in or confirmation.
+SECURITY_ALERT_HOURS = env_int("SECURITY_ALERT_HOURS", 24, minimum=1)
 # The lockout page (templates/backoffice/accounts/lockout.html), the same whether or not the account exists.
 AXES_LOCKOUT_CALLABLE = "backoffice.accounts.auth.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429

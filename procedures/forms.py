@@ -59,12 +59,15 @@ class StartForm(_Form):
     supervisor = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, empty_label="Choose the supervisor…"
     )
+    # Not a sign-in form: "one-time-code" and no username field, so browsers don't offer to save the
+    # supervisor's password on the trainee's workstation. A supervisor with an authenticator app may
+    # type its current code instead (backoffice.accounts.reauth).
     supervisor_password = forms.CharField(
-        label="Supervisor's password",
+        label="Supervisor's password or authenticator code",
         required=False,
         strip=False,
-        help_text="The supervisor types it themselves.",
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="The supervisor types it themselves: their password, or the 6-digit code from their app.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "one-time-code", "spellcheck": "false"}),
     )
 
     def __init__(self, *args: Any, order: ProcedureOrder, performer: User, needs_supervision: bool, **kwargs: Any):
@@ -83,7 +86,7 @@ class StartForm(_Form):
             if not data.get("supervisor"):
                 self.add_error("supervisor", "Choose the supervisor who is with you.")
             if not data.get("supervisor_password"):
-                self.add_error("supervisor_password", "The supervisor types their password to confirm.")
+                self.add_error("supervisor_password", "The supervisor types their password or code to confirm.")
         return data
 
 

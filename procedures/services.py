@@ -16,13 +16,13 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
 from backoffice import hooks
+from backoffice.accounts import reauth
 from backoffice.models import Credential, Handoff, User
 from backoffice.services import (
     handoff_complete,
@@ -461,16 +461,18 @@ def eligible_supervisor_problem(supervisor: User, *, procedure_type: ProcedureTy
     return ""
 
 
-def _confirm_supervisor(supervisor: User, password: str, request: HttpRequest | None) -> None:
-    """The supervisor proves they are at the station by typing their own password."""
-    if not password:
+def _confirm_supervisor(supervisor: User, secret: str, request: HttpRequest | None, by: User) -> None:
+    """The supervisor proves they are at the station: their own password, or their authenticator's code.
+
+    Not a sign-in: a wrong try never counts toward the supervisor's sign-in pauses; it has its own
+    limiter per trainee and supervisor (backoffice.accounts.reauth).
+    """
+    if not secret:
         raise SupervisorRefused(f"Ask {supervisor} to type their password to confirm they are with you.")
-    # authenticate() runs every backend, so the login lockout also guards this re-authentication.
-    confirmed = authenticate(request, username=supervisor.get_username(), password=password)
-    if confirmed is None or confirmed.pk != supervisor.pk:
-        if getattr(request, "axes_locked_out", False):
-            raise SupervisorRefused(f"{supervisor}'s account is locked after too many wrong passwords.")
-        raise SupervisorRefused(f"That is not {supervisor}'s password. Ask them to type it again.")
+    try:
+        reauth.confirm(account=supervisor, secret=secret, by=by, request=request)
+    except reauth.ConfirmationRefused as exc:
+        raise SupervisorRefused(str(exc)) from exc
 
 
 def procedure_start(
@@ -501,7 +503,7 @@ def procedure_start(
             if problem:
                 raise SupervisorRefused(problem)
             # Outside the transaction: hashing the password shouldn't hold the patient's row locked.
-            _confirm_supervisor(supervisor, supervisor_password, request)
+            _confirm_supervisor(supervisor, supervisor_password, request, by)
             mode = Supervision.PRESENT
         elif supervision == Supervision.COSIGN:
             mode = Supervision.COSIGN
@@ -525,7 +527,7 @@ def procedure_start(
         locked.supervisor = supervisor if mode == Supervision.PRESENT else None
         locked.supervisor_confirmed_at = now if mode == Supervision.PRESENT else None
         note = {
-            Supervision.PRESENT: f"Supervised by {supervisor}, present and confirmed by password",
+            Supervision.PRESENT: f"Supervised by {supervisor}, present and confirmed by password or code",
             Supervision.COSIGN: "Not yet signed off: a supervisor co-signs afterwards",
         }.get(mode, "")
         move(

@@ -23,6 +23,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models import Q
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -260,8 +261,11 @@ def lockout_response(
 
 
 def client_str(username: str | None, ip_address: str | None, user_agent: str, path_info: str, request: Any) -> str:
-    """How django-axes names a client in its own log lines (AXES_CLIENT_STR_CALLABLE)."""
-    return f"user={username_ref(username)} ip={ip_address or '-'} path={path_info}"
+    """How django-axes names a client in its own log lines (AXES_CLIENT_STR_CALLABLE).
+
+    Axes passes the username it stores, already the keyed hash (AXES_USERNAME_CALLABLE).
+    """
+    return f"user={username or '-'} ip={ip_address or '-'} path={path_info}"
 
 
 # --- Security log -----------------------------------------------------------------------------------
@@ -295,4 +299,45 @@ def on_logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs:
 
 @receiver(user_locked_out, dispatch_uid="backoffice.accounts.auth.on_locked_out")
 def on_locked_out(sender: Any, request: HttpRequest, username: str | None, ip_address: str, **kwargs: Any) -> None:
-    logger.warning("sign_in_locked_out user=%s ip=%s", username_ref(username), ip_address)
+    """A pause starts (axes also sends this for each try during one: those are only logged).
+
+    ``username`` is already the keyed hash (AXES_USERNAME_CALLABLE); supervisors get an alert naming
+    the account when the typed username is a real one.
+    """
+    from backoffice.accounts.alerts import alert_pause
+    from backoffice.accounts.throttle import cool_off, typed_username
+    from backoffice.audit.models import SecurityAlert
+    from backoffice.models import User
+
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures is None:  # a try during a pause: refused, not counted
+        logger.warning("sign_in_paused_try user=%s ip=%s", username or "-", ip_address or "-")
+        return
+    pause = cool_off(request)
+    logger.warning(
+        "sign_in_locked_out user=%s ip=%s failures=%s pause=%ss",
+        username or "-",
+        ip_address or "-",
+        failures,
+        int(pause.total_seconds()),
+    )
+    typed = typed_username(request)
+    account = User.objects.filter(username=typed).first() if typed else None
+    if account is not None:
+        alert_pause(
+            SecurityAlert.Kind.SIGN_IN_PAUSED, account=account, ip_address=ip_address, failures=failures, pause=pause
+        )
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="backoffice.accounts.auth.on_password_set")
+def on_password_set(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """A new password (a reset by an admin or superuser, or the owner's change) clears the account's
+    sign-in failures from every address and its wrong supervisor confirmations."""
+    if created or getattr(instance, "_password", None) is None:
+        return  # set_password keeps the raw password until the save; a sign-in's hash upgrade doesn't
+    from backoffice.accounts.reauth import forget_account
+    from backoffice.accounts.throttle import reset_account
+
+    attempts, confirmations = reset_account(instance.get_username()), forget_account(instance)
+    if attempts or confirmations:
+        logger.info("sign_in_counters_cleared user_id=%s reason=new_password", instance.pk)

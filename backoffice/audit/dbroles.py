@@ -41,18 +41,29 @@ def _protects(model: type[models.Model], operation: str) -> bool:
 
 def tables() -> list[Table]:
     """Every model's table with what its triggers refuse, append-only first, by name."""
-    found: dict[str, Table] = {}
+    refused: dict[str, set[str]] = {}
     for model in apps.get_models(include_auto_created=True):
-        if model._meta.proxy or not model._meta.managed:
+        if not model._meta.managed:
             continue
-        update, delete = _protects(model, "UPDATE"), _protects(model, "DELETE")
-        found[model._meta.db_table] = Table(model._meta.db_table, append_only=update and delete, no_delete=delete)
-    return sorted(found.values(), key=lambda t: (not t.append_only, t.name))
+        # A proxy's triggers are on its concrete table: how the app protects a library's table
+        # (django-axes' sign-in logs, backoffice.audit.models.SignIn and SignInFailure).
+        operations = refused.setdefault(model._meta.db_table, set())
+        operations.update(op for op in ("UPDATE", "DELETE") if _protects(model, op))
+    found = [
+        Table(name, append_only={"UPDATE", "DELETE"} <= ops, no_delete="DELETE" in ops) for name, ops in refused.items()
+    ]
+    return sorted(found, key=lambda t: (not t.append_only, t.name))
 
 
 def append_only_tables() -> list[str]:
     """The event, access-log, history and checkpoint tables: rows are written once and kept."""
     return [t.name for t in tables() if t.append_only]
+
+
+# Append-only tables whose rows older than a retention setting are deleted, by the owner role
+# (prune_signin_records: SIGNIN_RECORD_RETENTION_DAYS). The checkpoints don't seal them: every pruned
+# row would read as a deleted one; their triggers and the app role's privileges protect them.
+PRUNED_TABLES = frozenset({"axes_accesslog", "axes_accessfailurelog"})
 
 
 def append_only_models() -> list[type[models.Model]]:

@@ -43,7 +43,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from backoffice.audit.dbroles import append_only_models, quote
+from backoffice.audit.dbroles import PRUNED_TABLES, append_only_models, quote
 from backoffice.audit.models import Checkpoint
 
 logger = logging.getLogger("backoffice.audit")
@@ -67,8 +67,9 @@ CANONICAL_SETTINGS = (
 
 
 def sealed_models() -> list[type[models.Model]]:
-    """Every append-only table but the checkpoints, which are chained by their own hashes."""
-    return [m for m in append_only_models() if m is not Checkpoint]
+    """Every append-only table but the checkpoints, which are chained by their own hashes, and the
+    tables a retention setting prunes (dbroles.PRUNED_TABLES)."""
+    return [m for m in append_only_models() if m is not Checkpoint and m._meta.db_table not in PRUNED_TABLES]
 
 
 def columns_of(model: type[models.Model]) -> list[str]:

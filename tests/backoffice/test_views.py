@@ -217,11 +217,12 @@ class TestBoard:
         # 1 session, 2 user, 3 permissions and roles, 4 the keys of the oldest handoffs of each status
         # with each status's total, 5 stations, 6 station occupants, 7 access row with its patients,
         # 8 the cards not yet rendered with their joins, 9 procedures, 10 tests (no tests ordered:
-        # no read of their results), 11 results left unacknowledged too long (none: nothing logged),
-        # 12 send-outs past their expected-by (none: nothing logged).
-        with django_assert_num_queries(12):
+        # no read of their results), 11 the last day's sign-in alerts with their accounts (none),
+        # 12 results left unacknowledged too long (none: nothing logged), 13 send-outs past their
+        # expected-by (none: nothing logged).
+        with django_assert_num_queries(13):
             response = c.get(reverse("board"))
-        with django_assert_num_queries(9):  # every card rendered already: 8-10 are not needed, 11-12 are
+        with django_assert_num_queries(10):  # every card rendered already: 8-10 are not needed, 11-13 are
             c.get(reverse("board"))
         columns = response.context["columns"]
         assert sum(count for _, _, count in columns) == rows

@@ -68,6 +68,6 @@ def test_the_account_page_and_the_lockout_page(screen: Screen, medical_assistant
     for _ in range(5):
         screen.login("ma", "not-the-password")
     expect(page.get_by_role("heading", name="Sign-in paused")).to_be_visible()
-    expect(page.get_by_role("alert")).to_contain_text("paused for 15 minutes")
+    expect(page.get_by_role("alert")).to_contain_text("paused for 1 minute")
     screen.shot("lockout")
     screen.assert_accessible()
