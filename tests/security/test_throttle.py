@@ -3,6 +3,7 @@
 clears the counts, supervisors are alerted."""
 
 import datetime as dt
+import io
 import logging
 
 import pytest
@@ -292,3 +293,13 @@ def test_the_confirmation_field_invites_no_saved_password(trainee: User, boss: U
     assert 'type="password"' in field
     # No username box for a browser to pair the password with.
     assert 'name="username"' not in form and 'autocomplete="username"' not in form
+
+
+def test_unlocking_by_the_typed_username_still_works(client: Client, medical_assistant: User) -> None:
+    from django.core.management import call_command
+
+    fail(client, "ma", 5, ip="10.5.0.1")
+    fail(client, "doc", 2, ip="10.5.0.1")
+    call_command("axes_reset_username", "ma", stdout=io.StringIO())
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == [username_ref("doc")]
+    assert sign_in(client, "ma", PASSWORD, ip="10.5.0.1").status_code == 302
