@@ -2,10 +2,15 @@
 
 ``manage.py check --deploy --database default`` runs it as a system check (a deployment check that
 runs only when a database is named, so neither ``migrate`` nor a plain ``check --deploy`` runs it); ``backoffice.wsgi`` and ``backoffice.asgi`` run it before serving
-when DEBUG is off, and refuse to start (ImproperlyConfigured) with the same message.
+when DEBUG is off, and refuse to start (ImproperlyConfigured) with the same message. So do the
+processes that write the audit tables without serving pages, ``manage.py db_worker`` (the task worker,
+backoffice.audit.management.commands.db_worker) and ``manage.py hl7_listen``, when started as a
+process (``refuse_to_start_command``, from their ``run_from_argv``; ``call_command`` in the tests
+doesn't run it).
 """
 
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
@@ -50,3 +55,12 @@ def refuse_to_start_if_app_role_can_rewrite() -> None:
         raise ImproperlyConfigured(
             "Refusing to start: the app could rewrite the audit trail: " + "; ".join(reasons) + ". " + HINT
         )
+
+
+def refuse_to_start_command(name: str, stderr: TextIO | None = None) -> None:
+    """What a serving command (worker, listener) runs first: exit 1 with the refusal's message."""
+    try:
+        refuse_to_start_if_app_role_can_rewrite()
+    except ImproperlyConfigured as exc:
+        (stderr or sys.stderr).write(f"manage.py {name}: {exc}\n")
+        raise SystemExit(1) from None

@@ -230,3 +230,41 @@ def test_migrate_never_runs_the_start_up_check() -> None:
     assert refusals(connection)  # the suite's superuser could rewrite the audit tables
     call_command("migrate", verbosity=0)
     call_command("check")  # nor a plain check, nor runserver's
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_worker_and_the_listener_refuse_to_start_as_a_role_that_could_rewrite(roles: Roles) -> None:
+    """Not only the web server: the task worker and the MLLP listener write audit rows too."""
+    as_superuser = _env(roles.url(connection.settings_dict["USER"]))
+    worker = _manage(as_superuser, "db_worker", "--batch", "--no-startup-delay", "--no-reload")
+    assert worker.returncode == 1
+    assert "manage.py db_worker: Refusing to start: the app could rewrite the audit trail" in worker.stderr
+    assert "is a superuser" in worker.stderr
+    listener = _manage(as_superuser, "hl7_listen", "--port", str(_free_port()))
+    assert listener.returncode == 1
+    assert "manage.py hl7_listen: Refusing to start: the app could rewrite the audit trail" in listener.stderr
+
+    as_app = _env(roles.url())
+    worker = _manage(as_app, "db_worker", "--batch", "--no-startup-delay", "--no-reload")
+    assert worker.returncode == 0, worker.stderr
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "hl7_listen", "--port", str(_free_port())],
+        cwd=BASE_DIR,
+        env=as_app,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "HL7 MLLP listener on" in process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

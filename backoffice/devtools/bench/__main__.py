@@ -659,7 +659,10 @@ def mllp_phase(db_url: str, mllp_file: str, *, connect_as: str = "app") -> dict[
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     cmd = [PYTHON, "manage.py", "hl7_listen", "--host", "127.0.0.1", "--port", str(port)]
-    listener = subprocess.Popen(cmd, cwd=BASE_DIR, env=app_env(db_url, connect_as), stdout=subprocess.DEVNULL)
+    env = app_env(db_url, connect_as)
+    if not connect_as:  # no app role to serve as: production would refuse to start (audit.E001)
+        env["DEBUG"] = "true"
+    listener = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL)
     samples: list[float] = []
     refused: list[str] = []
     try:

@@ -6,6 +6,8 @@ brings goes through the same intake as the file import and the desk's upload
 and only then is the ACK returned (AA once stored; AR for input that isn't HL7, which is stored too).
 If storing fails nothing is acknowledged and the connection closes, so the lab's engine resends.
 Messages up to 16 MiB are read (python-hl7's default limit is 64 KiB). Ctrl-C or SIGTERM stops it.
+With production settings it refuses to start, like the web server, when its database role could
+rewrite the audit tables (backoffice.audit.checks, audit.E001).
 """
 
 import logging
@@ -14,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from backoffice.audit.checks import refuse_to_start_command
 from lab.hl7.listener import MllpListener
 from lab.sendouts.intake import ack, receive, store_rejected
 from lab.workflow import IntakeChannel
@@ -50,6 +53,10 @@ def make_listener(source: str) -> MllpListener:
 
 class Command(BaseCommand):
     help = "Listen for HL7 v2 results over MLLP; store, match and file each message, then ACK it."
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        refuse_to_start_command("hl7_listen")
+        super().run_from_argv(argv)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
