@@ -14,8 +14,10 @@ append-only tables can this connection change?
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pgtrigger
+import psycopg
 from django.apps import apps
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -193,6 +195,33 @@ def grant_statements(existing: Iterable[str], *, owner: str, app: str) -> list[s
         statements.append(f"GRANT SELECT ON {quote(SCHEMA)}.{quote(name)} TO {a}")
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote(SCHEMA)} TO {a}")
     return statements
+
+
+def set_up(
+    conn: "psycopg.Connection[Any]", *, owner: str, app: str, app_password: str | None
+) -> tuple[list[str], list[str], str]:
+    """Everything ``manage.py db_roles`` does, on a psycopg connection as the login (a superuser, or a
+    role with CREATEROLE that may act as the owner), committed at the end: the roles, the schema
+    handed to the owner, the grants. Returns (what was created or moved, the grants, the database)."""
+    with conn.cursor() as cursor:
+        done = setup_statements(cursor, owner=owner, app=app, app_password=app_password)
+        done += ownership_statements(cursor, owner=owner)
+        cursor.execute("SELECT current_database()")
+        database = str(cursor.fetchone()[0])  # type: ignore[index]
+        for statement in schema_statements(database=database, owner=owner, app=app):
+            cursor.execute(statement)
+        cursor.execute(f"SET ROLE {quote(owner)}")
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+            [SCHEMA],
+        )
+        existing = [row[0] for row in cursor.fetchall()]
+        grants = grant_statements(existing, owner=owner, app=app)
+        for statement in grants:
+            cursor.execute(statement)
+        cursor.execute("RESET ROLE")
+    conn.commit()
+    return done, grants, database
 
 
 def apply_grants(connection: BaseDatabaseWrapper, *, owner: str, app: str) -> list[str]:

@@ -38,24 +38,8 @@ class Command(BaseCommand):
         # The login itself, not the owner role it may SET ROLE to: that role may not exist yet.
         params = connection.get_connection_params()
         try:
-            with psycopg.connect(**params, autocommit=False) as conn, conn.cursor() as cursor:
-                done = dbroles.setup_statements(cursor, owner=owner, app=app, app_password=app_password)
-                done += dbroles.ownership_statements(cursor, owner=owner)
-                cursor.execute("SELECT current_database()")
-                database = cursor.fetchone()[0]  # type: ignore[index]
-                for statement in dbroles.schema_statements(database=database, owner=owner, app=app):
-                    cursor.execute(statement)
-                cursor.execute(f"SET ROLE {dbroles.quote(owner)}")
-                cursor.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-                    "AND table_type = 'BASE TABLE'",
-                    [dbroles.SCHEMA],
-                )
-                existing = [row[0] for row in cursor.fetchall()]
-                grants = dbroles.grant_statements(existing, owner=owner, app=app)
-                for statement in grants:
-                    cursor.execute(statement)
-                cursor.execute("RESET ROLE")
+            with psycopg.connect(**params, autocommit=False) as conn:
+                done, grants, database = dbroles.set_up(conn, owner=owner, app=app, app_password=app_password)
         except psycopg.Error as exc:
             raise CommandError(f"Setting up the database roles failed: {exc}") from exc
         created = [s for s in done if s.startswith(("CREATE", "GRANT", "REVOKE"))]
