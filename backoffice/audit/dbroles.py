@@ -3,7 +3,10 @@
 The app's role (``DB_APP_ROLE``) may read and append the append-only tables and nothing more: no
 UPDATE, DELETE or TRUNCATE, so neither ``SET LOCAL pgtrigger.ignore`` nor TRUNCATE gets past the
 triggers, because the privilege check comes first. Everywhere else it has SELECT, INSERT, UPDATE and
-DELETE (never TRUNCATE, REFERENCES or TRIGGER). The owner role (``DB_OWNER_ROLE``, NOLOGIN) owns every
+DELETE (never TRUNCATE, REFERENCES or TRIGGER), except that on a table whose rows keep some columns
+as first written (a Protect trigger on UPDATE with an ``AnyChange`` condition, such as the raw HL7 text
+of ``lab_inboundmessage``, and the fields a model lists in ``WRITTEN_ONCE_FIELDS``) its UPDATE is
+granted column by column, every column but those and the primary key. The owner role (``DB_OWNER_ROLE``, NOLOGIN) owns every
 table, sequence and function in the schema; migrations run as it (``DB_CONNECT_AS=owner``).
 
 ``manage.py db_roles`` creates both roles and applies all of this, idempotently; every ``migrate`` run
@@ -30,6 +33,9 @@ class Table:
     name: str
     append_only: bool  # UPDATE and DELETE refused by a trigger: the app may only SELECT and INSERT
     no_delete: bool  # DELETE refused by a trigger (some rows are updated, never deleted)
+    # Columns kept as first written (lab_inboundmessage.raw): the app's UPDATE is granted on ``updatable``.
+    written_once: tuple[str, ...] = ()
+    updatable: tuple[str, ...] = ()
 
 
 def _protects(model: type[models.Model], operation: str) -> bool:
@@ -41,9 +47,22 @@ def _protects(model: type[models.Model], operation: str) -> bool:
     return False
 
 
+def _kept_columns(model: type[models.Model]) -> set[str]:
+    """The columns a Protect trigger keeps from any UPDATE (``condition=AnyChange(...)``), and those the
+    model lists in ``WRITTEN_ONCE_FIELDS`` (set when the row is written, never after)."""
+    names: set[str] = set(getattr(model, "WRITTEN_ONCE_FIELDS", ()))
+    for trigger in getattr(model._meta, "triggers", []):
+        protect = isinstance(trigger, pgtrigger.Protect) and "UPDATE" in str(trigger.operation).split(" OR ")
+        if protect and isinstance(trigger.condition, pgtrigger.AnyChange) and not trigger.condition.exclude:
+            names.update(trigger.condition.fields)
+    return {model._meta.get_field(name).column for name in names}  # type: ignore[misc]
+
+
 def tables() -> list[Table]:
     """Every model's table with what its triggers refuse, append-only first, by name."""
     refused: dict[str, set[str]] = {}
+    kept: dict[str, set[str]] = {}
+    columns: dict[str, list[str]] = {}
     for model in apps.get_models(include_auto_created=True):
         if not model._meta.managed:
             continue
@@ -51,9 +70,19 @@ def tables() -> list[Table]:
         # (django-axes' sign-in logs, backoffice.audit.models.SignIn and SignInFailure).
         operations = refused.setdefault(model._meta.db_table, set())
         operations.update(op for op in ("UPDATE", "DELETE") if _protects(model, op))
-    found = [
-        Table(name, append_only={"UPDATE", "DELETE"} <= ops, no_delete="DELETE" in ops) for name, ops in refused.items()
-    ]
+        once = _kept_columns(model)
+        if once:
+            kept.setdefault(model._meta.db_table, set()).update(once)
+            pk = model._meta.pk.column if model._meta.pk else None
+            columns[model._meta.db_table] = [
+                f.column for f in model._meta.concrete_fields if f.column and f.column != pk and f.column not in once
+            ]
+    found = []
+    for name, ops in refused.items():
+        append_only = {"UPDATE", "DELETE"} <= ops
+        once = () if append_only else tuple(sorted(kept.get(name, ())))
+        updatable = tuple(c for c in columns.get(name, []) if c not in once) if once else ()
+        found.append(Table(name, append_only, "DELETE" in ops, written_once=once, updatable=updatable))
     return sorted(found, key=lambda t: (not t.append_only, t.name))
 
 
@@ -182,12 +211,17 @@ def grant_statements(existing: Iterable[str], *, owner: str, app: str) -> list[s
             continue
         target = f"{quote(SCHEMA)}.{quote(table.name)}"
         allowed = ["SELECT", "INSERT"]
-        if not table.append_only:
+        if not table.append_only and not table.written_once:
             allowed.append("UPDATE")
         if not table.no_delete:
             allowed.append("DELETE")
         statements.append(f"REVOKE ALL ON {target} FROM {a}")
+        if table.written_once:  # REVOKE ALL on the table leaves column grants standing: these too
+            kept = ", ".join(quote(c) for c in table.written_once)
+            statements.append(f"REVOKE UPDATE ({kept}) ON {target} FROM {a}")
         statements.append(f"GRANT {', '.join(allowed)} ON {target} TO {a}")
+        if table.written_once:
+            statements.append(f"GRANT UPDATE ({', '.join(quote(c) for c in table.updatable)}) ON {target} TO {a}")
     # Tables no model describes (django_migrations): read only.
     known = {table.name for table in tables()}
     for name in sorted(present - known):
@@ -272,6 +306,20 @@ def refusals(connection: BaseDatabaseWrapper) -> list[str]:
             reasons.append(f"the database role {user!r} owns (or is a member of the owner of): {', '.join(owned)}")
         if writable:
             reasons.append(f"the database role {user!r} may change rows of: {', '.join(writable)}")
+        kept = [(t.name, column) for t in tables() if t.written_once for column in t.written_once]
+        if kept:
+            cursor.execute(
+                """
+                SELECT k.t || '.' || k.c FROM unnest(%s::text[], %s::text[]) AS k(t, c)
+                JOIN pg_class r ON r.relname = k.t AND r.relnamespace = %s::regnamespace
+                WHERE pg_has_role(r.relowner, 'MEMBER') OR has_column_privilege(r.oid, k.c, 'UPDATE')
+                ORDER BY 1
+                """,
+                [[t for t, _ in kept], [c for _, c in kept], SCHEMA],
+            )
+            columns = [row[0] for row in cursor.fetchall()]
+            if columns:
+                reasons.append(f"the database role {user!r} may change columns kept as written: {', '.join(columns)}")
         if bypassrls:
             reasons.append(f"the database role {user!r} has BYPASSRLS")
     return reasons

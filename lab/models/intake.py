@@ -21,6 +21,21 @@ from lab.workflow import IntakeChannel, IntakeOutcome
 class InboundMessage(models.Model):
     # What becomes of it moves through lab.workflow.INBOUND (lab.sendouts.intake), with an event each.
     STATUS_FIELD = "outcome"
+    # What the message is and where it came from, set when it is stored and never after: the app's
+    # database role may UPDATE every other column, not these (backoffice.audit.dbroles); ``raw`` is
+    # kept by the inbound_raw_is_kept trigger as well.
+    WRITTEN_ONCE_FIELDS = (
+        "uuid",
+        "received_at",
+        "channel",
+        "source",
+        "raw",
+        "control_id",
+        "sending_application",
+        "sending_facility",
+        "message_type",
+        "hl7_version",
+    )
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     received_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -268,3 +268,35 @@ def test_the_worker_and_the_listener_refuse_to_start_as_a_role_that_could_rewrit
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_app_role_can_t_rewrite_a_lab_s_message_but_files_it(roles: Roles) -> None:
+    """lab_inboundmessage: UPDATE is granted column by column, never on the raw text or the header read
+    from it; the intake, run as the app role, still stores, matches and concludes a message."""
+    corpus = BASE_DIR / "tests" / "lab" / "hl7" / "corpus" / "escapes.hl7"
+    imported = _manage(_env(roles.url()), "hl7_import", str(corpus))
+    assert imported.returncode == 0, imported.stderr
+    with roles.connect() as conn:
+        message_id, outcome = conn.execute(
+            "SELECT id, outcome FROM lab_inboundmessage WHERE source = %s ORDER BY id DESC LIMIT 1", [str(corpus)]
+        ).fetchone()  # type: ignore[misc]
+        assert outcome != "received"  # concluded: its outcome, detail and processed_at were updated
+        for column in ("raw", "control_id", "received_at", "sending_facility"):
+            with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(
+                    sql.SQL("UPDATE lab_inboundmessage SET {c} = {c} WHERE id = %s").format(c=sql.Identifier(column)),
+                    [message_id],
+                )
+        with conn.transaction():
+            conn.execute("SELECT id FROM lab_inboundmessage WHERE id = %s FOR NO KEY UPDATE", [message_id])
+            updated = conn.execute(
+                "UPDATE lab_inboundmessage SET resolution = resolution, outcome = outcome WHERE id = %s", [message_id]
+            )
+            assert updated.rowcount == 1
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT UPDATE (raw) ON lab_inboundmessage TO {}").format(sql.Identifier(roles.app)))
+    refused = _start(_env(roles.url()))
+    assert refused.returncode != 0
+    assert "may change columns kept as written: lab_inboundmessage.raw" in refused.stderr
+    call_command("db_roles", owner=roles.owner, app=roles.app, stdout=io.StringIO())  # puts it right again
+    assert _start(_env(roles.url())).returncode == 0
