@@ -250,6 +250,9 @@ AXES_ENABLE_ADMIN = False
 # Sign-in records (axes' failure and sign-in logs) older than this are deleted by
 # `manage.py prune_signin_records`, run as the owner role (six years: HIPAA's audit documentation).
 SIGNIN_RECORD_RETENTION_DAYS = env_int("SIGNIN_RECORD_RETENTION_DAYS", 2190, minimum=1)
+# The access log and the audit checkpoints are kept this many years, never fewer than six (HIPAA's
+# audit documentation); `manage.py audit_retention`, as the owner role, removes what is older.
+ACCESS_LOG_RETENTION_YEARS = env_int("ACCESS_LOG_RETENTION_YEARS", 6, minimum=6)
 # A supervisor confirming at a trainee's workstation (backoffice/accounts/reauth.py): wrong tries per
 # trainee and supervisor before that pair pauses (the same growing pauses), apart from sign-in.
 SUPERVISOR_CONFIRM_FAILURE_LIMIT = env_int("SUPERVISOR_CONFIRM_FAILURE_LIMIT", 3, minimum=1)

@@ -26,12 +26,19 @@ reported. Rows above the last sealed id are not yet sealed; there being some whi
 checkpoint is older than ``stale_after`` is reported too (the worker is stopped, or the newest
 checkpoints were deleted).
 
+**Retention** (backoffice.audit.log_retention, ``manage.py audit_retention``): a retention checkpoint
+in the chain lists the ids it removed, and, when it pruned the oldest checkpoints, the anchor the kept
+chain starts from (the last pruned checkpoint's id, hash and sealed-through ids). ``verify`` starts at
+the anchor, skips the listed ids (their ranges' digests can't be recomputed without them; each kept
+row's own hash still is), and counts the rows older than the kept checkpoints apart, as past the chain.
+
 What it can't see: someone who can write as the owner and recomputes every later checkpoint. The
 worker logs each checkpoint's hash (logger ``backoffice.audit``) so a copy kept outside the database
 can be compared: ``audit_verify --head ID:HASH``.
 """
 
 import base64
+import bisect
 import hashlib
 import json
 import logging
@@ -239,6 +246,35 @@ class TableReport:
     unsealed_rows: int = 0
     sealed_through: int = 0
     problem: str = ""  # the first one found, or empty
+    removed_rows: int = 0  # sealed, then removed by a retention checkpoint
+    past_chain_rows: int = 0  # older than the kept checkpoints (the pruned ones sealed them)
+
+
+class Removed:
+    """The ids the retention checkpoints say they removed from one table, as sorted runs."""
+
+    def __init__(self, runs: list[tuple[int, int]]) -> None:
+        self.runs = sorted(runs)
+        self.starts = [first for first, _ in self.runs]
+
+    def __contains__(self, pk: int) -> bool:
+        index = bisect.bisect_right(self.starts, pk) - 1
+        return index >= 0 and self.runs[index][1] >= pk
+
+
+def _retention() -> tuple[dict[str, Any] | None, dict[str, Removed]]:
+    """The newest anchor (the pruned checkpoints' end) and every table's removed ids."""
+    anchor: dict[str, Any] | None = None
+    runs: dict[str, list[tuple[int, int]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload->'retention' FROM audit_checkpoint WHERE payload ? 'retention' ORDER BY id")
+        for (entry,) in cursor.fetchall():
+            value = json.loads(entry) if isinstance(entry, str) else entry
+            if "checkpoints" in value:
+                anchor = value["checkpoints"]
+            for table, removed in value.get("removed", {}).items():
+                runs.setdefault(table, []).extend((int(a), int(b)) for a, b in removed["ids"])
+    return anchor, {table: Removed(r) for table, r in runs.items()}
 
 
 @dataclass
@@ -267,9 +303,12 @@ def verify(
             if own_transaction:  # the chain and every table read in one snapshot
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             _canonical_output(cursor)
-        newest = _verify_chain(report, head)
+        anchor, removed = _retention()
+        newest = _verify_chain(report, head, anchor)
         for model in sealed_models():
-            report.tables.append(_verify_table(model))
+            table = model._meta.db_table
+            past = int((anchor or {}).get("sealed_through", {}).get(table, 0))
+            report.tables.append(_verify_table(model, removed.get(table), past))
     if newest is not None and any(t.unsealed_rows for t in report.tables):
         age = (now or timezone.now()) - newest.at
         if age > stale_after:
@@ -281,9 +320,14 @@ def verify(
     return report
 
 
-def _verify_chain(report: Report, head: tuple[int, str] | None) -> Checkpoint | None:
-    """Every checkpoint's hash and link, and each table's ranges following on; the newest checkpoint."""
+def _verify_chain(report: Report, head: tuple[int, str] | None, anchor: dict[str, Any] | None) -> Checkpoint | None:
+    """Every checkpoint's hash and link, and each table's ranges following on; the newest checkpoint.
+
+    With an anchor (the oldest checkpoints pruned by retention) the chain starts from it."""
     prev_hash, prev_through = GENESIS, dict[str, int]()
+    if anchor:
+        prev_hash = str(anchor["hash"])
+        prev_through = {k: int(v) for k, v in anchor.get("sealed_through", {}).items()}
     last: Checkpoint | None = None
     head_seen = False
     for checkpoint in Checkpoint.objects.order_by("id").iterator(chunk_size=1000):
@@ -340,14 +384,18 @@ def _expected(entry: dict[str, Any]) -> Iterator[tuple[int, bytes]]:
             index += TAG_BYTES
 
 
-def _verify_table(model: type[models.Model]) -> TableReport:
+def _verify_table(model: type[models.Model], removed: Removed | None = None, past_chain: int = 0) -> TableReport:
     table, pk = model._meta.db_table, pk_of(model)
-    result = TableReport(table)
+    result = TableReport(table, sealed_through=past_chain)
+    if past_chain:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {quote(table)} WHERE {quote(pk)} <= %s", [past_chain])  # noqa: S608
+            result.past_chain_rows = cursor.fetchone()[0]
     for group in _groups(_ranges_of(table)):
         columns, entries = group
         low, high = int(entries[0]["after"]), int(entries[-1]["through"])
         actual = _stream(_rows_sql(table, pk, columns), [low, high])
-        problem = _compare(table, entries, actual, result)
+        problem = _compare(table, entries, actual, result, removed or Removed([]))
         result.sealed_through = high
         if problem:
             result.problem = problem
@@ -379,7 +427,11 @@ def _groups(entries: Iterator[dict[str, Any]]) -> Iterator[tuple[list[str], list
 
 
 def _compare(
-    table: str, entries: list[dict[str, Any]], actual: Iterator[tuple[int, bytes]], result: TableReport
+    table: str,
+    entries: list[dict[str, Any]],
+    actual: Iterator[tuple[int, bytes]],
+    result: TableReport,
+    removed: Removed,
 ) -> str:
     """Walk the sealed ids and the table's rows side by side; the first difference, in words."""
     rows = iter(actual)
@@ -387,7 +439,14 @@ def _compare(
     for entry in entries:
         checkpoint, high = entry["checkpoint"], int(entry["through"])
         digest = hashlib.sha256()
+        complete = True  # every sealed row still here: the range's digest can be checked
         for expected_id, tag in _expected(entry):
+            if expected_id in removed:  # a retention run's (listed before it deleted them)
+                complete = False
+                result.removed_rows += 1
+                if row is not None and row[0] == expected_id:  # listed, not yet deleted (a run stopped half-way)
+                    row = next(rows, None)
+                continue
             if row is not None and row[0] < expected_id:
                 return f"row {table} id {row[0]} was inserted: no checkpoint sealed it (checkpoint #{checkpoint} seals ids up to {high})"
             if row is None or row[0] > expected_id:
@@ -399,6 +458,6 @@ def _compare(
             row = next(rows, None)
         if row is not None and row[0] <= high:
             return f"row {table} id {row[0]} was inserted: no checkpoint sealed it (checkpoint #{checkpoint} seals ids up to {high})"
-        if digest.hexdigest() != entry["digest"]:
+        if complete and digest.hexdigest() != entry["digest"]:
             return f"a row of {table} in ids {entry['after']}-{high} was edited (checkpoint #{checkpoint}'s digest differs)"
     return ""

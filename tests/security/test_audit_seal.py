@@ -6,7 +6,9 @@ test's own wrapping transaction would never end.
 """
 
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
+from io import StringIO
+from typing import cast
 
 import pghistory
 import pgtrigger
@@ -16,10 +18,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from backoffice.audit.log_retention import RetentionRefused, cut_off, retain, years_back
 from backoffice.audit.models import Checkpoint
-from backoffice.audit.seal import SEAL_LOCK_KEY, seal, verify
+from backoffice.audit.seal import SEAL_LOCK_KEY, TableReport, seal, verify
 from backoffice.audit.tasks import seal_append_only_rows
-from backoffice.models import AccessLog, HandoffEvent, User
+from backoffice.models import AccessLog, AccessLogPatient, HandoffEvent, User
 from tests.factories import HandoffFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -226,3 +229,131 @@ def test_a_long_backlog_is_sealed_a_span_at_a_time(
     report = verify()
     assert report.ok
     assert next(t for t in report.tables if t.table == "backoffice_accesslog").sealed_through == logs[-1].pk
+
+
+# --- Retention (backoffice.audit.log_retention, manage.py audit_retention) ---------------------------
+
+YEARS_AGO_7 = timedelta(days=7 * 366)
+
+
+def _old_log(user: User, what: str, patient: object, at: object) -> AccessLog:
+    log = AccessLog.objects.create(user=user, username=user.username, action="list", what=what, at=at)
+    AccessLogPatient.objects.create(log=log, patient=patient, at=log.at)
+    return log
+
+
+@pytest.fixture
+def years_of_log(django_user_model: type[User]) -> dict[str, object]:
+    """Seven years ago: an access row (with its patient) and a handoff event sealed then; an access row
+    of that time sealed only today (sealed late); today's rows, sealed."""
+    now = timezone.now()
+    old = now - YEARS_AGO_7
+    user = django_user_model.objects.create_user("retainer", password="x" * 16)
+    handoff = HandoffFactory()
+    old_event = HandoffEvent.objects.create(
+        handoff=handoff, actor=user, action="created", from_status="", to_status="waiting"
+    )
+    sealed_then = _old_log(user, "old queue", handoff.patient, old)
+    seal(now=old + timedelta(minutes=1))
+    seal(now=old + timedelta(minutes=2))
+    sealed_late = _old_log(user, "old queue, sealed late", handoff.patient, old + timedelta(minutes=3))
+    young = [_log(user, f"page {n}") for n in range(3)]
+    seal()
+    seal()
+    assert verify().ok
+    return {
+        "user": user,
+        "now": now,
+        "old": [sealed_then, sealed_late],
+        "young": young,
+        "old_event": old_event,
+        "old_checkpoints": Checkpoint.objects.filter(at__lt=now - timedelta(days=365)).count(),
+    }
+
+
+def _table(report: object, name: str) -> TableReport:
+    return next(t for t in report.tables if t.table == name)  # type: ignore[attr-defined]
+
+
+def test_retention_never_removes_anything_inside_the_window(settings: object) -> None:
+    with pytest.raises(RetentionRefused, match="younger than 6 years"):
+        cut_off(years=5)
+    settings.ACCESS_LOG_RETENTION_YEARS = 8  # type: ignore[attr-defined]
+    with pytest.raises(RetentionRefused, match=r"younger than 8 years .*asked for 7"):
+        cut_off(years=7)
+    with pytest.raises(CommandError, match="younger than 8 years"):
+        call_command("audit_retention", years=6, stdout=StringIO())
+    now = timezone.now()
+    assert cut_off(now=now) == years_back(now, 8)
+    leap = timezone.datetime(2028, 2, 29, 12, tzinfo=UTC)
+    assert years_back(leap, 6) == timezone.datetime(2022, 2, 28, 12, tzinfo=UTC)
+
+
+def test_retention_removes_old_rows_and_checkpoints_and_audit_verify_stays_clean(
+    years_of_log: dict[str, object],
+) -> None:
+    young = cast(list[AccessLog], years_of_log["young"])
+    old = cast(list[AccessLog], years_of_log["old"])
+    assert years_of_log["old_checkpoints"] == 2
+    dry = retain(dry_run=True)
+    assert dry.checkpoint is None and dry.removed["backoffice_accesslog"] == 2
+    assert AccessLog.objects.filter(pk__in=[o.pk for o in old]).count() == 2
+
+    out = StringIO()
+    call_command("audit_retention", stdout=out)
+
+    assert "Removed 2 backoffice_accesslog, 2 backoffice_accesslogpatient" in out.getvalue()
+    assert "and 2 checkpoints" in out.getvalue()
+    assert not AccessLog.objects.filter(pk__in=[o.pk for o in old]).exists()
+    assert not AccessLogPatient.objects.filter(log_id__in=[o.pk for o in old]).exists()
+    assert set(AccessLog.objects.values_list("pk", flat=True)) >= {y.pk for y in young}
+    assert not Checkpoint.objects.filter(at__lt=timezone.now() - timedelta(days=365)).exists()
+    retention = Checkpoint.objects.order_by("-id").first()
+    assert retention is not None and retention.payload["retention"]["checkpoints"]["pruned"] == 2
+
+    report = verify()
+    assert report.ok, (report.chain_problem, [t.problem for t in report.tables])
+    log = _table(report, "backoffice_accesslog")
+    assert log.removed_rows == 1  # the one a kept checkpoint sealed; the other was sealed by a pruned one
+    assert log.sealed_rows == 3
+    # The handoff event the pruned checkpoints sealed is kept, older than the kept chain.
+    assert _table(report, "backoffice_handoffevent").past_chain_rows == 1
+    code, output = _verify_output()
+    assert code == 0 and "1 removed by retention" in output and "1 older than the kept checkpoints" in output
+
+    # The worker seals on from the retention checkpoint, and a later run has nothing to remove.
+    _log(cast(User, years_of_log["user"]), "after retention")
+    seal()
+    assert seal().rows == 1
+    assert verify().ok
+    again = StringIO()
+    call_command("audit_retention", stdout=again)
+    assert "Nothing to remove" in again.getvalue()
+
+
+def test_after_retention_a_row_deleted_any_other_way_is_still_reported(years_of_log: dict[str, object]) -> None:
+    retain()
+    victim = cast(list[AccessLog], years_of_log["young"])[1]
+    with pgtrigger.ignore(*OWNER_BYPASS):
+        AccessLog.objects.filter(pk=victim.pk).delete()
+    problem = _table(verify(), "backoffice_accesslog").problem
+    assert problem.startswith(f"row backoffice_accesslog id {victim.pk} was deleted")
+
+
+def test_a_deleted_retention_checkpoint_breaks_the_chain(years_of_log: dict[str, object]) -> None:
+    """Pruned checkpoints leave a chain that starts at the retention checkpoint's anchor: without it
+    the oldest kept checkpoint follows nothing."""
+    retention = retain().checkpoint
+    assert retention is not None
+    with pgtrigger.ignore("audit.Checkpoint:append_only"):
+        Checkpoint.objects.filter(pk=retention.pk).delete()
+    assert "does not follow the one before it" in verify().chain_problem
+
+
+def test_old_rows_not_yet_sealed_stop_the_run(years_of_log: dict[str, object]) -> None:
+    user = cast(User, years_of_log["user"])
+    patient = cast(list[AccessLog], years_of_log["old"])[0].patients.get()
+    _old_log(user, "old, never sealed", patient, timezone.now() - YEARS_AGO_7)
+    with pytest.raises(RetentionRefused, match="that no checkpoint has sealed yet"):
+        retain()
+    assert AccessLog.objects.filter(what__startswith="old").count() == 3  # nothing removed

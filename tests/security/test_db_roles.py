@@ -300,3 +300,10 @@ def test_the_app_role_can_t_rewrite_a_lab_s_message_but_files_it(roles: Roles) -
     assert "may change columns kept as written: lab_inboundmessage.raw" in refused.stderr
     call_command("db_roles", owner=roles.owner, app=roles.app, stdout=io.StringIO())  # puts it right again
     assert _start(_env(roles.url())).returncode == 0
+
+
+def test_the_app_role_can_t_run_the_access_log_retention(roles: Roles) -> None:
+    refused = _manage(_env(roles.url()), "audit_retention")
+    assert refused.returncode == 1
+    assert "holds no DELETE privilege on backoffice_accesslog" in refused.stderr
+    assert "DB_CONNECT_AS=owner manage.py audit_retention" in refused.stderr

@@ -61,10 +61,12 @@ class Command(BaseCommand):
             if table.problem:
                 self.stdout.write(self.style.ERROR(f"{table.table}: {table.problem}"))
             else:
-                self.stdout.write(
-                    f"{table.table}: ok, {table.sealed_rows} rows sealed (ids through {table.sealed_through}), "
-                    f"{table.unsealed_rows} not yet sealed"
-                )
+                kept = f"{table.sealed_rows} rows sealed (ids through {table.sealed_through}), "
+                if table.removed_rows:
+                    kept += f"{table.removed_rows} removed by retention, "
+                if table.past_chain_rows:
+                    kept += f"{table.past_chain_rows} older than the kept checkpoints, "
+                self.stdout.write(f"{table.table}: ok, {kept}{table.unsealed_rows} not yet sealed")
         if report.stale_problem:
             self.stdout.write(self.style.ERROR(f"STALE: {report.stale_problem}"))
         if not report.ok:
