@@ -4,13 +4,15 @@ Each domain app (procedures, lab, ...) registers, in its AppConfig.ready(), a fu
 that counts a handoff's items it still has open. The core completes a handoff only when
 every registered app answers zero. An app whose labels carry their own ids (specimens'
 accessions) registers how to read one, so any field that takes an MRN also takes that label.
+When a handoff is cancelled, each app closes that handoff's open items through its own service, in
+the cancel's transaction (a handler that refuses rolls the whole cancel back).
 """
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from backoffice.models import Handoff
+    from backoffice.models import Handoff, User
 
 OpenItemCounter = Callable[["Handoff"], int]
 
@@ -41,3 +43,21 @@ def patient_for_scanned_id(scanned: str) -> int | None:
         if patient_id is not None:
             return patient_id
     return None
+
+
+# Closes the handoff's open items of one app, as `by` cancels it with `reason`; raises
+# TransitionNotAllowed (with a sentence for a person) when an item can't be closed that way.
+HandoffCancelHandler = Callable[["Handoff", "User", str], None]
+
+_cancel_handlers: dict[str, HandoffCancelHandler] = {}
+
+
+def register_handoff_cancel_handler(app_label: str, handler: HandoffCancelHandler) -> None:
+    _cancel_handlers[app_label] = handler
+
+
+def handoff_cancelled(handoff: "Handoff", by: "User", reason: str) -> None:
+    """Every app closes the handoff's open items, in the order the apps start: floor by floor, so the
+    specimens app releases a labelled tube before lab cancels the test it was for."""
+    for handler in _cancel_handlers.values():
+        handler(handoff, by, reason)

@@ -388,7 +388,13 @@ def handoff_complete(*, handoff: Handoff, by: User) -> Handoff:
 
 
 def handoff_cancel(*, handoff: Handoff, by: User, reason: str) -> Handoff:
-    """Cancel an open handoff with a reason; an occupied station needs turnover."""
+    """Cancel an open handoff with a reason; an occupied station needs turnover.
+
+    Its open items are closed by their own apps' services (hooks.handoff_cancelled), in this
+    transaction: procedures not started are not done, labelled tubes not collected, tests and
+    send-outs cancelled (a lab that may have the order is sent ORC-1 CA). An item that can't be
+    closed so (a procedure being performed, a test on the bench) refuses, and nothing changes.
+    """
     require(by, "backoffice.cancel_handoff", "cancel handoffs")
     reason = reason.strip()
     if not reason:
@@ -396,6 +402,7 @@ def handoff_cancel(*, handoff: Handoff, by: User, reason: str) -> Handoff:
     with transaction.atomic():
         lock(handoff, related=("patient",))
         check_cancel(handoff, by)
+        hooks.handoff_cancelled(handoff, by, reason[:200])
         _free_station(handoff, by=by)
         handoff.closed_at = timezone.now()
         handoff.cancel_reason = reason[:200]

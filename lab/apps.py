@@ -8,14 +8,16 @@ class LabConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.audit.subjects import register_subject
-        from backoffice.hooks import register_open_item_counter
+        from backoffice.hooks import register_handoff_cancel_handler, register_open_item_counter
         from lab.selectors import open_test_count
-        from lab.services import SPECIMEN_LISTENER
+        from lab.services import SPECIMEN_LISTENER, tests_close_for_cancel
         from specimens.hooks import register_specimen_listener
 
         register_open_item_counter(self.label, open_test_count)
         # A collected, failed or rejected specimen moves the tests it serves.
         register_specimen_listener(self.label, SPECIMEN_LISTENER)
+        # A cancelled handoff's tests and send-outs are cancelled with it (after specimens' tubes).
+        register_handoff_cancel_handler(self.label, tests_close_for_cancel)
         register_subject("call", _patient_of_call)
         register_subject("testorder", _patient_of_test_order)
         register_subject("result", _patient_of_result)

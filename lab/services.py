@@ -15,10 +15,10 @@ from backoffice.models import Handoff, HandoffEvent, User
 from backoffice.services import handoff_lock_for_items, require_works_handoff
 from backoffice.transitions import edit, lock, move, record, record_all, require
 from backoffice.workflow import PermissionRefused, TransitionNotAllowed
-from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
+from lab.models import RecollectionCall, RecollectionCallEvent, SendOut, TestDefinition, TestOrder, TestOrderEvent
 from lab.selectors import DrawItem, draws_for_handoff, pending_bench_orders
-from lab.sendouts.services import send_out_open
-from lab.workflow import CALL, TEST_ORDER, CallStatus, CancelReason, TestOrderStatus
+from lab.sendouts.services import send_out_cancel_with_handoff, send_out_open
+from lab.workflow import CALL, OPEN_SEND_OUT_STATUSES, TEST_ORDER, CallStatus, CancelReason, TestOrderStatus
 from specimens.hooks import SpecimenListener
 from specimens.models import Specimen
 from specimens.services import Draw, specimens_start_collection
@@ -94,6 +94,47 @@ def test_order_cancel(*, order: TestOrder, reason: str, by: User, note: str = ""
             fields=(),
         )
     return order
+
+
+def tests_close_for_cancel(handoff: Handoff, by: User, reason: str) -> None:
+    """The handoff is being cancelled (handoff_cancel checked who may, and holds its lock): its tests
+    not yet on the bench are cancelled, in that transaction, and its open send-outs with them (the
+    reference lab is sent ORC-1 CA if it may have the order). The ordering clinician sees them on
+    their list unless they cancelled. A test the bench has started refuses the cancel.
+    """
+    orders = list(
+        TestOrder.objects.select_for_update(of=("self",), no_key=True)
+        .filter(handoff=handoff, status__in=(S.ORDERED, S.COLLECTED, S.IN_PROGRESS, S.SENT_OUT))
+        .select_related("test")
+        .order_by("id")
+    )
+    on_bench = [o.test.short_name for o in orders if o.status == S.IN_PROGRESS]
+    if on_bench:
+        one = len(on_bench) == 1
+        raise TransitionNotAllowed(
+            f"{', '.join(on_bench)} {'is' if one else 'are'} being tested at the bench; enter "
+            f"{'its result' if one else 'their results'} or reject the specimen before cancelling the handoff."
+        )
+    labelled = [o.test.short_name for o in orders if o.status == S.ORDERED and o.specimen_id is not None]
+    if labelled:  # specimens' handler runs first and releases them: this is a floor out of order
+        raise TransitionNotAllowed(f"{', '.join(labelled)} still has a labelled tube; record it as not collected.")
+    send_outs = {
+        so.order_id: so
+        for so in SendOut.objects.filter(order__in=orders, status__in=OPEN_SEND_OUT_STATUSES).order_by("id")
+    }
+    note = f"Handoff cancelled: {reason}"[:300]
+    for order in orders:
+        order.handoff = handoff
+        if order.pk in send_outs:
+            send_out_cancel_with_handoff(send_out=send_outs[order.pk], order=order, by=by, reason=reason)
+            continue
+        order.cancel_reason, order.cancel_note, order.cancelled_by = CancelReason.OTHER, note, by
+        order.needs_recollection = False
+        fields: list[str] = ["cancel_reason", "cancel_note", "cancelled_by", "needs_recollection"]
+        if handoff.ordering_clinician_id == by.pk:
+            order.acknowledged_at, order.acknowledged_by = timezone.now(), by
+            fields += ["acknowledged_at", "acknowledged_by"]
+        move(order, table=TEST_ORDER, to=S.CANCELLED, by=by, action=Action.CANCELLED, note=note, fields=fields)
 
 
 def check_acknowledge(order: TestOrder, by: User) -> None:

@@ -7,8 +7,10 @@ class ProceduresConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.audit.subjects import register_subject
-        from backoffice.hooks import register_open_item_counter
+        from backoffice.hooks import register_handoff_cancel_handler, register_open_item_counter
         from procedures.selectors import open_procedure_count, patient_of_procedure
+        from procedures.services import procedures_close_for_cancel
 
         register_open_item_counter(self.label, open_procedure_count)
+        register_handoff_cancel_handler(self.label, procedures_close_for_cancel)
         register_subject("procedure", patient_of_procedure)

@@ -19,7 +19,7 @@ from procedures.models import (
     ProcedureType,
 )
 from procedures.selectors import eligible_supervisors, performing_staff
-from procedures.workflow import NotDoneReason, Supervision
+from procedures.workflow import CHOSEN_NOT_DONE_REASONS, NotDoneReason, Supervision
 
 VITAL_FIELDS: tuple[tuple[str, str, int, int], ...] = (
     # (name, label, min, max): limits of what can be measured, not of what is normal.
@@ -262,7 +262,9 @@ class MedicationForm(_Form):
 class NotDoneForm(_Form):
     prefix = "notdone"
 
-    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *NotDoneReason.choices])
+    reason = forms.ChoiceField(
+        choices=[("", "Choose a reason…"), *((r, NotDoneReason(r).label) for r in CHOSEN_NOT_DONE_REASONS)]
+    )
     note = forms.CharField(label="Details", max_length=300, required=False)
 
 

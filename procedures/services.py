@@ -47,6 +47,7 @@ from procedures.models import (
 )
 from procedures.workflow import (
     ADDENDUM_STATUSES,
+    CHOSEN_NOT_DONE_REASONS,
     EDITABLE_STATUSES,
     PROCEDURE,
     NotDoneReason,
@@ -716,7 +717,7 @@ def procedure_finish(*, order: ProcedureOrder, by: User, version: int) -> Proced
 def procedure_not_done(*, order: ProcedureOrder, by: User, reason: str, note: str = "") -> ProcedureOrder:
     """Close an ordered or started procedure that won't be done today, with the reason."""
     require(by, "procedures.perform_procedure", "close procedures")
-    if reason not in NotDoneReason.values:
+    if reason not in CHOSEN_NOT_DONE_REASONS:
         raise TransitionNotAllowed("Choose why the procedure is not done.")
     note = note.strip()
     with transaction.atomic():
@@ -736,6 +737,39 @@ def procedure_not_done(*, order: ProcedureOrder, by: User, reason: str, note: st
         )
         _complete_handoff_if_done(locked.handoff, by=by)
     return order
+
+
+def procedures_close_for_cancel(handoff: Handoff, by: User, reason: str) -> None:
+    """The handoff is being cancelled (handoff_cancel checked who may, and holds its lock): each
+    procedure not started is closed as not done, with the cancel's reason, in that transaction.
+
+    A procedure being performed refuses the cancel: its performer finishes and documents it, or
+    records it as not done, first. Performed ones stay as they are (documented, co-signed as ever).
+    """
+    orders = list(
+        ProcedureOrder.objects.select_for_update(of=("self",), no_key=True)
+        .filter(handoff=handoff, status__in=(S.ORDERED, S.IN_PROGRESS))
+        .select_related("procedure_type")
+        .order_by("id")
+    )
+    started = [o.procedure_type.name for o in orders if o.status == S.IN_PROGRESS]
+    if started:
+        raise TransitionNotAllowed(
+            f"{', '.join(started)} {'is' if len(started) == 1 else 'are'} being performed; finish "
+            f"{'it' if len(started) == 1 else 'them'} or record {'it' if len(started) == 1 else 'them'} "
+            "as not done before cancelling the handoff."
+        )
+    for order in orders:
+        order.not_done_reason, order.not_done_note = NotDoneReason.HANDOFF_CANCELLED, reason[:300]
+        move(
+            order,
+            table=PROCEDURE,
+            to=S.NOT_DONE,
+            by=by,
+            action=Action.NOT_DONE,
+            note=f"Handoff cancelled: {reason}",
+            fields=("not_done_reason", "not_done_note"),
+        )
 
 
 # --- Supervision -------------------------------------------------------------------------------

@@ -40,6 +40,12 @@ class NotDoneReason(models.TextChoices):
     CONTRAINDICATED = "contraindicated", "Contraindicated"
     EQUIPMENT_UNAVAILABLE = "equipment_unavailable", "Equipment unavailable"
     DEFERRED = "deferred", "Deferred to another visit"
+    # Set only by the handoff's cancellation (procedures.services.procedures_close_for_cancel), never chosen.
+    HANDOFF_CANCELLED = "handoff_cancelled", "Handoff cancelled"
+
+
+# The reasons a person chooses when closing a procedure as not done.
+CHOSEN_NOT_DONE_REASONS: tuple[str, ...] = tuple(r for r in NotDoneReason if r != NotDoneReason.HANDOFF_CANCELLED)
 
 
 S = ProcedureStatus

@@ -7,12 +7,15 @@ class SpecimensConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.audit.subjects import register_subject
-        from backoffice.hooks import register_scanned_id_reader
+        from backoffice.hooks import register_handoff_cancel_handler, register_scanned_id_reader
+        from specimens.services import specimens_close_for_cancel
 
         # A refused specimen URL names the specimen's patient in the access log.
         register_subject("specimen", _patient_of_specimen)
         # A specimen label scanned into a field that takes an MRN (the access-log search) names its patient.
         register_scanned_id_reader(self.label, _patient_of_accession)
+        # A cancelled handoff's labelled tubes are recorded as not collected.
+        register_handoff_cancel_handler(self.label, specimens_close_for_cancel)
 
 
 def _patient_of_specimen(ref: str) -> int | None:

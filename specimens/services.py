@@ -343,6 +343,31 @@ def specimen_not_collected(*, specimen: Specimen, by: User, reason: str, note: s
     return specimen
 
 
+def specimens_close_for_cancel(handoff: Handoff, by: User, reason: str) -> None:
+    """The handoff is being cancelled (handoff_cancel checked who may, and holds its lock): each tube
+    labelled but not drawn is recorded as not collected, and the apps it served hear of it (lab then
+    cancels the tests), in that transaction. Drawn specimens keep their custody: the lab disposes of
+    them once nothing is to be tested on them."""
+    labelled = list(
+        Specimen.objects.select_for_update(of=("self",), no_key=True)
+        .filter(handoff=handoff, status=S.LABELLED)
+        .order_by("id")
+    )
+    note = f"Handoff cancelled: {reason}"[:300]
+    for specimen in labelled:
+        specimen.failed_draw_reason, specimen.failed_draw_note = FailedDrawReason.OTHER, note
+        move(
+            specimen,
+            table=SPECIMEN,
+            to=S.NOT_COLLECTED,
+            by=by,
+            action=Action.NOT_COLLECTED,
+            note=note,
+            fields=("failed_draw_reason", "failed_draw_note"),
+        )
+        hooks.specimen_not_collected(specimen, by)
+
+
 # --- Custody -----------------------------------------------------------------------------------
 
 

@@ -219,8 +219,6 @@ def send_out_cancel(*, send_out: SendOut, reason: str, by: User, note: str = "")
     even without an acknowledgement, may have arrived, so the cancel is sent after it. A sent one
     without any order message of ours (brought over from a previous system) is cancelled at the lab too.
     """
-    from lab.sendouts.ordering import queue_message
-
     if reason not in CancelReason.values:
         raise TransitionNotAllowed("Choose why the send-out is cancelled.")
     note = " ".join(note.split())
@@ -231,54 +229,69 @@ def send_out_cancel(*, send_out: SendOut, reason: str, by: User, note: str = "")
         lock(send_out, related=("order__test", "order__handoff", "shipment", "reference_lab"))
         check_cancel(send_out, by)
         order = lock(send_out.order, related=("test", "handoff"))
-        why = CancelReason(reason).label + (f": {note}" if note else "")
-        was_sent = send_out.status in (SendOutStatus.SENT, SendOutStatus.PRELIMINARY)
-        orders = list(
-            OutboundMessage.objects.select_for_update(of=("self",)).filter(
-                send_out=send_out, kind=OutboundMessage.Kind.NEW
-            )
-        )
-        # Sent with no order message of ours: it came over from the clinic's previous system, so the
-        # lab has it.
-        tried = was_sent and not orders
-        for message in orders:
-            # Tried at all, it may have arrived (a timeout can follow a delivery): the cancel follows it.
-            tried = tried or message.attempts > 0 or message.status in DELIVERED_MESSAGE_STATUSES
-            if message.status in (*UNSENT_MESSAGE_STATUSES, MessageStatus.GAVE_UP):
-                message.status, message.next_attempt_at = MessageStatus.WITHDRAWN, None
-                message.save(update_fields=["status", "next_attempt_at"])
-        told = ""
-        if tried:
-            cancel = queue_message(send_out, kind=OutboundMessage.Kind.CANCEL)
-            told = f"; the lab is told (ORM CA {cancel.control_id})"
-        fields: list[str] = []
-        if send_out.status == SendOutStatus.PACKED:
-            send_out.shipment = None
-            fields.append("shipment")
-        move(
-            send_out,
-            table=SEND_OUT,
-            to=SendOutStatus.CANCELLED,
-            by=by,
-            action=SendOutEvent.Action.CANCELLED,
-            note=why + told,
-            fields=fields,
-        )
-        order.cancel_reason, order.cancel_note, order.cancelled_by = reason, note[:300], by
-        order_fields = ["cancel_reason", "cancel_note", "cancelled_by"]
-        if order.handoff.ordering_clinician_id == by.pk:
-            order.acknowledged_at, order.acknowledged_by = timezone.now(), by
-            order_fields += ["acknowledged_at", "acknowledged_by"]
-        move(
-            order,
-            table=TEST_ORDER,
-            to=TestOrderStatus.CANCELLED,
-            by=by,
-            action=TestOrderEvent.Action.CANCELLED,
-            note=f"Send-out {send_out.placer_number} cancelled: {why}",
-            fields=order_fields,
-        )
+        _cancel(send_out, order, reason=reason, note=note, by=by)
     return send_out
+
+
+def send_out_cancel_with_handoff(*, send_out: SendOut, order: TestOrder, by: User, reason: str) -> SendOut:
+    """The send-out's handoff is being cancelled (handoff_cancel checked who may; the caller holds the
+    test order's lock): cancelled as the desk would, the lab told with ORC-1 CA if it may have it."""
+    assert transaction.get_connection().in_atomic_block, "called inside the handoff's cancel"
+    lock(send_out, related=("shipment", "reference_lab"))
+    SEND_OUT.check(send_out.status, SendOutStatus.CANCELLED)
+    _cancel(send_out, order, reason=CancelReason.OTHER, note=f"Handoff cancelled: {reason}", by=by)
+    return send_out
+
+
+def _cancel(send_out: SendOut, order: TestOrder, *, reason: str, note: str, by: User) -> None:
+    """Cancel a locked send-out and its locked test order, telling the lab if it may have the order."""
+    from lab.sendouts.ordering import queue_message
+
+    why = CancelReason(reason).label + (f": {note}" if note else "")
+    was_sent = send_out.status in (SendOutStatus.SENT, SendOutStatus.PRELIMINARY)
+    orders = list(
+        OutboundMessage.objects.select_for_update(of=("self",)).filter(send_out=send_out, kind=OutboundMessage.Kind.NEW)
+    )
+    # Sent with no order message of ours: it came over from the clinic's previous system, so the
+    # lab has it.
+    tried = was_sent and not orders
+    for message in orders:
+        # Tried at all, it may have arrived (a timeout can follow a delivery): the cancel follows it.
+        tried = tried or message.attempts > 0 or message.status in DELIVERED_MESSAGE_STATUSES
+        if message.status in (*UNSENT_MESSAGE_STATUSES, MessageStatus.GAVE_UP):
+            message.status, message.next_attempt_at = MessageStatus.WITHDRAWN, None
+            message.save(update_fields=["status", "next_attempt_at"])
+    told = ""
+    if tried:
+        cancel = queue_message(send_out, kind=OutboundMessage.Kind.CANCEL)
+        told = f"; the lab is told (ORM CA {cancel.control_id})"
+    fields: list[str] = []
+    if send_out.status == SendOutStatus.PACKED:
+        send_out.shipment = None
+        fields.append("shipment")
+    move(
+        send_out,
+        table=SEND_OUT,
+        to=SendOutStatus.CANCELLED,
+        by=by,
+        action=SendOutEvent.Action.CANCELLED,
+        note=why + told,
+        fields=fields,
+    )
+    order.cancel_reason, order.cancel_note, order.cancelled_by = reason, note[:300], by
+    order_fields = ["cancel_reason", "cancel_note", "cancelled_by"]
+    if order.handoff.ordering_clinician_id == by.pk:
+        order.acknowledged_at, order.acknowledged_by = timezone.now(), by
+        order_fields += ["acknowledged_at", "acknowledged_by"]
+    move(
+        order,
+        table=TEST_ORDER,
+        to=TestOrderStatus.CANCELLED,
+        by=by,
+        action=TestOrderEvent.Action.CANCELLED,
+        note=f"Send-out {send_out.placer_number} cancelled: {why}",
+        fields=order_fields,
+    )
 
 
 # --- Order messages: sending again by hand ------------------------------------------------------------
