@@ -5,13 +5,18 @@ that counts a handoff's items it still has open. The core completes a handoff on
 every registered app answers zero. An app whose labels carry their own ids (specimens'
 accessions) registers how to read one, so any field that takes an MRN also takes that label.
 When a handoff is cancelled, each app closes that handoff's open items through its own service, in
-the cancel's transaction (a handler that refuses rolls the whole cancel back).
+the cancel's transaction (a handler that refuses rolls the whole cancel back). Apps whose work a
+person without the whole clinic's patients (a lab technician) searches register which patients
+are in that work.
 """
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     from backoffice.models import Handoff, User
 
 OpenItemCounter = Callable[["Handoff"], int]
@@ -61,3 +66,19 @@ def handoff_cancelled(handoff: "Handoff", by: "User", reason: str) -> None:
     specimens app releases a labelled tube before lab cancels the test it was for."""
     for handler in _cancel_handlers.values():
         handler(handoff, by, reason)
+
+
+# One app's work for the patient of the outer query (its rows filtered by ``patient=OuterRef("pk")``)
+# that is open or changed since `since`: the search asks EXISTS of it, per patient it matched.
+PatientWork = Callable[[datetime], "QuerySet[Any]"]
+
+_patient_work: dict[str, PatientWork] = {}
+
+
+def register_patient_work(app_label: str, reader: PatientWork) -> None:
+    _patient_work[app_label] = reader
+
+
+def patient_work(since: datetime) -> "list[QuerySet[Any]]":
+    """Each registered app's work for the outer query's patient, open or changed since `since`."""
+    return [reader(since) for reader in _patient_work.values()]

@@ -1,15 +1,19 @@
 """Reads the core pages need, with their access checks and joins applied together."""
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, ForeignKey, Model, Prefetch, Q, QuerySet, Window
+from django.db.models import Case, Count, Exists, F, ForeignKey, Model, Prefetch, Q, QuerySet, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
+from django.utils import timezone
 
-from backoffice import services
+from backoffice import hooks, services
 from backoffice.models import AccessLog, Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
 from backoffice.transitions import Offer, offer
 from backoffice.workflow import OPEN_STATUSES
@@ -135,22 +139,72 @@ def stations_with_occupant() -> list[Station]:
     return stations
 
 
-def find_patients(query: str, *, user: User, limit: int = 10) -> list[Patient]:
-    """Patients by exact MRN (a scanned wristband) or by the start of family/given name."""
+def searches_every_patient(user: User) -> bool:
+    """Who hands patients off (MAs, clinicians) or oversees the floor (supervisors) finds any patient; a
+    lab technician finds only the patients in the lab's work (minimum necessary)."""
+    return user.has_perm("backoffice.add_handoff") or user.has_perm("backoffice.view_board")
+
+
+@dataclass(frozen=True)
+class PatientSearch:
+    patients: list[Patient]  # what the searcher is shown
+    withheld: list[int]  # ids of patients who matched outside the searcher's work: a denied row names them
+    scoped: bool  # the search covered only the lab's work
+
+
+def search_patients(query: str, *, user: User, limit: int = 10) -> PatientSearch:
+    """Patients by exact MRN (a scanned wristband) or by the start of family/given name.
+
+    A lab technician's search is limited to patients with a specimen, test or send-out the lab has open,
+    or that changed in the last LAB_SEARCH_RECENT_DAYS (the apps say which: backoffice.hooks.
+    patient_work). Matches outside it are not shown; they are returned as ``withheld``. One query.
+    """
     if not user.has_perm("backoffice.view_patient"):
         raise Http404
+    scoped = not searches_every_patient(user)
     query = query.strip()
     if len(query) < 2:
-        return []
-    exact = list(Patient.objects.filter(mrn__iexact=query))
-    if exact:
-        return exact
+        return PatientSearch(patients=[], withheld=[], scoped=scoped)
+    exact = Q(mrn__iexact=query)
     words = query.replace(",", " ").split()
-    condition = Q()
+    by_name = Q()
     for word in words:
-        condition &= Q(family_name__istartswith=word) | Q(given_name__istartswith=word)
+        by_name &= Q(family_name__istartswith=word) | Q(given_name__istartswith=word)
     open_count = Count("handoffs", filter=Q(handoffs__status__in=OPEN_STATUSES))
-    return list(Patient.objects.filter(condition).annotate(open_handoffs=open_count).order_by("family_name")[:limit])
+    if not scoped:
+        found = list(Patient.objects.filter(exact))
+        if not found:
+            found = list(
+                Patient.objects.filter(by_name).annotate(open_handoffs=open_count).order_by("family_name")[:limit]
+            )
+        return PatientSearch(patients=found, withheld=[], scoped=False)
+    since = timezone.now() - timedelta(days=settings.LAB_SEARCH_RECENT_DAYS)
+    # EXISTS of each app's work, per patient matched (their patient indexes), never a scan of the work.
+    in_work = Q(pk__in=[])
+    for work in hooks.patient_work(since):
+        in_work |= Q(Exists(work))
+    # The exact MRN first, then names; the lab's patients before the others, which are only counted.
+    rows = list(
+        Patient.objects.filter(exact | by_name)
+        .annotate(
+            open_handoffs=open_count,
+            is_exact=Case(When(exact, then=True), default=False),
+            in_work=Case(When(in_work, then=True), default=False),
+        )
+        .order_by("-is_exact", "-in_work", "family_name", "id")[:limit]
+    )
+    if rows and rows[0].is_exact:
+        rows = [r for r in rows if r.is_exact]
+    return PatientSearch(
+        patients=[r for r in rows if r.in_work],
+        withheld=[r.pk for r in rows if not r.in_work],
+        scoped=True,
+    )
+
+
+def find_patients(query: str, *, user: User, limit: int = 10) -> list[Patient]:
+    """The patients this user's search shows (search_patients)."""
+    return search_patients(query, user=user, limit=limit).patients
 
 
 def access_log(*, user: User) -> QuerySet[AccessLog]:

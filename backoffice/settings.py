@@ -221,6 +221,9 @@ ACCESSION_PREFIX = env_str("ACCESSION_PREFIX", "S")
 if not ACCESSION_PREFIX.isascii() or not ACCESSION_PREFIX.isalnum() or len(ACCESSION_PREFIX) > 4:
     raise ImproperlyConfigured("ACCESSION_PREFIX must be 1 to 4 letters or digits, e.g. S.")
 ACCESSION_DIGITS = env_int("ACCESSION_DIGITS", 8, minimum=6)
+# A lab technician's patient search finds patients with a specimen, test or send-out open in the lab, or
+# changed within this many days.
+LAB_SEARCH_RECENT_DAYS = env_int("LAB_SEARCH_RECENT_DAYS", 30, minimum=1)
 # Who sends the send-outs: printed on every manifest and requisition a reference lab receives.
 CLINIC_NAME = env_str("CLINIC_NAME", "Clinic back office")
 

@@ -3,8 +3,9 @@
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from backoffice.models import Handoff, User
@@ -20,6 +21,20 @@ def open_test_count(handoff: Handoff) -> int:
     A collected specimen no longer holds the patient or the station.
     """
     return TestOrder.objects.filter(handoff=handoff, status=TestOrder.Status.ORDERED).count()
+
+
+def patients_in_lab_work(since: datetime) -> QuerySet[TestOrder]:
+    """The outer query's patient's tests the lab has open (ordered, drawn, on the bench, sent out: a
+    send-out is its test's) or that changed since `since` (resulted, cancelled)."""
+    open_statuses = (
+        TestOrderStatus.ORDERED,
+        TestOrderStatus.COLLECTED,
+        TestOrderStatus.IN_PROGRESS,
+        TestOrderStatus.SENT_OUT,
+    )
+    return TestOrder.objects.filter(handoff__patient=OuterRef("pk")).filter(
+        Q(status__in=open_statuses) | Q(status_changed_at__gte=since)
+    )
 
 
 def test_orders_by_handoff(handoff_ids: Iterable[int]) -> dict[int, list[TestOrder]]:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backoffice import selectors, services
 from backoffice.audit.log import log_access, log_refusals, refusals_logged, render_logged
-from backoffice.models import AccessAction, Handoff, Station, User
+from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, User
 from backoffice.pages import fragments
 from backoffice.pages.filters import QueueFilter
 from backoffice.pages.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
@@ -441,7 +441,17 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     form = PatientSearchForm(request.POST)
     query = form.cleaned_data["q"] if form.is_valid() else ""
     user = _user(request)
-    patients = selectors.find_patients(query, user=user)
+    search = selectors.search_patients(query, user=user)
+    patients = search.patients
+    if search.withheld:
+        # Matched, but outside the lab's work: not shown, and the refusal names them (never the query).
+        log_access(
+            request=request,
+            action=AccessAction.DENIED,
+            what="patient search outside lab work",
+            patients=search.withheld,
+            outcome=AccessOutcome.DENIED,
+        )
     # A scanned specimen label in the search box opens that specimen instead (for those who may see it).
     specimen = (
         specimen_selectors.specimen_by_accession(user=user, scanned=query)
@@ -452,7 +462,13 @@ def patient_search(request: HttpRequest) -> HttpResponse:
         # The patients found, never the query: it may be a name.
         shown = [specimen.patient_id] if specimen else patients
         log_access(request=request, action=AccessAction.SEARCH, what="patient search", patients=shown)
-    context = {"patients": patients, "query": query, "specimen": specimen}
+    context = {
+        "patients": patients,
+        "query": query,
+        "specimen": specimen,
+        "lab_scope": search.scoped,
+        "recent_days": settings.LAB_SEARCH_RECENT_DAYS,
+    }
     return render(request, "backoffice/pages/partials/patient_results.html", context)
 
 
