@@ -6,6 +6,7 @@
     python -m backoffice.devtools.bench --growth        # queue p95 at 10k vs 1M historical handoffs
     python -m backoffice.devtools.bench --database NAME # the main table on a database of that name
     python -m backoffice.devtools.bench --intake 2000   # the HL7 intake over 2,000 messages (0: skip it)
+    python -m backoffice.devtools.bench --access-rows 20000000  # with 20 million access rows loaded first
 
 Every figure printed comes from this run: the row counts are read back from the database and
 the timings from wrk. Label rendering (PDF and ZPL) is timed in this process, without HTTP, once
@@ -41,7 +42,7 @@ from typing import Any
 
 import psycopg
 
-from backoffice.devtools.bench import audit_seal, labels
+from backoffice.devtools.bench import access_rows, audit_seal, labels
 from backoffice.devtools.bench.profile import configure
 from lab.hl7.transport import ack_code, send_mllp
 
@@ -748,6 +749,11 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     name = args.database or f"backoffice_bench_{args.handoffs}"
     db_url = ensure_database(url, name, fresh=args.fresh)
     counts = prepare(db_url, patients=args.patients, handoffs=args.handoffs, open_=args.open)
+    if args.access_rows:
+        say(f"access log: loading up to {args.access_rows:,} rows as the owner")
+        counts.update(access_rows.load(db_url, args.access_rows, say=say))
+    with psycopg.connect(db_url) as conn:
+        counts["access_rows"] = access_rows.count(conn)
     left = entry_pool_unfinished(db_url)
     if left:
         say(f"finishing {left} result-entry specimens an earlier run left at the bench")
@@ -793,13 +799,16 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             result = measure(label, path, raw)
             result.notes.update(notes)
             results.append(result)
-            if path == "/queue/":  # again at once, with the audit checkpoints sealed every second beside it
+            # Again at once, with the audit checkpoints sealed every second beside it (not over loaded
+            # rows that no checkpoint has sealed: the catch-up over millions would swamp it).
+            if path == "/queue/" and not args.access_rows:
                 say(f"queue (MA) while sealing every second: {args.connections} connections, {args.duration} s")
                 with audit_seal.sealing(app_env(db_url)) as loop:
                     raw = wrk(server.base, path, duration=args.duration, connections=args.connections, cookie=cookie)
                 sealed = measure("queue (MA), sealing 1/s", path, raw)
                 sealed.notes.update(loop)
                 results.append(sealed)
+        results += access_log_pages(server.base, db_url, args)
         with tempfile.NamedTemporaryFile("w", suffix=".ids", delete=False) as ids:
             ids.write("\n".join(waiting))
         say(f"claim POST over {len(waiting)} waiting handoffs: {args.connections} connections, {args.duration} s")
@@ -845,11 +854,36 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             if args.mllp:
                 hl7["mllp"] = mllp_phase(db_url, mllp_file)
     queue_rps = next(r.rps for r in results if r.path == "/queue/")
-    say("audit checkpoints: the catch-up seal, a minute of queue traffic sealed, audit_verify")
-    hl7["audit_seal"] = audit_seal.run(app_env(db_url), views=round(queue_rps * 60))
+    if args.access_rows:
+        say("audit checkpoints: not timed over loaded rows no checkpoint sealed (see bench/access_rows.py)")
+    else:
+        say("audit checkpoints: the catch-up seal, a minute of queue traffic sealed, audit_verify")
+        hl7["audit_seal"] = audit_seal.run(app_env(db_url), views=round(queue_rps * 60))
     say(f"label rendering in-process: {labels.RUNS} calls per output after {labels.WARMUP} warm-up")
     configure(name)  # the server's settings (the clinic's TIME_ZONE) for specimens.labels
     return {"database": counts, "results": [asdict(r) for r in results], **hl7, "labels": labels.run()}
+
+
+def access_log_pages(base: str, db_url: str, args: argparse.Namespace) -> list[Result]:
+    """The auditor's access-log searches (POSTed, as the page sends them): the whole log's newest page,
+    and one patient's rows (bench/access_rows.py)."""
+    cookie, csrf = login(base, "auditor")
+    measured = []
+    with tempfile.NamedTemporaryFile("w", suffix=".ids") as one:
+        one.write("audit\n")
+        one.flush()
+        for label, body in access_rows.searches(db_url):
+            env = {
+                "BENCH_POST_PATH": "/audit/",
+                "BENCH_IDS": one.name,
+                "BENCH_CSRF": csrf,
+                "BENCH_POST_BODY": "csrfmiddlewaretoken={csrf}&" + body,
+            }
+            say(f"{label}: {args.connections} connections, {args.duration} s")
+            wrk(base, "/", duration=2, connections=args.connections, cookie=cookie, extra_env=env)  # warm-up
+            raw = wrk(base, "/", duration=args.duration, connections=args.connections, cookie=cookie, extra_env=env)
+            measured.append(measure(label, "/audit/ (POST)", raw))
+    return measured
 
 
 def growth_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -883,7 +917,8 @@ def print_table(report: dict[str, Any]) -> None:
         print()
         print(
             f"Database: {db['patients']:,} patients, {db['handoffs_total']:,} handoffs "
-            f"({db['handoffs_open']:,} open), {db['handoff_events']:,} events, {db['specimens']:,} specimens"
+            f"({db['handoffs_open']:,} open), {db['handoff_events']:,} events, {db['specimens']:,} specimens, "
+            f"{db.get('access_rows', 0):,} access rows"
         )
         print(
             f"{'page':<28} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} "
@@ -929,6 +964,12 @@ def main() -> None:
     parser.add_argument("--intake", type=int, default=10_000, help="ORU messages hl7_import is timed on (0: skip)")
     parser.add_argument("--mllp", type=int, default=500, help="messages sent one at a time to hl7_listen (0: skip)")
     parser.add_argument("--fresh", action="store_true", help="drop and reload the benchmark database(s)")
+    parser.add_argument(
+        "--access-rows",
+        type=int,
+        default=0,
+        help="load the access log up to this many rows (one patient each, over 6 years) before the run",
+    )
     parser.add_argument(
         "--database", default="", help="the main run's database name (default backoffice_bench_<handoffs>)"
     )
