@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from stdnum import luhn
 
+from backoffice.identifiers import validate_mrn
 from backoffice.transitions import APPEND_ONLY, TransitionEvent
 from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
 
@@ -156,6 +157,15 @@ class Patient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    def clean(self) -> None:
+        """The MRN is in this clinic's format (MRN_PATTERN): admin's form and the imports ask this."""
+        super().clean()
+        if self.mrn:
+            try:
+                validate_mrn(self.mrn)
+            except ValidationError as exc:
+                raise ValidationError({"mrn": exc.messages}) from exc
 
     @property
     def full_name(self) -> str:

@@ -24,6 +24,7 @@ from backoffice.workflow import (
     IDENTIFIED_STATUSES,
     STATION,
     HandoffStatus,
+    IdentityMethod,
     PermissionRefused,
     Priority,
     StationState,
@@ -312,17 +313,28 @@ def handoff_verify_identity(
     full_name: str = "",
     date_of_birth: date | None = None,
     scanned_mrn: str = "",
+    typed_mrn: str = "",
 ) -> Handoff:
-    """Confirm the patient with two identifiers: name and date of birth, or a scanned MRN wristband.
+    """Confirm the patient with two identifiers: a scanned MRN wristband, or name and date of birth.
 
+    ``scanned_mrn`` is what a wristband scanner read (the page tells it by the scanner's marks,
+    backoffice.identifiers.read_entry); an MRN typed or pasted instead (``typed_mrn``) is not a
+    wristband check, so it needs the full name and date of birth as well. The method is recorded.
     A mismatch is refused and recorded as an event before IdentityMismatch is raised.
     """
     require(by, "backoffice.claim_handoff", "verify patients")
-    scanned_mrn = scanned_mrn.strip()
+    scanned_mrn, typed_mrn = scanned_mrn.strip(), typed_mrn.strip()
+    said = bool(full_name.strip() and date_of_birth)
     if scanned_mrn:
-        method = "wristband"
-    elif full_name.strip() and date_of_birth:
-        method = "name+dob"
+        method = IdentityMethod.SCANNED
+    elif typed_mrn and said:
+        method = IdentityMethod.TYPED_MRN
+    elif typed_mrn:
+        raise TransitionNotAllowed(
+            "The MRN was typed or pasted, not scanned: ask the patient's full name and date of birth as well."
+        )
+    elif said:
+        method = IdentityMethod.NAME_DOB
     else:
         raise TransitionNotAllowed("Scan the wristband, or give both the patient's full name and date of birth.")
     failure = ""
@@ -330,21 +342,24 @@ def handoff_verify_identity(
         lock(handoff, related=("patient",))
         check_verify_identity(handoff, by)
         patient = handoff.patient
-        if method == "wristband":
+        if method == IdentityMethod.SCANNED:
             if scanned_mrn.upper() != patient.mrn.upper():
                 failure = "Scanned wristband does not match this patient's MRN."
         else:
             mismatched = []
+            if method == IdentityMethod.TYPED_MRN and typed_mrn.upper() != patient.mrn.upper():
+                mismatched.append("MRN")
             if not _name_matches(patient, full_name):
                 mismatched.append("name")
             if date_of_birth != patient.date_of_birth:
                 mismatched.append("date of birth")
             if mismatched:
                 verb = "do" if len(mismatched) > 1 else "does"
-                failure = f"The {' and '.join(mismatched)} given {verb} not match this patient."
+                listed = ", ".join(mismatched[:-1]) + " and " + mismatched[-1] if len(mismatched) > 1 else mismatched[0]
+                failure = f"The {listed} given {verb} not match this patient."
         if failure:
             # Recorded, not rolled back: repeated mismatches are a safety signal for supervisors.
-            record(handoff, by=by, action=Action.IDENTITY_MISMATCH, note=failure)
+            record(handoff, by=by, action=Action.IDENTITY_MISMATCH, note=f"{failure} ({IdentityMethod(method).label})")
         else:
             handoff.identity_verified_at = timezone.now()
             handoff.identity_verified_by = by
@@ -355,12 +370,19 @@ def handoff_verify_identity(
                 to=HandoffStatus.IDENTITY_VERIFIED,
                 by=by,
                 action=Action.IDENTITY_VERIFIED,
-                note="Wristband scanned" if method == "wristband" else "Name and date of birth confirmed",
+                note=_VERIFIED_NOTES[method],
                 fields=("identity_verified_at", "identity_verified_by", "identity_method"),
             )
     if failure:
         raise IdentityMismatch(f"{failure} Check the wristband and ask the patient again.")
     return handoff
+
+
+_VERIFIED_NOTES = {
+    IdentityMethod.SCANNED: "Wristband scanned",
+    IdentityMethod.TYPED_MRN: "MRN typed (not scanned); name and date of birth confirmed",
+    IdentityMethod.NAME_DOB: "Name and date of birth confirmed",
+}
 
 
 def handoff_start(*, handoff: Handoff, by: User) -> Handoff:

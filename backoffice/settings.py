@@ -221,6 +221,13 @@ ACCESSION_PREFIX = env_str("ACCESSION_PREFIX", "S")
 if not ACCESSION_PREFIX.isascii() or not ACCESSION_PREFIX.isalnum() or len(ACCESSION_PREFIX) > 4:
     raise ImproperlyConfigured("ACCESSION_PREFIX must be 1 to 4 letters or digits, e.g. S.")
 ACCESSION_DIGITS = env_int("ACCESSION_DIGITS", 8, minimum=6)
+# Patient identifiers (backoffice/identifiers.py; a system check refuses a bad pattern or no scanner mark).
+# MRN_PATTERN: the whole MRN's format, a regular expression; patients are saved only with an MRN in it.
+MRN_PATTERN = env_str("MRN_PATTERN", r"[A-Z]{1,3}[0-9]{6,11}")
+# What the barcode scanners send around what they read (set in the scanners: the default is Code 128's
+# AIM code ID), so a scanned wristband is told from an MRN typed or pasted from the screen.
+WRISTBAND_SCAN_PREFIX = env_str("WRISTBAND_SCAN_PREFIX", "]C0")
+WRISTBAND_SCAN_SUFFIX = env_str("WRISTBAND_SCAN_SUFFIX", "")
 # A lab technician's patient search finds patients with a specimen, test or send-out open in the lab, or
 # changed within this many days.
 LAB_SEARCH_RECENT_DAYS = env_int("LAB_SEARCH_RECENT_DAYS", 30, minimum=1)

@@ -41,6 +41,15 @@ class Table:
         return self.states(status).label.lower() if status in self.states.values else status.replace("_", " ")
 
 
+class IdentityMethod(models.TextChoices):
+    """How the patient's identity was confirmed (Handoff.identity_method): a scanned wristband is one
+    entry; an MRN typed or pasted (not scanned) counts only with the full name and date of birth too."""
+
+    SCANNED = "wristband", "wristband scanned"
+    TYPED_MRN = "typed", "MRN typed, with full name and date of birth"
+    NAME_DOB = "name+dob", "full name and date of birth"
+
+
 class HandoffStatus(models.TextChoices):
     WAITING = "waiting", "Waiting"
     CLAIMED = "claimed", "Claimed"

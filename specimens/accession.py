@@ -11,6 +11,8 @@ from django.db import connection
 from stdnum import damm
 from stdnum.exceptions import ValidationError
 
+from backoffice.identifiers import without_scanner_marks
+
 SEQUENCE = "specimens_accession_seq"
 
 
@@ -32,8 +34,8 @@ def next_accession() -> str:
 
 
 def normalise(scanned: str) -> str:
-    """What a scanner or a keyboard gave, as stored: no spaces or dashes, upper case."""
-    return "".join(scanned.split()).replace("-", "").upper()
+    """What a scanner or a keyboard gave, as stored: no scanner marks, spaces or dashes, upper case."""
+    return "".join(without_scanner_marks(scanned).split()).replace("-", "").upper()
 
 
 def is_valid(accession: str, *, prefix: str | None = None) -> bool:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.audit.log import log_access, log_refusals, refusals_logged, render_logged
+from backoffice.identifiers import read_entry
 from backoffice.models import AccessAction, Handoff, User
 from backoffice.selectors import handoff_for_user
 from backoffice.workflow import TransitionNotAllowed
@@ -324,7 +325,8 @@ def confirm(request: HttpRequest, uuid: str) -> HttpResponse:
                 handoff=handoff,
                 scanned_label=data["label"],
                 scanned_wristband=data["wristband"],
-                method="typed" if data["typed"] else "scanned",
+                # Scanned only when the wristband came with the scanner's marks (and nobody said it was typed).
+                method="scanned" if read_entry(data["wristband"]).scanned and not data["typed"] else "typed",
                 collected_at=data["collected_at"],
                 volume_ml=data["volume_ml"],
                 body_site=data["body_site"],

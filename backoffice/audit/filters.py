@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backoffice.hooks import patient_for_scanned_id
+from backoffice.identifiers import without_scanner_marks
 from backoffice.models import AccessAction, AccessLog, AccessLogPatient, AccessOutcome, Patient, User
 
 
@@ -60,7 +61,7 @@ class AccessLogFilter(django_filters.FilterSet):
         data = self.form.cleaned_data
         start = _day_start(data["date_from"]) if data.get("date_from") else None
         end = _day_start(data["date_to"] + timedelta(days=1)) if data.get("date_to") else None
-        mrn = (data.get("patient") or "").strip()
+        mrn = without_scanner_marks(data.get("patient") or "")  # a scanned wristband or label: what it read
         if mrn:
             # Exact MRN (as typed or upper-cased, as wristbands print it): a unique-index lookup.
             self.searched_patient = Patient.objects.filter(mrn__in={mrn, mrn.upper()}).first()

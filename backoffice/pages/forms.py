@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from backoffice import icd10
+from backoffice.identifiers import read_entry
 from backoffice.models import ExamRoom, Handoff, Patient, Station, User
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import Priority, StationState
@@ -95,12 +96,18 @@ class HandoffForm(forms.Form):
 
 
 class VerifyIdentityForm(forms.Form):
-    """Two identifiers: scan the wristband, or type the full name and date of birth."""
+    """Two identifiers: scan the wristband, or type the full name and date of birth.
+
+    A wristband scanner sends its marks around the MRN (WRISTBAND_SCAN_PREFIX/SUFFIX); an MRN without
+    them was typed or pasted (from the patient banner, say), which is no wristband check: then the
+    full name and date of birth are asked as well (handoff_verify_identity). ``entry`` says which.
+    """
 
     scanned_mrn = forms.CharField(
         label="Scan wristband (MRN)",
         required=False,
-        max_length=20,
+        max_length=40,
+        help_text="A typed or pasted MRN needs the full name and date of birth too.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "inputmode": "text"}),
     )
     full_name = forms.CharField(
@@ -115,9 +122,10 @@ class VerifyIdentityForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("scanned_mrn", "").strip():
-            return data
-        if not data.get("full_name", "").strip() or not data.get("date_of_birth"):
+        # What was in the wristband field, without the scanner's marks, and whether it had them. A typed
+        # MRN without the name and date of birth is refused by the service, in the same words.
+        self.entry = read_entry(data.get("scanned_mrn") or "")
+        if not self.entry.text and not (data.get("full_name", "").strip() and data.get("date_of_birth")):
             raise ValidationError("Scan the wristband, or enter both the full name and the date of birth.")
         return data
 

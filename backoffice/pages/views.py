@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backoffice import selectors, services
 from backoffice.audit.log import log_access, log_refusals, refusals_logged, render_logged
+from backoffice.identifiers import without_scanner_marks
 from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, User
 from backoffice.pages import fragments
 from backoffice.pages.filters import QueueFilter
@@ -311,10 +312,12 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
     handoff = selectors.handoff_for_user(user=user, uuid=uuid)
     form = VerifyIdentityForm(request.POST)
-    if form.is_valid() and _is_specimen_label(form.cleaned_data["scanned_mrn"]):
+    if form.is_valid() and _is_specimen_label(form.entry.text):
         # The wristband field got a tube's label: never read a specimen label as the patient's identity.
         form.add_error("scanned_mrn", "That is a specimen label, not a wristband. Scan the patient's wristband.")
     if form.is_valid():
+        # Scanned or typed is the server's reading of the scanner's marks (WRISTBAND_SCAN_PREFIX/SUFFIX).
+        entry = form.entry
         try:
             with refusals_logged(request, subject="handoff", ref=str(uuid)):
                 services.handoff_verify_identity(
@@ -322,7 +325,8 @@ def handoff_verify(request: HttpRequest, uuid: str) -> HttpResponse:
                     by=user,
                     full_name=form.cleaned_data["full_name"],
                     date_of_birth=form.cleaned_data["date_of_birth"],
-                    scanned_mrn=form.cleaned_data["scanned_mrn"],
+                    scanned_mrn=entry.text if entry.scanned else "",
+                    typed_mrn="" if entry.scanned else entry.text,
                 )
         except TransitionNotAllowed as exc:
             form.add_error(None, str(exc))
@@ -439,7 +443,8 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
 def patient_search(request: HttpRequest) -> HttpResponse:
     """Find a patient for a new handoff. POST keeps names out of URLs and access logs."""
     form = PatientSearchForm(request.POST)
-    query = form.cleaned_data["q"] if form.is_valid() else ""
+    # A scanned wristband or label comes with the scanner's marks: the search is for what it read.
+    query = without_scanner_marks(form.cleaned_data["q"]) if form.is_valid() else ""
     user = _user(request)
     search = selectors.search_patients(query, user=user)
     patients = search.patients

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -28,6 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from backoffice import icd10, roles
+from backoffice.identifiers import is_mrn
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, User, validate_npi
 from backoffice.services import SYSTEM_USERNAME
 from backoffice.transitions import record, require
@@ -157,6 +159,8 @@ def read_rows(lines: Iterable[str]) -> list[Row]:
         for name in REQUIRED:
             if not cell.get(name):
                 wrong.append(f"{name} is empty")
+        if cell.get("mrn") and not is_mrn(cell["mrn"]):
+            wrong.append(f"mrn {cell['mrn']!r} is not in this clinic's MRN format (MRN_PATTERN {settings.MRN_PATTERN})")
         dob = parse_date(cell.get("date_of_birth", "")) if cell.get("date_of_birth") else None
         if cell.get("date_of_birth") and dob is None:
             wrong.append(f"date_of_birth {cell['date_of_birth']!r} is not a date like 1980-02-14")

@@ -19,6 +19,7 @@ from pytest_django import DjangoAssertNumQueries, Settings
 
 from backoffice import roles, services
 from backoffice.audit.log import client_ip, csv_safe, log_access
+from backoffice.identifiers import as_scanned
 from backoffice.models import (
     AccessAction,
     AccessLog,
@@ -113,7 +114,7 @@ class TestPagesLogWhatTheyShow:
         services.handoff_claim(handoff=handoff, by=medical_assistant)
 
         response = _as(client, medical_assistant).post(
-            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": "M999999"}
+            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": as_scanned("M999999")}
         )
 
         assert response.status_code == 422

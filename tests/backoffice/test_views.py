@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from backoffice import services
+from backoffice.identifiers import as_scanned
 from backoffice.models import Handoff, HandoffEvent, User
 from backoffice.workflow import HandoffStatus, Priority, StationState
 from lab.models import TestDefinition
@@ -328,7 +329,7 @@ class TestActions:
     ) -> None:
         services.handoff_claim(handoff=handoff, by=medical_assistant)
         response = _as(client, medical_assistant).post(
-            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": "M999999"}
+            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": as_scanned("M999999")}
         )
         assert response.status_code == 422
         assert "does not match" in response.content.decode()
@@ -350,7 +351,7 @@ class TestActions:
     ) -> None:
         services.handoff_claim(handoff=handoff, by=other_ma)
         response = _as(client, medical_assistant).post(
-            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": handoff.patient.mrn}
+            reverse("handoff_verify", args=[handoff.uuid]), {"scanned_mrn": as_scanned(handoff.patient.mrn)}
         )
         assert response.status_code == 422
         handoff.refresh_from_db()

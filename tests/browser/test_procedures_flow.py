@@ -14,6 +14,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from backoffice.identifiers import as_scanned
 from backoffice.models import Handoff, Station
 from backoffice.workflow import HandoffStatus, StationState
 from procedures.models import ChargeLine, Competency, ProcedureOrder, ProcedureType
@@ -77,7 +78,7 @@ def test_a_trainee_performs_under_supervision_and_the_supervisor_cosigns_and_ret
     page.locator("tbody tr", has_text="MARTÍNEZ, Rosa").get_by_role("button", name="Claim").click()
     page.get_by_role("combobox", name="Station").select_option(label="Phlebotomy chair 1")
     page.get_by_role("button", name="Assign station").click()
-    page.get_by_label("Scan wristband (MRN)").fill("M271801")
+    page.get_by_label("Scan wristband (MRN)").fill(as_scanned("M271801"))  # what the scanner sends
     page.get_by_role("button", name="Verify identity").click()
     expect(page.get_by_text("Identity verified for Rosa Martínez.")).to_be_visible()
     panel = page.locator("section.procedure-panel")

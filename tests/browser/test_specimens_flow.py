@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from backoffice import roles
+from backoffice.identifiers import as_scanned
 from backoffice.models import Handoff, Station
 from lab.models import RecollectionCall
 from lab.services import test_orders_add
@@ -56,7 +57,7 @@ def test_an_ma_collects_with_positive_id_and_the_lab_rejects_and_the_ma_recollec
     page.locator("tbody tr", has_text="OKONKWO, Amara").get_by_role("button", name="Claim").click()
     page.get_by_role("combobox", name="Station").select_option(label="Phlebotomy chair 1")
     page.get_by_role("button", name="Assign station").click()
-    page.get_by_label("Scan wristband (MRN)").fill("M424242")
+    page.get_by_label("Scan wristband (MRN)").fill(as_scanned("M424242"))  # what the scanner sends
     page.get_by_role("button", name="Verify identity").click()
     panel = page.locator("section.collection-panel")
     expect(panel.locator(".draw-list li").first).to_contain_text("Lavender-top EDTA")
@@ -79,14 +80,14 @@ def test_an_ma_collects_with_positive_id_and_the_lab_rejects_and_the_ma_recollec
 
     # The wrong tube: refused loudly, nothing collected.
     page.get_by_label("1. Scan the tube's label").fill(foreign.accession)
-    page.get_by_label("2. Scan the patient's wristband").fill("M424242")
+    page.get_by_label("2. Scan the patient's wristband").fill(as_scanned("M424242"))
     page.get_by_role("button", name="Confirm").click()
     expect(page.locator(".alert-danger", has_text="STOP: label")).to_be_visible()
     screen.shot("s03-wrong-label-refused")
     screen.assert_accessible()
     for accession in (tube, cup):
         page.get_by_label("1. Scan the tube's label").fill(accession)
-        page.get_by_label("2. Scan the patient's wristband").fill("M424242")
+        page.get_by_label("2. Scan the patient's wristband").fill(as_scanned("M424242"))
         page.get_by_role("button", name="Confirm").click()
         expect(page.get_by_text(f"{accession} (")).to_be_visible()
     collected = page.locator("section.collection-panel .collected")
@@ -127,7 +128,7 @@ def test_an_ma_collects_with_positive_id_and_the_lab_rejects_and_the_ma_recollec
     panel.get_by_role("button", name="Start collection: label 1 container").click()
     again = Specimen.objects.get(handoff=handoff, status=SpecimenStatus.LABELLED)
     page.get_by_label("1. Scan the tube's label").fill(again.accession)
-    page.get_by_label("2. Scan the patient's wristband").fill("M424242")
+    page.get_by_label("2. Scan the patient's wristband").fill(as_scanned("M424242"))
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_text(f"{again.accession} (")).to_be_visible()
     screen.shot("s08-recollected")

@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from backoffice import services
+from backoffice.identifiers import as_scanned
 from backoffice.models import AccessLog, AccessOutcome, Handoff, HandoffEvent, User
 from backoffice.workflow import HandoffStatus
 from procedures.models import ProcedureType
@@ -34,7 +35,7 @@ def claimed_by_other(other_ma: User) -> Handoff:
         ("handoff_release", {}),
         ("handoff_start", {}),
         ("handoff_complete", {}),
-        ("handoff_verify", {"scanned_mrn": "M999999"}),
+        ("handoff_verify", {"scanned_mrn": as_scanned("M999999")}),
         ("handoff_station", {"station": "proc-77"}),
     ],
 )

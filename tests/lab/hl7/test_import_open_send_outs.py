@@ -144,6 +144,10 @@ def test_importing_the_same_file_again_adds_nothing() -> None:
         ({"placer_number": "0000123"}, "Row 3: placer_number 0000123 is also on row 2."),
         ({"accession": ""}, "Row 3: accession is empty."),
         ({"diagnosis_codes": "E11"}, "Row 3: E11 is a category, not a billable code"),
+        (
+            {"mrn": "12-34"},
+            "Row 3: mrn '12-34' is not in this clinic's MRN format (MRN_PATTERN [A-Z]{1,3}[0-9]{6,11}).",
+        ),
     ],
 )
 def test_one_bad_row_means_nothing_is_imported_and_every_problem_is_listed(change: dict[str, str], error: str) -> None:
