@@ -10,7 +10,8 @@ from datetime import UTC
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
-from django.db.models import Q
+from django.db.models import Case, Count, F, Q, When, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -32,6 +33,10 @@ from backoffice.models import (
 from backoffice.paging import page_number
 
 PAGE_SIZE = 50
+# Patients listed per row on the page: a queue view names 50, and the page's own access row names
+# every patient it showed, so listing them all made each search heavier than the last (an auditor's
+# rows naming thousands). The rest are counted; the export, or a search by the patient, lists them.
+PATIENTS_PER_ROW = 10
 # Rows fetched per round trip while streaming an export (each with one query for their patients).
 EXPORT_CHUNK = 2000
 CSV_HEADER = (
@@ -70,13 +75,14 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if searched and log_filter.is_valid():
         start = (page - 1) * PAGE_SIZE
         # One row beyond the page says whether there is a next one, without counting the whole log.
-        rows = list(log_filter.qs[start : start + PAGE_SIZE + 1])
+        rows = list(log_filter.qs.prefetch_related(None)[start : start + PAGE_SIZE + 1])
         has_next = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-        shown = [patient for row in rows for patient in row.patients.all()]
+        listed = _listed_patients([row.pk for row in rows], log_filter.searched_patient)
         for row in rows:
-            # The patient searched for first, so a long list page doesn't bury them.
-            row.shown_patients = sorted(row.patients.all(), key=lambda p: p != log_filter.searched_patient)  # type: ignore[attr-defined]
+            patients, total = listed.get(row.pk, ([], 0))
+            row.shown_patients, row.patient_total, row.unlisted = patients, total, total - len(patients)  # type: ignore[attr-defined]
+        shown = [patient for row in rows for patient in row.shown_patients]  # type: ignore[attr-defined]
         log_access(request=request, action=AccessAction.LIST, what="access log", patients=shown + _searched(log_filter))
     context = {
         "filter": log_filter,
@@ -91,6 +97,31 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     }
     status = 422 if searched and not log_filter.is_valid() else 200
     return render(request, "backoffice/audit/log.html", context, status=status)
+
+
+def _listed_patients(log_ids: list[int], searched: Patient | None) -> dict[int, tuple[list[Patient], int]]:
+    """Per access row: its first PATIENTS_PER_ROW patients (the one searched for first, so a long list
+    doesn't bury them, then by name) and how many it names, in one query."""
+    if not log_ids:
+        return {}
+    first = [Case(When(patient=searched, then=0), default=1)] if searched else []
+    order = [*first, F("patient__family_name"), F("patient__given_name"), F("id")]
+    ranked = (
+        AccessLogPatient.objects.filter(log_id__in=log_ids)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("log_id")], order_by=order),
+            total=Window(Count("id"), partition_by=[F("log_id")]),
+        )
+        .filter(rank__lte=PATIENTS_PER_ROW)
+        .select_related("patient")
+        .only("log_id", "patient__id", "patient__mrn", "patient__family_name", "patient__given_name")
+        .order_by("log_id", "rank")
+    )
+    listed: dict[int, tuple[list[Patient], int]] = {}
+    for entry in ranked:
+        patients, _ = listed.setdefault(entry.log_id, ([], entry.total))  # type: ignore[attr-defined]
+        patients.append(entry.patient)
+    return listed
 
 
 class _Echo:

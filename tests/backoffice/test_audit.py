@@ -587,6 +587,33 @@ class TestAuditPages:
         far = search(c, username="ma", page=99999999999999999999)  # capped, not an OFFSET overflow
         assert far.status_code == 200 and far.context["rows"] == []  # type: ignore[attr-defined]
 
+    def test_a_row_lists_ten_patients_and_counts_the_rest(
+        self, client: Client, auditor: User, medical_assistant: User
+    ) -> None:
+        """A queue view names 50 patients; the page's own row names what it showed, so listing all of
+        them made every search heavier than the one before (each listing the last one's patients)."""
+        crowd = PatientFactory.create_batch(30)
+        _seen(by=medical_assistant, patients=crowd, what="queue")
+        c = _as(client, auditor)
+
+        first = search(c, username="ma")
+        row = first.context["rows"][0]  # type: ignore[attr-defined]
+        assert (len(row.shown_patients), row.patient_total, row.unlisted) == (10, 30, 20)
+        names = [(p.family_name, p.given_name) for p in row.shown_patients]
+        assert names == sorted((p.family_name, p.given_name) for p in crowd)[:10]
+        assert "28 more" in first.content.decode() and "and 20 not listed here" in first.content.decode()  # type: ignore[attr-defined]
+        mine = AccessLog.objects.get(user=auditor)
+        assert patients_of(mine) == {p.pk for p in row.shown_patients}
+        # The patient searched for is listed first even when the name order would leave them out.
+        last = max(crowd, key=lambda p: (p.family_name, p.given_name))
+        by_patient = search(c, patient=last.mrn).context["rows"]  # type: ignore[attr-defined]
+        queue_row = next(r for r in by_patient if r.what == "queue")
+        assert queue_row.shown_patients[0] == last and len(queue_row.shown_patients) == 10
+        # Every patient still goes to the export.
+        export = client.post(reverse("audit_export"), {"username": "ma"})
+        body = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
+        assert all(p.mrn in body for p in crowd)
+
     @pytest.mark.parametrize("rows", [5, 50])
     def test_query_count_does_not_grow_with_rows(
         self,
@@ -601,7 +628,8 @@ class TestAuditPages:
             _seen(by=medical_assistant, patients=patients)
         c = _as(client, auditor)
         # 1 session, 2 user, 3 permissions and roles, 4 the patient by MRN, 5 the page of rows with
-        # their users, 6 their patients, 7 this search's access row with its patients.
+        # their users, 6 their first ten patients each and how many they name (one windowed query),
+        # 7 this search's access row with its patients.
         with django_assert_num_queries(7):
             response = c.post(reverse("audit"), {"patient": patients[0].mrn, "username": "ma"})
         assert len(response.context["rows"]) == min(rows, 50)

@@ -111,3 +111,29 @@ def test_a_supervisor_finds_an_mas_view_of_a_patient_in_the_access_log(
     # Her search is on the record too, naming the patient it concerned.
     search = AccessLog.objects.filter(user=supervisor, what="access log").get()
     assert rosa in search.patients.all()
+
+
+def test_a_row_naming_many_patients_lists_ten_and_counts_the_rest(screen: Screen, other_ma, supervisor) -> None:  # type: ignore[no-untyped-def]
+    """A queue view names up to 50 patients: the log lists ten of them and says how many more there are."""
+    rosa = PatientFactory(mrn="M314159", given_name="Rosa", family_name="Martínez")
+    crowd = [PatientFactory(mrn=f"M5000{n:02d}", family_name=f"Queue{n:02d}", given_name="Pat") for n in range(13)]
+    _earlier(user=other_ma, patients=[rosa, *crowd], minutes_ago=30, action=AccessAction.LIST, what="queue")
+    page = screen.page
+
+    screen.login("sup")
+    page.get_by_role("link", name="Access log").click()
+    page.get_by_label("Patient MRN").fill("M314159")
+    page.get_by_role("button", name="Search").click()
+    queue = page.locator("table.audit-table tbody tr").filter(has_text="queue")
+    expect(queue).to_have_count(1)
+    expect(queue.locator(".audit-patient").first).to_contain_text("MARTÍNEZ, Rosa")  # the one searched for first
+    queue.get_by_text("12 more").click()
+    expect(queue.locator(".audit-patient")).to_have_count(10)
+    expect(queue).to_contain_text("and 4 not listed here: export the search, or search by patient")
+    screen.shot("11-access-log-many-patients")
+    screen.assert_accessible()
+    screen.assert_no_console_errors()
+
+    # Her search's own access row names the patients the page showed: the ten.
+    search = AccessLog.objects.filter(user=supervisor, what="access log").get()
+    assert search.patients.count() == 10 and rosa in search.patients.all()
