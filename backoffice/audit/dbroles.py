@@ -54,8 +54,8 @@ def _kept_columns(model: type[models.Model]) -> set[str]:
     for trigger in getattr(model._meta, "triggers", []):
         protect = isinstance(trigger, pgtrigger.Protect) and "UPDATE" in str(trigger.operation).split(" OR ")
         if protect and isinstance(trigger.condition, pgtrigger.AnyChange) and not trigger.condition.exclude:
-            names.update(trigger.condition.fields)
-    return {model._meta.get_field(name).column for name in names}  # type: ignore[misc]
+            names.update(trigger.condition.fields or [])
+    return {str(getattr(model._meta.get_field(name), "column", name)) for name in names}
 
 
 def tables() -> list[Table]:
@@ -80,9 +80,9 @@ def tables() -> list[Table]:
     found = []
     for name, ops in refused.items():
         append_only = {"UPDATE", "DELETE"} <= ops
-        once = () if append_only else tuple(sorted(kept.get(name, ())))
-        updatable = tuple(c for c in columns.get(name, []) if c not in once) if once else ()
-        found.append(Table(name, append_only, "DELETE" in ops, written_once=once, updatable=updatable))
+        written_once = () if append_only else tuple(sorted(kept.get(name, ())))
+        updatable = tuple(c for c in columns.get(name, []) if c not in written_once) if written_once else ()
+        found.append(Table(name, append_only, "DELETE" in ops, written_once=written_once, updatable=updatable))
     return sorted(found, key=lambda t: (not t.append_only, t.name))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Case, Count, F, Q, When, Window
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
@@ -104,8 +105,8 @@ def _listed_patients(log_ids: list[int], searched: Patient | None) -> dict[int, 
     doesn't bury them, then by name) and how many it names, in one query."""
     if not log_ids:
         return {}
-    first = [Case(When(patient=searched, then=0), default=1)] if searched else []
-    order = [*first, F("patient__family_name"), F("patient__given_name"), F("id")]
+    order: list[BaseExpression | F] = [Case(When(patient=searched, then=0), default=1)] if searched else []
+    order += [F("patient__family_name"), F("patient__given_name"), F("id")]
     ranked = (
         AccessLogPatient.objects.filter(log_id__in=log_ids)
         .annotate(
@@ -119,7 +120,7 @@ def _listed_patients(log_ids: list[int], searched: Patient | None) -> dict[int, 
     )
     listed: dict[int, tuple[list[Patient], int]] = {}
     for entry in ranked:
-        patients, _ = listed.setdefault(entry.log_id, ([], entry.total))  # type: ignore[attr-defined]
+        patients, _ = listed.setdefault(entry.log_id, ([], entry.total))
         patients.append(entry.patient)
     return listed
 
