@@ -18,7 +18,6 @@ from django.db.models import BigIntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -27,9 +26,7 @@ from pghistory.admin import EventModelAdmin, EventsAdmin
 
 import backoffice.accounts.axes_admin  # noqa: F401 - django-axes' tables, usernames hashed
 from backoffice import services
-from backoffice.audit.log import log_access
 from backoffice.models import (
-    AccessAction,
     Credential,
     Equipment,
     ExamRoom,
@@ -56,55 +53,16 @@ def acting_user(request: HttpRequest) -> User:
 
 
 class AccessLoggedAdmin(admin.ModelAdmin):
-    """An admin of patient data: its change and list pages write access rows, like the app's pages.
+    """An admin of patient data, naming its pages in the access log.
 
-    `audit_patient` is the attribute path from a row to its patient's id, `audit_ref` the path to
-    the opaque id recorded with a single view ("" for none).
+    The site logs every page of every admin whose model leads to a patient (backoffice.admin_access,
+    mixed in by backoffice.admin_site), whether or not it derives from this class; here an admin
+    gives its pages a short name (`audit_what`, "admin <what> list" and so on) and the attribute path
+    to the opaque id recorded with a single view (`audit_ref`, "" for none).
     """
 
     audit_what = ""
-    audit_patient = "patient_id"
     audit_ref = "uuid"
-
-    @staticmethod
-    def _follow(obj: Any, path: str) -> Any:
-        for part in path.split("."):
-            obj = getattr(obj, part, None)
-        return obj
-
-    def audit_patient_ids(self, request: HttpRequest, rows: list[Any]) -> list[int]:
-        return [pk for pk in (self._follow(row, self.audit_patient) for row in rows) if pk is not None]
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)
-        # A rendered form (not the redirect after a save, which shows nothing) shows the record.
-        original = (response.context_data or {}).get("original") if isinstance(response, TemplateResponse) else None
-        if original is not None:
-            ref = self._follow(original, self.audit_ref) if self.audit_ref else ""
-            log_access(
-                request=request,
-                action=AccessAction.VIEW,
-                what=f"admin {self.audit_what}",
-                patients=self.audit_patient_ids(request, [original]),
-                object_ref=str(ref or ""),
-            )
-        return response
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        response = super().changelist_view(request, extra_context)
-        changelist = (response.context_data or {}).get("cl") if isinstance(response, TemplateResponse) else None
-        if changelist is not None:
-            # The page's rows, fetched here once; the template reuses the same evaluated queryset.
-            rows = list(changelist.result_list)
-            log_access(
-                request=request,
-                action=AccessAction.LIST,
-                what=f"admin {self.audit_what} list",
-                patients=self.audit_patient_ids(request, rows),
-            )
-        return response
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -320,7 +278,6 @@ class CredentialAdmin(admin.ModelAdmin):
 @admin.register(Patient)
 class PatientAdmin(AccessLoggedAdmin):
     audit_what = "patient"
-    audit_patient = "pk"
     list_display = ("mrn", "name", "date_of_birth", "sex", "preferred_language", "interpreter_needed")
     list_filter = ("sex", "interpreter_needed", "preferred_language")
     # An MRN is searched from its start, so a scanned wristband finds exactly its patient.
@@ -433,11 +390,15 @@ class StationAdmin(admin.ModelAdmin):
 
 
 @admin.register(StationEvent)
-class StationEventAdmin(ReadOnlyModelAdmin):
-    list_display = ("at", "station", "action", "from_status", "to_status", "actor", "note")
+class StationEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """Who arrived at and left each station: patient data, so its pages name the patients in the access log."""
+
+    audit_what = "station event"
+    audit_ref = ""
+    list_display = ("at", "station", "action", "patient", "from_status", "to_status", "actor", "note")
     list_filter = ("action", "to_status", "station")
-    list_select_related = ("station", "actor")
-    search_fields = ("station__code", "station__name", "note")
+    list_select_related = ("station", "actor", "patient")
+    search_fields = ("station__code", "station__name", "^patient__mrn", "patient__family_name", "note")
     date_hierarchy = "at"
 
 
@@ -617,7 +578,6 @@ class HandoffAdmin(AccessLoggedAdmin):
 @admin.register(HandoffEvent)
 class HandoffEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_what = "handoff event"
-    audit_patient = "handoff.patient_id"
     audit_ref = "handoff.uuid"
     list_display = ("at", "handoff", "action", "from_status", "to_status", "actor", "note")
     list_filter = ("action", "to_status")
@@ -633,7 +593,8 @@ class HistoryEventsAdmin(AccessLoggedAdmin, EventsAdmin):
     """pghistory's events across the tracked models: each change with its diff, who made it and where.
 
     Installed with PGHISTORY_ADMIN_CLASS; the "Events" link on a tracked record's change page opens it
-    filtered to that record. Patient and handoff snapshots are patient data, so pages are access-logged.
+    filtered to that record. Every clinical record's changes are patient data: its pages log the patients
+    of the records listed and of the one filtered to (backoffice.admin_access).
     """
 
     audit_what = "history"
@@ -641,20 +602,6 @@ class HistoryEventsAdmin(AccessLoggedAdmin, EventsAdmin):
 
     def get_list_display(self, request: HttpRequest) -> Any:
         return ("pgh_created_at", "pgh_obj_model", "pgh_obj_id", "pgh_label", "pgh_diff", "user", "url")
-
-    def audit_patient_ids(self, request: HttpRequest, rows: list[Any]) -> list[int]:
-        patient_ids: list[int] = []
-        handoff_ids: list[int] = []
-        for row in rows:
-            if row.pgh_obj_id is None:
-                continue
-            if row.pgh_obj_model == Patient._meta.label:
-                patient_ids.append(int(row.pgh_obj_id))
-            elif row.pgh_obj_model == Handoff._meta.label:
-                handoff_ids.append(int(row.pgh_obj_id))
-        if handoff_ids:
-            patient_ids += Handoff.objects.filter(pk__in=handoff_ids).values_list("patient_id", flat=True)
-        return patient_ids
 
 
 class HistoryAdmin(EventModelAdmin):
@@ -690,14 +637,12 @@ class HistoryAdmin(EventModelAdmin):
 @admin.register(apps.get_model("backoffice", "PatientHistory"))
 class PatientHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     audit_what = "patient history"
-    audit_patient = "pgh_obj_id"
     audit_ref = ""
 
 
 @admin.register(apps.get_model("backoffice", "HandoffHistory"))
 class HandoffHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     audit_what = "handoff history"
-    audit_patient = "patient_id"
     audit_ref = ""
 
 

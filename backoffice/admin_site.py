@@ -6,6 +6,8 @@ admin modules, Django's auth, axes, django-otp, pghistory), the site mixes ``Phi
 ModelAdmin class, so no admin list or page can be added that forgets it:
 
 - searches are posted and list URLs carry an opaque token (``backoffice.admin_search``);
+- every page that shows a patient's data writes an access row naming its patients
+  (``backoffice.admin_access``);
 - page titles, which browsers keep in their history, never hold an object's name: the change form's
   ``str(obj)`` (Django's "subtitle") is left out of ``<title>`` by ``templates/admin/base_site.html``,
   and the history page, whose title Django writes as "Change history: <object>", is titled by model.
@@ -19,11 +21,12 @@ from django.contrib.admin.apps import AdminConfig
 from django.db.models.base import ModelBase
 from django.http import HttpRequest, HttpResponse
 
+from backoffice.admin_access import AccessLoggedPages
 from backoffice.admin_search import PostedSearchAdmin
 
 
-class PhiSafeAdmin(PostedSearchAdmin):
-    """Mixed into every registered ModelAdmin by ClinicAdminSite."""
+class PhiSafeAdmin(AccessLoggedPages, PostedSearchAdmin):
+    """Mixed into every registered ModelAdmin by ClinicAdminSite; its pages of patient data are access-logged."""
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None

@@ -226,7 +226,11 @@ class Station(models.Model):
 
 
 class StationEvent(TransitionEvent):
-    """An append-only record of a station's state change (occupied, turnover, ready)."""
+    """An append-only record of a station's state change (occupied, turnover, ready).
+
+    An arrival or a departure points at the patient (``patient``), never names them in the note, so
+    a page listing station events knows whose data it shows and logs it. Turnovers have none.
+    """
 
     class Action(models.TextChoices):
         OCCUPIED = "occupied", "Patient arrived"
@@ -235,6 +239,9 @@ class StationEvent(TransitionEvent):
 
     station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=30, choices=Action.choices)
+    # Who arrived or left. Rows from before this field have it filled from their note where that named an
+    # MRN (migration 0014); a patient with a station event is never deleted (PROTECT), like one with a handoff.
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     from_status = models.CharField(max_length=20, choices=StationState.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=StationState.choices, blank=True)
 

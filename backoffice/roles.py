@@ -95,8 +95,8 @@ for _role in (ROLE_MEDICAL_ASSISTANT, ROLE_CLINICIAN, ROLE_LAB_TECH):
 ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab"}
 # Patients' data, in admin as in the app: the Admin role sees none of it (minimum necessary). Someone
 # outside a patient's care who must see the record in an emergency breaks the glass (backoffice.pages.
-# break_glass), which the Admin role can't either. Every admin that logs access (backoffice.admin.
-# AccessLoggedAdmin) is here; tests/backoffice/test_admin_role.py checks it.
+# break_glass), which the Admin role can't either. Every model whose admin pages log access (any model
+# leading to a patient: backoffice.audit.patients) is here; tests/backoffice/test_admin_role.py checks it.
 CLINICAL_RECORDS = {
     "backoffice": ("patient", "patienthistory", "handoff", "handoffevent", "handoffhistory", "stationevent"),
     "procedures": (

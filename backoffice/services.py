@@ -288,7 +288,7 @@ def handoff_assign_station(*, handoff: Handoff, station: Station, by: User) -> H
             to=StationState.OCCUPIED,
             by=by,
             action=StationEvent.Action.OCCUPIED,
-            note=f"Patient {handoff.patient.mrn}",
+            extra={"patient_id": handoff.patient_id},  # who, by reference: no MRN in the note
         )
         handoff.station = station
         edit(handoff, by=by, action=Action.STATION_ASSIGNED, note=str(station), fields=("station",))
@@ -453,7 +453,7 @@ def _free_station(handoff: Handoff, *, by: User) -> Station | None:
             to=StationState.NEEDS_TURNOVER,
             by=by,
             action=StationEvent.Action.VACATED,
-            note=f"Patient {handoff.patient.mrn} left",
+            extra={"patient_id": handoff.patient_id},
         )
     return station
 

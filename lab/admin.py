@@ -234,7 +234,6 @@ class ResultAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
 @admin.register(ResultEvent)
 class ResultEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_what = "lab result event"
-    audit_patient = "result.patient_id"
     audit_ref = "result.uuid"
     list_display = ("at", "result", "action", "from_status", "to_status", "actor", "note")
     list_select_related = ("result__patient", "result__analyte", "actor")
@@ -251,7 +250,6 @@ class CriticalCallAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
 @admin.register(CriticalCallAttempt)
 class CriticalCallAttemptAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_what = "critical call attempt"
-    audit_patient = "call.patient_id"
     audit_ref = "call.uuid"
     list_display = ("at", "call", "called_by", "contact_name", "contact_role", "outcome")
     list_select_related = ("call__patient", "call__result__analyte", "called_by")
@@ -260,7 +258,6 @@ class CriticalCallAttemptAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
 @admin.register(CriticalCallEvent)
 class CriticalCallEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_what = "critical call event"
-    audit_patient = "call.patient_id"
     audit_ref = "call.uuid"
     list_display = ("at", "call", "action", "actor", "note")
     list_select_related = ("call__patient", "call__result__analyte", "actor")
@@ -271,7 +268,6 @@ class TestOrderAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """Orders are placed on the handoff page and move on through lab.services."""
 
     audit_what = "test order"
-    audit_patient = "handoff.patient_id"
     audit_ref = "handoff.uuid"
 
     list_display = ("handoff", "test", "status", "created_at", "created_by")
@@ -292,7 +288,6 @@ class TestOrderEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """What happened to each ordered test; written by lab.services only."""
 
     audit_what = "test order event"
-    audit_patient = "order.handoff.patient_id"
     audit_ref = "order.handoff.uuid"
 
     list_display = ("at", "order", "action", "from_status", "to_status", "actor", "note")
@@ -315,7 +310,6 @@ class RecollectionCallAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
 @admin.register(RecollectionCallEvent)
 class RecollectionCallEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_what = "call-back event"
-    audit_patient = "call.patient_id"
     audit_ref = "call.uuid"
     list_display = ("at", "call", "action", "actor", "note")
     list_select_related = ("call__patient", "actor")
@@ -326,7 +320,6 @@ class ResultHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     """Every change of a result before its release, with who made it (a released one is amended instead)."""
 
     audit_what = "lab result history"
-    audit_patient = "patient_id"
     audit_ref = ""
 
 
@@ -403,7 +396,6 @@ class SendOutAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """Send-outs move through the desk's services only."""
 
     audit_what = "send-out"
-    audit_patient = "order.handoff.patient_id"
     list_display = ("placer_number", "orderable", "reference_lab", "status", "sent_at", "expected_by")
     list_filter = ("status", "reference_lab")
     list_select_related = ("orderable__reference_lab", "reference_lab", "order__handoff")
@@ -413,7 +405,6 @@ class SendOutAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
 @admin.register(SendOutEvent)
 class SendOutEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_what = "send-out event"
-    audit_patient = "send_out.order.handoff.patient_id"
     audit_ref = "send_out.uuid"
     list_display = ("at", "send_out", "action", "from_status", "to_status", "actor", "note")
     list_select_related = ("send_out__order__handoff", "send_out__orderable", "actor")
@@ -435,7 +426,6 @@ class ShipmentEventAdmin(ReadOnlyModelAdmin):
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     audit_what = "HL7 order message"
-    audit_patient = "send_out.order.handoff.patient_id"
     audit_ref = "send_out.uuid"
     list_display = ("created_at", "control_id", "kind", "send_out", "status", "attempts", "ack_code")
     list_filter = ("status", "kind")
@@ -447,7 +437,6 @@ class InboundMessageEventAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """What was done with each message (lab.sendouts.intake); the admin role holds no permission on it."""
 
     audit_what = "inbound message events"
-    audit_patient = "message.send_out.order.handoff.patient_id"
     audit_ref = "message.uuid"
     list_display = ("at", "message", "action", "actor")
     list_filter = ("action",)

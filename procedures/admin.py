@@ -155,7 +155,6 @@ class ProcedureOrderAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
     """Orders are placed on the handoff page and move on through procedures.services."""
 
     audit_what = "procedure order"
-    audit_patient = "handoff.patient_id"
     audit_ref = "uuid"
 
     list_display = ("handoff", "procedure_type", "status", "performer", "supervision", "created_at")
@@ -175,7 +174,6 @@ class _PatientRecordAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
 @admin.register(ProcedureDocumentation)
 class ProcedureDocumentationAdmin(_PatientRecordAdmin):
     audit_what = "procedure documentation"
-    audit_patient = "order.handoff.patient_id"
 
     list_display = ("order", "version", "tolerance", "updated_by", "updated_at")
     list_select_related = ("order__handoff__patient", "order__procedure_type", "updated_by")
@@ -185,7 +183,6 @@ class ProcedureDocumentationAdmin(_PatientRecordAdmin):
 @admin.register(StepCompletion)
 class StepCompletionAdmin(_PatientRecordAdmin):
     audit_what = "procedure checklist"
-    audit_patient = "documentation.order.handoff.patient_id"
 
     list_display = ("documentation", "step", "done_by", "done_at")
     list_select_related = (
@@ -199,7 +196,6 @@ class StepCompletionAdmin(_PatientRecordAdmin):
 @admin.register(VitalSigns)
 class VitalSignsAdmin(_PatientRecordAdmin):
     audit_what = "procedure vital signs"
-    audit_patient = "documentation.order.handoff.patient_id"
 
     list_display = ("documentation", "phase", "summary", "taken_by", "taken_at")
     list_select_related = ("documentation__order__handoff__patient", "documentation__order__procedure_type", "taken_by")
@@ -208,7 +204,6 @@ class VitalSignsAdmin(_PatientRecordAdmin):
 @admin.register(MedicationAdministration)
 class MedicationAdministrationAdmin(_PatientRecordAdmin):
     audit_what = "medication given"
-    audit_patient = "documentation.order.handoff.patient_id"
 
     list_display = ("drug", "dose", "unit", "route", "lot_number", "expiry_date", "administered_by", "administered_at")
     list_filter = ("route",)
@@ -220,7 +215,6 @@ class MedicationAdministrationAdmin(_PatientRecordAdmin):
 @admin.register(Addendum)
 class AddendumAdmin(_PatientRecordAdmin):
     audit_what = "procedure addendum"
-    audit_patient = "order.handoff.patient_id"
 
     list_display = ("order", "reason", "author", "created_at")
     list_filter = ("reason",)
@@ -230,7 +224,6 @@ class AddendumAdmin(_PatientRecordAdmin):
 @admin.register(ProcedureEvent)
 class ProcedureEventAdmin(_PatientRecordAdmin):
     audit_what = "procedure event"
-    audit_patient = "order.handoff.patient_id"
 
     list_display = ("at", "order", "action", "from_status", "to_status", "actor", "note")
     list_filter = ("action", "to_status")
@@ -243,7 +236,6 @@ class ProcedureEventAdmin(_PatientRecordAdmin):
 @admin.register(ChargeLine)
 class ChargeLineAdmin(_PatientRecordAdmin):
     audit_what = "charge line"
-    audit_patient = "patient_id"
 
     list_display = ("service_date", "code", "modifiers", "units", "patient", "performer", "ordering_clinician")
     list_filter = ("service_date", "code")
@@ -258,7 +250,6 @@ class ChargeLineAdmin(_PatientRecordAdmin):
 @admin.register(apps.get_model("procedures", "ProcedureOrderHistory"))
 class ProcedureOrderHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     audit_what = "procedure history"
-    audit_patient = "handoff.patient_id"
     audit_ref = ""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -269,7 +260,6 @@ class ProcedureOrderHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
 @admin.register(apps.get_model("procedures", "ProcedureDocumentationHistory"))
 class ProcedureDocumentationHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     audit_what = "procedure documentation history"
-    audit_patient = "order.handoff.patient_id"
     audit_ref = ""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -280,7 +270,6 @@ class ProcedureDocumentationHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
 @admin.register(apps.get_model("procedures", "VitalSignsHistory"))
 class VitalSignsHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     audit_what = "vital signs history"
-    audit_patient = "documentation.order.handoff.patient_id"
     audit_ref = ""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:

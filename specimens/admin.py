@@ -59,7 +59,6 @@ class LabelPrinterAdmin(admin.ModelAdmin):
 
 
 class _SpecimenRecordAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
-    audit_patient = "patient_id"
     search_fields: ClassVar[tuple[str, ...]] = ("^accession", *PATIENT_SEARCH)
 
 
@@ -75,7 +74,6 @@ class SpecimenAdmin(_SpecimenRecordAdmin):
 @admin.register(SpecimenEvent)
 class SpecimenEventAdmin(_SpecimenRecordAdmin):
     audit_what = "specimen event"
-    audit_patient = "specimen.patient_id"
     audit_ref = "specimen.uuid"
     search_fields: ClassVar[tuple[str, ...]] = ("^specimen__accession", "^specimen__patient__mrn")
     list_display = ("at", "specimen", "action", "from_status", "to_status", "from_location", "to_location", "actor")
@@ -86,7 +84,6 @@ class SpecimenEventAdmin(_SpecimenRecordAdmin):
 @admin.register(LabelPrint)
 class LabelPrintAdmin(_SpecimenRecordAdmin):
     audit_what = "specimen label print"
-    audit_patient = "specimen.patient_id"
     audit_ref = "specimen.uuid"
     search_fields: ClassVar[tuple[str, ...]] = ("^specimen__accession", "^specimen__patient__mrn")
     list_display = ("printed_at", "specimen", "printed_by", "output", "printer", "reason")
@@ -96,5 +93,4 @@ class LabelPrintAdmin(_SpecimenRecordAdmin):
 @admin.register(apps.get_model("specimens", "SpecimenHistory"))
 class SpecimenHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
     audit_what = "specimen history"
-    audit_patient = "patient_id"
     audit_ref = ""
