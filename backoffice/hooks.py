@@ -5,7 +5,9 @@ that counts a handoff's items it still has open. The core completes a handoff on
 every registered app answers zero. An app whose labels carry their own ids (specimens'
 accessions) registers how to read one, so any field that takes an MRN also takes that label.
 When a handoff is cancelled, each app closes that handoff's open items through its own service, in
-the cancel's transaction (a handler that refuses rolls the whole cancel back). Apps whose work a
+the cancel's transaction (a handler that refuses rolls the whole cancel back); an app whose handler
+can refuse also answers, without locking or writing, why it would (the same rule), so the handoff page
+says so instead of offering a cancel the service refuses. Apps whose work a
 person without the whole clinic's patients (a lab technician) searches register which patients
 are in that work.
 """
@@ -54,11 +56,21 @@ def patient_for_scanned_id(scanned: str) -> int | None:
 # TransitionNotAllowed (with a sentence for a person) when an item can't be closed that way.
 HandoffCancelHandler = Callable[["Handoff", "User", str], None]
 
+# Why that app's handler would refuse to close the handoff's items now (one sentence per refusal, the
+# handler's own words), read without locks or writes; empty when it would close them.
+HandoffCancelBlockers = Callable[["Handoff"], list[str]]
+
 _cancel_handlers: dict[str, HandoffCancelHandler] = {}
+_cancel_blockers: dict[str, HandoffCancelBlockers] = {}
 
 
-def register_handoff_cancel_handler(app_label: str, handler: HandoffCancelHandler) -> None:
+def register_handoff_cancel_handler(
+    app_label: str, handler: HandoffCancelHandler, *, blockers: HandoffCancelBlockers | None = None
+) -> None:
+    """`blockers` is required of a handler that can refuse, and must apply the rule it applies."""
     _cancel_handlers[app_label] = handler
+    if blockers is not None:
+        _cancel_blockers[app_label] = blockers
 
 
 def handoff_cancelled(handoff: "Handoff", by: "User", reason: str) -> None:
@@ -66,6 +78,11 @@ def handoff_cancelled(handoff: "Handoff", by: "User", reason: str) -> None:
     specimens app releases a labelled tube before lab cancels the test it was for."""
     for handler in _cancel_handlers.values():
         handler(handoff, by, reason)
+
+
+def handoff_cancel_blockers(handoff: "Handoff") -> list[str]:
+    """Why the apps would refuse to cancel this handoff now (empty: none would), in the apps' order."""
+    return [reason for blockers in _cancel_blockers.values() for reason in blockers(handoff)]
 
 
 # One app's work for the patient of the outer query (its rows filtered by ``patient=OuterRef("pk")``)

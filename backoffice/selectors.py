@@ -259,8 +259,15 @@ class HandoffActions:
         return self._offer(services.check_complete)
 
     @cached_property
-    def cancel(self) -> Offer:
+    def may_cancel(self) -> Offer:
+        """Whether this user may cancel the handoff in its state, its items aside (no query)."""
         return self._offer(services.check_cancel)
+
+    @cached_property
+    def cancel(self) -> Offer:
+        """may_cancel, and then whether the apps would close every open item (a procedure being
+        performed or a test on the bench refuses): asked, one query per app, only of who may cancel."""
+        return self.may_cancel and offer(lambda: services.check_cancel_items(self.handoff))
 
     @cached_property
     def works(self) -> bool:

@@ -143,6 +143,15 @@ def check_cancel(handoff: Handoff, by: User) -> None:
     HANDOFF.check(handoff.status, HandoffStatus.CANCELLED)
 
 
+def check_cancel_items(handoff: Handoff) -> None:
+    """Whether every app would close the handoff's open items: the reasons their cancel handlers
+    would refuse with (hooks.handoff_cancel_blockers, each app's own rule), read without locking.
+    handoff_cancel doesn't call it: the handlers apply the same rule to the rows they lock."""
+    refusals = hooks.handoff_cancel_blockers(handoff)
+    if refusals:
+        raise TransitionNotAllowed(" ".join(refusals))
+
+
 def check_order_as(ordering_clinician: User, by: User) -> None:
     """A clinician orders as themselves; someone else (an MA at the exam room) enters on a named
     clinician's behalf, which the handoff's first event records."""

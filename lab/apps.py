@@ -10,14 +10,14 @@ class LabConfig(AppConfig):
         from backoffice.audit.subjects import register_subject
         from backoffice.hooks import register_handoff_cancel_handler, register_open_item_counter, register_patient_work
         from lab.selectors import open_test_count, patients_in_lab_work
-        from lab.services import SPECIMEN_LISTENER, tests_close_for_cancel
+        from lab.services import SPECIMEN_LISTENER, tests_cancel_blockers, tests_close_for_cancel
         from specimens.hooks import register_specimen_listener
 
         register_open_item_counter(self.label, open_test_count)
         # A collected, failed or rejected specimen moves the tests it serves.
         register_specimen_listener(self.label, SPECIMEN_LISTENER)
         # A cancelled handoff's tests and send-outs are cancelled with it (after specimens' tubes).
-        register_handoff_cancel_handler(self.label, tests_close_for_cancel)
+        register_handoff_cancel_handler(self.label, tests_close_for_cancel, blockers=tests_cancel_blockers)
         # A lab technician's patient search finds the patients whose tests and send-outs the lab has.
         register_patient_work(self.label, patients_in_lab_work)
         register_subject("call", _patient_of_call)

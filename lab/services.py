@@ -96,25 +96,48 @@ def test_order_cancel(*, order: TestOrder, reason: str, by: User, note: str = ""
     return order
 
 
+# A test in one of these (on the bench) refuses its handoff's cancel: its result is entered or its
+# specimen rejected first. The cancel's handler and the page's question both read this.
+CANCEL_REFUSING_STATUSES = (S.IN_PROGRESS,)
+
+
+def _cancel_refusals(on_bench: Sequence[str]) -> list[str]:
+    """Why the handoff's cancel is refused, given the short names of its tests in CANCEL_REFUSING_STATUSES."""
+    if not on_bench:
+        return []
+    one = len(on_bench) == 1
+    return [
+        f"{', '.join(on_bench)} {'is' if one else 'are'} being tested at the bench; enter "
+        f"{'its result' if one else 'their results'} or reject the specimen before cancelling the handoff."
+    ]
+
+
+def tests_cancel_blockers(handoff: Handoff) -> list[str]:
+    """Why tests_close_for_cancel would refuse now (hooks.handoff_cancel_blockers): one query."""
+    on_bench = (
+        TestOrder.objects.filter(handoff=handoff, status__in=CANCEL_REFUSING_STATUSES)
+        .order_by("id")
+        .values_list("test__short_name", flat=True)
+    )
+    return _cancel_refusals(list(on_bench))
+
+
 def tests_close_for_cancel(handoff: Handoff, by: User, reason: str) -> None:
     """The handoff is being cancelled (handoff_cancel checked who may, and holds its lock): its tests
     not yet on the bench are cancelled, in that transaction, and its open send-outs with them (the
     reference lab is sent ORC-1 CA if it may have the order). The ordering clinician sees them on
-    their list unless they cancelled. A test the bench has started refuses the cancel.
+    their list unless they cancelled. A test the bench has started refuses the cancel
+    (CANCEL_REFUSING_STATUSES).
     """
     orders = list(
         TestOrder.objects.select_for_update(of=("self",), no_key=True)
-        .filter(handoff=handoff, status__in=(S.ORDERED, S.COLLECTED, S.IN_PROGRESS, S.SENT_OUT))
+        .filter(handoff=handoff, status__in=(S.ORDERED, S.COLLECTED, *CANCEL_REFUSING_STATUSES, S.SENT_OUT))
         .select_related("test")
         .order_by("id")
     )
-    on_bench = [o.test.short_name for o in orders if o.status == S.IN_PROGRESS]
-    if on_bench:
-        one = len(on_bench) == 1
-        raise TransitionNotAllowed(
-            f"{', '.join(on_bench)} {'is' if one else 'are'} being tested at the bench; enter "
-            f"{'its result' if one else 'their results'} or reject the specimen before cancelling the handoff."
-        )
+    refusals = _cancel_refusals([o.test.short_name for o in orders if o.status in CANCEL_REFUSING_STATUSES])
+    if refusals:
+        raise TransitionNotAllowed(" ".join(refusals))
     labelled = [o.test.short_name for o in orders if o.status == S.ORDERED and o.specimen_id is not None]
     if labelled:  # specimens' handler runs first and releases them: this is a floor out of order
         raise TransitionNotAllowed(f"{', '.join(labelled)} still has a labelled tube; record it as not collected.")

@@ -739,26 +739,48 @@ def procedure_not_done(*, order: ProcedureOrder, by: User, reason: str, note: st
     return order
 
 
+# A procedure in one of these refuses its handoff's cancel: its performer finishes and documents it,
+# or records it as not done, first. The cancel's handler and the page's question both read this.
+CANCEL_REFUSING_STATUSES = (S.IN_PROGRESS,)
+
+
+def _cancel_refusals(started: Sequence[str]) -> list[str]:
+    """Why the handoff's cancel is refused, given the names of its procedures in CANCEL_REFUSING_STATUSES."""
+    if not started:
+        return []
+    one = len(started) == 1
+    return [
+        f"{', '.join(started)} {'is' if one else 'are'} being performed; finish {'it' if one else 'them'} "
+        f"or record {'it' if one else 'them'} as not done before cancelling the handoff."
+    ]
+
+
+def procedures_cancel_blockers(handoff: Handoff) -> list[str]:
+    """Why procedures_close_for_cancel would refuse now (hooks.handoff_cancel_blockers): one query."""
+    started = (
+        ProcedureOrder.objects.filter(handoff=handoff, status__in=CANCEL_REFUSING_STATUSES)
+        .order_by("id")
+        .values_list("procedure_type__name", flat=True)
+    )
+    return _cancel_refusals(list(started))
+
+
 def procedures_close_for_cancel(handoff: Handoff, by: User, reason: str) -> None:
     """The handoff is being cancelled (handoff_cancel checked who may, and holds its lock): each
     procedure not started is closed as not done, with the cancel's reason, in that transaction.
 
-    A procedure being performed refuses the cancel: its performer finishes and documents it, or
-    records it as not done, first. Performed ones stay as they are (documented, co-signed as ever).
+    A procedure being performed refuses the cancel (CANCEL_REFUSING_STATUSES). Performed ones stay
+    as they are (documented, co-signed as ever).
     """
     orders = list(
         ProcedureOrder.objects.select_for_update(of=("self",), no_key=True)
-        .filter(handoff=handoff, status__in=(S.ORDERED, S.IN_PROGRESS))
+        .filter(handoff=handoff, status__in=(S.ORDERED, *CANCEL_REFUSING_STATUSES))
         .select_related("procedure_type")
         .order_by("id")
     )
-    started = [o.procedure_type.name for o in orders if o.status == S.IN_PROGRESS]
-    if started:
-        raise TransitionNotAllowed(
-            f"{', '.join(started)} {'is' if len(started) == 1 else 'are'} being performed; finish "
-            f"{'it' if len(started) == 1 else 'them'} or record {'it' if len(started) == 1 else 'them'} "
-            "as not done before cancelling the handoff."
-        )
+    refusals = _cancel_refusals([o.procedure_type.name for o in orders if o.status in CANCEL_REFUSING_STATUSES])
+    if refusals:
+        raise TransitionNotAllowed(" ".join(refusals))
     for order in orders:
         order.not_done_reason, order.not_done_note = NotDoneReason.HANDOFF_CANCELLED, reason[:300]
         move(

@@ -19,6 +19,7 @@ from backoffice.workflow import TransitionNotAllowed
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.factories import HandoffFactory, StationFactory, UserFactory
+from tests.procedures.helpers import credentialed, equipped, start
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +39,7 @@ STATES = [
     "verified_at_station",
     "in_progress_with_open_items",
     "in_progress_all_done",
+    "in_progress_procedure_being_performed",
     "completed",
     "cancelled",
 ]
@@ -63,6 +65,12 @@ def build(state: str, claimer: User) -> Handoff:
     if state.startswith("verified"):
         return handoff
     services.handoff_start(handoff=handoff, by=claimer)
+    if state == "in_progress_procedure_being_performed":  # the cancel's procedures handler refuses it
+        [order] = procedure_orders_add(
+            handoff=handoff, procedure_types=[ProcedureType.objects.get(code="36415")], by=handoff.ordering_clinician
+        )
+        equipped(handoff.station)
+        start(order, credentialed(claimer), cosign=True)
     if state == "completed":
         services.handoff_complete(handoff=handoff, by=claimer)
     return handoff

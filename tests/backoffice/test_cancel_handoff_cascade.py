@@ -6,12 +6,15 @@ moves on the transition mechanism with its event row; an item that can't be clos
 being performed, a test on the bench) refuses, and nothing is written.
 """
 
+import html
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from backoffice import roles
+from backoffice import hooks, roles
 from backoffice.models import Handoff, HandoffEvent, User
+from backoffice.selectors import handoff_actions
 from backoffice.services import handoff_cancel
 from backoffice.workflow import HandoffStatus, TransitionNotAllowed
 from lab.models import OutboundMessage, SendOut, SendOutEvent, TestOrder, TestOrderEvent
@@ -213,3 +216,83 @@ class TestARefusalWritesNothing:
         assert "CBC is being tested at the bench; enter its result or reject the specimen" in response.text
         assert Handoff.objects.get(pk=handoff.pk).is_open
         assert ProcedureOrder.objects.get(handoff=handoff).status == ProcedureStatus.ORDERED
+
+
+class TestThePageOffersCancelOnlyWhenTheAppsWouldClose:
+    """The handoff page asks the apps the cancel's handlers' own rule (hooks.handoff_cancel_blockers)
+    and shows why instead of a Cancel button the service would refuse."""
+
+    def refusal(self, handoff: Handoff, by: User) -> str:
+        with pytest.raises(TransitionNotAllowed) as refused:
+            handoff_cancel(handoff=handoff, by=by, reason=REASON)
+        return str(refused.value)
+
+    def page(self, handoff: Handoff, user: User) -> str:
+        client = Client()
+        client.force_login(user)
+        return client.get(reverse("handoff_detail", args=[handoff.uuid])).text
+
+    def test_every_app_whose_handler_refuses_answers_the_question(self) -> None:
+        assert set(hooks._cancel_blockers) == {"procedures", "lab"}  # specimens' handler never refuses
+
+    def test_a_procedure_being_performed(self, ma: User, supervisor: User) -> None:
+        handoff = handoff_with(ma=ma, procedures=("69209", "36415"))
+        credentialed(ma)
+        start(ProcedureOrder.objects.get(handoff=handoff, procedure_type__code="69209"), ma, cosign=True)
+        for who in (supervisor, handoff.ordering_clinician):
+            actions = handoff_actions(handoff, who)
+            assert actions.may_cancel and not actions.cancel
+            assert actions.cancel.why == self.refusal(handoff, who)  # the service's own words
+            assert "being performed; finish it or record it as not done" in actions.cancel.why
+            page = self.page(handoff, who)
+            assert reverse("handoff_cancel", args=[handoff.uuid]) not in page
+            assert actions.cancel.why in html.unescape(page)
+
+    def test_a_test_on_the_bench(self, ma: User, tech: User, supervisor: User) -> None:
+        handoff = handoff_with("CBC", ma=ma)
+        [tube] = tests_start_collection(handoff=handoff, by=ma)
+        confirm(tube, ma)
+        received(Specimen.objects.get(pk=tube.pk), ma=ma, lab_tech=tech)
+        specimen_start_testing(specimen=Specimen.objects.get(pk=tube.pk), by=tech)
+        actions = handoff_actions(handoff, supervisor)
+        assert not actions.cancel
+        assert actions.cancel.why == self.refusal(handoff, supervisor)
+        assert actions.cancel.why.startswith("CBC is being tested at the bench; enter its result")
+        page = self.page(handoff, supervisor)
+        assert reverse("handoff_cancel", args=[handoff.uuid]) not in page
+        assert actions.cancel.why in html.unescape(page)
+
+    def test_both_apps_reasons_are_shown_together(self, ma: User, tech: User, supervisor: User) -> None:
+        handoff = handoff_with("CBC", ma=ma)
+        [tube] = tests_start_collection(handoff=handoff, by=ma)
+        confirm(tube, ma)
+        received(Specimen.objects.get(pk=tube.pk), ma=ma, lab_tech=tech)
+        specimen_start_testing(specimen=Specimen.objects.get(pk=tube.pk), by=tech)
+        credentialed(ma)
+        start(ProcedureOrder.objects.get(handoff=handoff), ma, cosign=True)
+        assert hooks.handoff_cancel_blockers(handoff) == [
+            "Cerumen removal by irrigation is being performed; finish it or record it as not done before cancelling the handoff.",
+            "CBC is being tested at the bench; enter its result or reject the specimen before cancelling the handoff.",
+        ]
+
+    def test_open_items_that_would_close_leave_cancel_offered(self, ma: User, supervisor: User) -> None:
+        # A procedure not started and a labelled tube: the handlers close them, so the page offers it.
+        handoff = handoff_with("CBC", ma=ma)
+        tests_start_collection(handoff=handoff, by=ma)
+        assert hooks.handoff_cancel_blockers(handoff) == []
+        assert handoff_actions(handoff, supervisor).cancel
+        assert reverse("handoff_cancel", args=[handoff.uuid]) in self.page(handoff, supervisor)
+
+    def test_someone_who_may_not_cancel_is_told_nothing_and_nothing_is_asked(
+        self, ma: User, django_assert_num_queries
+    ) -> None:  # type: ignore[no-untyped-def]
+        handoff = handoff_with(ma=ma, procedures=("69209",))
+        credentialed(ma)
+        start(ProcedureOrder.objects.get(handoff=handoff), ma, cosign=True)
+        actions = handoff_actions(Handoff.objects.get(pk=handoff.pk), ma)
+        ma.has_perm("backoffice.cancel_handoff")  # her permissions read once, as the page's first check does
+        with django_assert_num_queries(0):  # no app is asked
+            assert not actions.may_cancel and not actions.cancel
+        page = self.page(handoff, ma)
+        assert "being performed" not in page
+        assert 'id="cancel-title"' not in page

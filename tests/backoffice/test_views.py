@@ -299,6 +299,31 @@ class TestDetail:
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         assert response.content.decode().count(">Document<") == started
 
+    @pytest.mark.parametrize("started", [1, 3])
+    def test_query_count_for_who_may_cancel_does_not_grow_with_started_procedures(
+        self,
+        client: Client,
+        django_assert_num_queries,
+        started: int,  # type: ignore[no-untyped-def]
+    ) -> None:
+        ma = new_ma()
+        codes = ["36415", "96372", "69209"][:started]
+        handoff, orders = ready_handoff(*codes, ma=ma)
+        for order in orders.values():
+            start(order, ma, cosign=True)
+        c = _as(client, handoff.ordering_clinician)
+        # 1 session, 2 user, 3 permissions and roles, 4 the handoff with patient/room/station, 5 the
+        # staff it names (orderer, claimer, identity checker), 6 events with actors, 7 access row with
+        # its patient, 8 procedures with types, 9 the staff the procedures name (performers), 10 lab
+        # tests, 11-12 the procedures being performed and the tests on the bench, asked only of
+        # someone who may cancel (hooks.handoff_cancel_blockers: would the apps let the cancel through).
+        # Not asked: the open items (no "Complete handoff" for her) and the ready stations.
+        with django_assert_num_queries(12):
+            response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
+        content = response.content.decode()
+        assert reverse("handoff_cancel", args=[handoff.uuid]) not in content
+        assert content.count("being performed; finish") == 1
+
 
 class TestActions:
     def test_claim_then_verify_then_start(

@@ -8,8 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from backoffice.models import Handoff, HandoffEvent
+from procedures.services import procedure_not_done
+from procedures.workflow import NotDoneReason
 from tests.browser.conftest import Screen
-from tests.factories import ExamRoomFactory, PatientFactory, StationFactory
+from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory
+from tests.procedures.helpers import credentialed, ready_handoff, start
 
 pytestmark = pytest.mark.browser
 
@@ -116,3 +119,38 @@ def test_a_clinician_hands_off_and_an_ma_claims_verifies_and_the_board_shows_it(
     assert caplog.records, "the flow logged nothing at all, so this check would prove nothing"
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert not [i for i in identifiers if i in logged], logged
+
+
+def test_the_ordering_clinician_is_told_why_cancel_waits_for_a_procedure_being_performed(
+    screen: Screen,
+    clinician,
+    medical_assistant,  # type: ignore[no-untyped-def]
+) -> None:
+    # The page asks the apps what the cancel's handlers would refuse (hooks.handoff_cancel_blockers):
+    # no "Cancel handoff" while the MA performs the venipuncture, the reason instead; once she
+    # records it as not done, Cancel is offered and goes through.
+    patient = PatientFactory(mrn="M314170", given_name="Rosa", family_name="Martínez")
+    handoff = HandoffFactory(
+        patient=patient, ordering_clinician=clinician, created_by=clinician, exam_room=ExamRoomFactory(name="Exam 3")
+    )
+    handoff, orders = ready_handoff("36415", "96372", ma=credentialed(medical_assistant), handoff=handoff)
+    start(orders["36415"], medical_assistant, cosign=True)
+    page = screen.page
+
+    screen.login("doc")
+    screen.goto(f"/handoffs/{handoff.uuid}/")
+    cancel_card = page.locator("section", has=page.get_by_role("heading", name="Cancel this handoff"))
+    expect(cancel_card).to_contain_text(
+        "Venipuncture is being performed; finish it or record it as not done before cancelling the handoff."
+    )
+    expect(page.get_by_role("button", name="Cancel handoff")).to_have_count(0)
+    screen.shot("06-cancel-waits-for-a-procedure")
+    screen.assert_accessible()
+
+    procedure_not_done(order=orders["36415"], by=medical_assistant, reason=NotDoneReason.PATIENT_DECLINED)
+    page.reload()
+    page.get_by_label("Reason").fill("Patient left before the injection")
+    page.get_by_role("button", name="Cancel handoff").click()
+    expect(page.get_by_text("Cancelled at")).to_be_visible()
+    assert Handoff.objects.get(pk=handoff.pk).status == "cancelled"
+    screen.assert_no_console_errors()
