@@ -27,15 +27,31 @@ def normalize(code: str) -> str:
 
 
 def check(code: str) -> str:
-    """The code as stored, or ValidationError saying why it can't go on an order."""
+    """The code as stored, or ValidationError saying why it can't go on an order.
+
+    The messages are fixed texts; what was typed goes in as a parameter (``%(code)s``), never into
+    the text itself, so a ``{{``, ``{0}`` or ``%(x)s`` typed is shown as typed and never read as a
+    placeholder by whatever formats the message (Django applies the parameters with ``%``).
+    """
     codes = _codes()
     normal = normalize(code)
     if not normal or not codes.is_valid_item(normal):
-        raise ValidationError(f"{code.strip() or '(empty)'} is not an ICD-10-CM code.")
+        raise ValidationError(
+            "%(code)s is not an ICD-10-CM code.", code="not_icd10", params={"code": code.strip() or "(empty)"}
+        )
     if not codes.is_leaf(normal):
         first = _first_billable(normal)
-        example = f", e.g. {first} ({describe(first)})" if first else ""
-        raise ValidationError(f"{normal} is a category, not a billable code: give the full code{example}.")
+        if not first:
+            raise ValidationError(
+                "%(code)s is a category, not a billable code: give the full code.",
+                code="icd10_category",
+                params={"code": normal},
+            )
+        raise ValidationError(
+            "%(code)s is a category, not a billable code: give the full code, e.g. %(first)s (%(description)s).",
+            code="icd10_category",
+            params={"code": normal, "first": first, "description": describe(first)},
+        )
     return normal
 
 
@@ -56,12 +72,13 @@ def describe(code: str) -> str:
 
 def check_all(typed: Iterable[str]) -> list[str]:
     """Each code checked and stored once, in the order given; ValidationError names every bad one."""
-    codes, errors = [], []
+    codes: list[str] = []
+    errors: list[ValidationError] = []
     for part in typed:
         try:
             code = check(part)
         except ValidationError as exc:
-            errors.extend(exc.messages)
+            errors.extend(exc.error_list)  # kept with their parameters, formatted once where shown
         else:
             if code not in codes:
                 codes.append(code)

@@ -42,7 +42,9 @@ def whole_minutes(start: datetime, end: datetime) -> int:
 def validate_npi(value: str) -> None:
     """A National Provider Identifier: ten digits, the last a Luhn check over 80840 and the first nine."""
     if not (len(value) == 10 and value.isdigit() and luhn.is_valid(f"80840{value}")):
-        raise ValidationError(f"{value} is not a valid NPI: ten digits, the last one a check digit.")
+        raise ValidationError(
+            "%(value)s is not a valid NPI: ten digits, the last one a check digit.", code="npi", params={"value": value}
+        )
 
 
 class User(AbstractUser):

@@ -115,7 +115,8 @@ class Analyte(models.Model):
                 raise ValidationError({"choices": "An ordinal or coded result needs its values."})
             stray = [c for c in self.normal_choices if c not in self.choices]
             if stray:
-                raise ValidationError({"normal_choices": f"Not among the values: {', '.join(stray)}."})
+                stray_error = ValidationError("Not among the values: %(stray)s.", params={"stray": ", ".join(stray)})
+                raise ValidationError({"normal_choices": stray_error})
 
     @property
     def quantum(self) -> Decimal:

@@ -1,15 +1,18 @@
 """Hostile input: every form answers True/False with readable messages; views never 500 or write."""
 
+import re
 from typing import Any
 
 import pytest
 from django import forms
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backoffice.models import Handoff, HandoffEvent, User
+from backoffice import icd10
+from backoffice.models import Handoff, HandoffEvent, User, validate_npi
 from backoffice.pages import forms as bo_forms
 from procedures import forms as proc_forms
 from procedures.models import ProcedureDocumentation, ProcedureType
@@ -57,15 +60,24 @@ def _check(form_class: type[forms.Form], payload: dict[str, Any], **kwargs: Any)
     valid = form.is_valid()
     assert valid in (True, False)
     if not valid:
-        for field, messages in form.errors.items():
-            for message in messages:
-                assert isinstance(message, str) and message.strip(), (field, message)
-                # Choice errors echo the submitted value; what is left must hold no unformatted placeholder.
-                template = message
-                for value in sorted((v for vs in data.lists() for v in vs[1]), key=len, reverse=True):
-                    if value:
-                        template = template.replace(value, "")
-                assert "{" not in template and "%(" not in template, (field, message)
+        for field, errors in form.errors.as_data().items():
+            for error in errors:
+                assert_echoes_input_only_as_a_parameter(error, field)
+
+
+def assert_echoes_input_only_as_a_parameter(error: ValidationError, field: str = "") -> None:
+    """A message is a fixed text; what was typed reaches it only as a parameter (``%(value)s``).
+
+    So the text holds no str.format placeholder (``{value}``: never formatted, or input pasted in
+    with an f-string) and every ``%(name)s`` it holds has its parameter. What is shown may echo the
+    input, ``{{`` or ``%(x)s`` included: the parameters are inserted once, never read as a format.
+    """
+    [shown] = list(error)
+    assert isinstance(shown, str) and shown.strip(), (field, shown)
+    template = str(error.message)
+    assert "{" not in template and "}" not in template, (field, template)
+    named = set(re.findall(r"%\((\w+)\)", template))
+    assert named <= set(error.params or {}), (field, template, error.params)
 
 
 PLAIN_FORMS: list[type[forms.Form]] = [
@@ -95,6 +107,46 @@ def test_plain_forms_never_raise(form_class: type[forms.Form], data: st.DataObje
 @given(data=st.data())
 def test_the_handoff_form_never_raises(clinician: User, data: st.DataObject) -> None:
     _check(bo_forms.HandoffForm, _payload(bo_forms.HandoffForm(user=clinician), data), user=clinician)
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("{{ settings.SECRET_KEY }}", ["{{", "settings.SECRET_KEY", "}}"]),
+        ("%(value)s {0} {}", ["%(value)s", "{0}", "{}"]),
+        ("E11{x}", ["E11{x}"]),
+        ("%s", ["%s"]),
+    ],
+)
+def test_an_icd10_error_shows_braces_and_percents_as_typed(clinician: User, typed: str, shown: list[str]) -> None:
+    # Hypothesis found it: the codes' messages were f-strings, so what was typed became the message's
+    # text ("{{ is not an ICD-10-CM code."), a format for anything applying parameters to it.
+    form = bo_forms.HandoffForm({"diagnoses": typed}, user=clinician)
+    assert not form.is_valid()
+    errors = form.errors.as_data()["diagnoses"]
+    for error in errors:
+        assert_echoes_input_only_as_a_parameter(error, "diagnoses")
+    assert form.errors["diagnoses"] == [f"{code} is not an ICD-10-CM code." for code in shown]
+
+
+def test_an_icd10_category_names_its_first_billable_code_as_a_parameter() -> None:
+    with pytest.raises(ValidationError) as caught:
+        icd10.check("e11")
+    [error] = caught.value.error_list
+    assert_echoes_input_only_as_a_parameter(error)
+    assert caught.value.messages == [
+        "E11 is a category, not a billable code: give the full code, e.g. E11.00 "
+        "(Type 2 diabetes mellitus with hyperosmolarity without nonketotic hyperglycemic-hyperosmolar coma (NKHHC))."
+    ]
+
+
+@pytest.mark.parametrize("typed", ["{0}", "%(value)s", "12345{}789"])
+def test_an_npi_error_shows_what_was_typed_as_a_parameter(typed: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_npi(typed)
+    [error] = caught.value.error_list
+    assert_echoes_input_only_as_a_parameter(error)
+    assert caught.value.messages == [f"{typed} is not a valid NPI: ten digits, the last one a check digit."]
 
 
 @pytest.fixture
