@@ -7,13 +7,14 @@ from django.test import Client
 from django.urls import reverse
 
 from backoffice import services
+from backoffice.audit.models import SecurityAlert
 from backoffice.identifiers import as_scanned
 from backoffice.models import Handoff, HandoffEvent, User
 from backoffice.workflow import HandoffStatus, Priority, StationState
 from lab.models import TestDefinition
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
-from tests.factories import HandoffFactory, PatientFactory, StationFactory
+from tests.factories import HandoffFactory, PatientFactory, StationFactory, UserFactory
 from tests.procedures.helpers import new_ma, ready_handoff, start
 
 pytestmark = pytest.mark.django_db
@@ -214,17 +215,30 @@ class TestBoard:
             if index < 3:
                 services.handoff_claim(handoff=handoff, by=medical_assistant)
                 services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=medical_assistant)
+        # Sign-in alerts, one per five rows (the panel shows ten at most), of both kinds.
+        for index in range(rows // 5):
+            kind = SecurityAlert.Kind.CONFIRMATION_PAUSED if index % 2 else SecurityAlert.Kind.SIGN_IN_PAUSED
+            SecurityAlert.objects.create(
+                kind=kind,
+                account=UserFactory(),
+                by=medical_assistant if index % 2 else None,
+                ip_address="10.0.0.7",
+                failures=5,
+                pause_seconds=60,
+            )
         c = _as(client, supervisor)
         # 1 session, 2 user, 3 permissions and roles, 4 the keys of the oldest handoffs of each status
         # with each status's total, 5 stations, 6 station occupants, 7 access row with its patients,
         # 8 the cards not yet rendered with their joins, 9 procedures, 10 tests (no tests ordered:
-        # no read of their results), 11 the last day's sign-in alerts with their accounts (none),
-        # 12 results left unacknowledged too long (none: nothing logged), 13 send-outs past their
-        # expected-by (none: nothing logged).
+        # no read of their results), 11 the last day's sign-in alerts with the accounts they name and
+        # who was at the workstation (security_alerts_panel, one query however many), 12 results left
+        # unacknowledged too long (none: nothing logged), 13 send-outs past their expected-by (none:
+        # nothing logged).
         with django_assert_num_queries(13):
             response = c.get(reverse("board"))
         with django_assert_num_queries(10):  # every card rendered already: 8-10 are not needed, 11-13 are
-            c.get(reverse("board"))
+            page = c.get(reverse("board")).content.decode()
+        assert page.count('class="security-alert"') == rows // 5
         columns = response.context["columns"]
         assert sum(count for _, _, count in columns) == rows
         assert all(len(items) == min(count, 25) for _, items, count in columns)
