@@ -8,9 +8,11 @@ class BackofficeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Connects the sign-in signal receivers (session clocks, security log).
+        # Connects the signal receivers: sign-in (session clocks, security log), the account-change log's,
+        # and the sessions' (a new password or a deactivation ends the account's sessions).
         import backoffice.accounts.auth
-        import backoffice.accounts.changes  # noqa: F401 - the account-change log's receivers
+        import backoffice.accounts.changes
+        import backoffice.accounts.sessions  # noqa: F401
         from backoffice.audit.subjects import register_subject
         from backoffice.roles import sync_roles
         from backoffice.text import strip_bidi_controls

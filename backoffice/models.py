@@ -8,6 +8,7 @@ import pghistory
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -578,13 +579,19 @@ class AccountChangeKind(models.TextChoices):
     GROUP_DELETED = "group_deleted", "Role deleted"
     GROUP_PERMISSION_ADDED = "group_permission_added", "Permission added to a role"
     GROUP_PERMISSION_REMOVED = "group_permission_removed", "Permission removed from a role"
+    # Security events on the account, by its owner or someone using their password.
+    SECOND_FACTOR_WRONG_CODE = "second_factor_wrong_code", "Wrong authenticator code"
+    SESSION_ENDED = "session_ended", "Session ended by its owner"
 
 
 class AccountChange(models.Model):
     """A change to who may do what: roles, permissions, passwords, authenticators, superuser and staff flags.
 
     Append-only, written by the signal receivers in backoffice.accounts.changes whatever made the
-    change (admin, a page, the shell, a migration), and read by auditors on /audit/accounts/.
+    change (admin, a page, the shell, a migration), and read by auditors on /audit/accounts/. Two
+    security events on an account are written here too, by the pages where they happen: a wrong
+    authenticator code (backoffice.accounts.views) and sessions ended by their owner
+    (backoffice.accounts.sessions).
     """
 
     Kind = AccountChangeKind
@@ -667,3 +674,36 @@ class BreakGlassAccess(models.Model):
 
     def __str__(self) -> str:
         return f"access {self.log_id} under break-glass {self.grant_id}"
+
+
+class UserSession(AbstractBaseSession):
+    """Django's database session, with who it belongs to and where it runs, for "Your sessions".
+
+    Written by the session store (backoffice.accounts.sessions) from the session's own data each
+    time the session is saved: the user, the client address and browser noted at sign-in, the
+    sign-in time and the last activity the idle timeout counts. A session id rotated at sign-in or
+    after the second factor is a new row carrying the same values, as Django moves the data.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    started = models.DateTimeField(null=True, blank=True, help_text="When its user signed in.")
+    last_seen = models.DateTimeField(null=True, blank=True, help_text="Their last activity in it.")
+
+    class Meta:
+        verbose_name = "session"
+        indexes = [
+            models.Index(fields=["user", "-last_seen"], name="usersession_user_idx", condition=Q(user__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"session of user {self.user_id}"
+
+    @classmethod
+    def get_session_store_class(cls) -> Any:
+        from backoffice.accounts.sessions import SessionStore
+
+        return SessionStore

@@ -196,6 +196,8 @@ ADMIN_EXCLUDED = {
     "backoffice.break_glass",
     *(f"backoffice.{verb}_breakglass" for verb in ("view", "add", "change", "delete")),
     *(f"backoffice.{verb}_breakglassaccess" for verb in ("view", "add", "change", "delete")),
+    # Sessions: each row's key is a credential; everyone ends their own (backoffice.accounts.sessions).
+    *(f"backoffice.{verb}_usersession" for verb in ("view", "add", "change", "delete")),
 }
 # Beyond ADMIN_APPS: unlocking a locked-out account. Not pghistory's events across models, which hold
 # patients' changes (stations' and credentials' histories stay, through their own admins).

@@ -254,7 +254,9 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # was typed (people type their password there), and append to its two logs only.
 AXES_HANDLER = "backoffice.accounts.throttle.SignInRecordHandler"
 AXES_USERNAME_CALLABLE = "backoffice.accounts.throttle.username_key"
-AXES_SENSITIVE_PARAMETERS = ["username"]
+# The authenticator's code too: a wrong password when adding or removing an app (the password asked
+# again, backoffice.accounts.views) is a failed sign-in to axes, and the code posted with it is unused.
+AXES_SENSITIVE_PARAMETERS = ["username", "code"]
 # Axes' tables in admin by backoffice/accounts/axes_admin.py: searched by username, logs view-only.
 AXES_ENABLE_ADMIN = False
 # Sign-in records (axes' failure and sign-in logs) older than this are deleted by
@@ -280,7 +282,8 @@ AXES_VERBOSE = False
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 
 # Second factor (django-otp, TOTP): members of these groups must enter a code after their password.
-OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["Admin"])
+# Supervisors and auditors read (and export) the whole access log: every patient's name and MRN.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["Admin", "Supervisor", "Auditor"])
 # A misspelt role would quietly drop the second factor for that role: refuse to start instead.
 _unknown_roles = sorted(set(OTP_REQUIRED_ROLES) - set(ROLES))
 if _unknown_roles:
@@ -300,6 +303,9 @@ SESSION_IDLE_WARNING_SECONDS = env_int("SESSION_IDLE_WARNING_SECONDS", 60, minim
 SESSION_ABSOLUTE_LIFETIME_HOURS = env_int("SESSION_ABSOLUTE_LIFETIME_HOURS", 12, minimum=1)
 SESSION_ABSOLUTE_LIFETIME_SECONDS = SESSION_ABSOLUTE_LIFETIME_HOURS * 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Django's database sessions, each row also naming its user, client and clocks, so a person can list
+# and end their own sessions (backoffice.accounts.sessions, the "Your sessions" part of /account/2fa/).
+SESSION_ENGINE = "backoffice.accounts.sessions"
 # The server-side row lives no longer than the absolute lifetime (clearsessions deletes it).
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME_SECONDS
 

@@ -224,6 +224,29 @@ class OTPCodeForm(forms.Form):
         return code
 
 
+class ReauthCodeForm(OTPCodeForm):
+    """Adding, replacing or removing an authenticator: the account's password again, and a code.
+
+    Someone who finds a session left open must not be able to put their own phone on the account
+    (or take the owner's off); the password, checked through django-axes like the sign-in, stops
+    that, and guessing it here counts towards the same lockout.
+    """
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="The one you sign in with, to confirm it is you.",
+    )
+    field_order = ["password", "code"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The password comes first on the page, so the cursor starts there.
+        self.fields["code"].widget.attrs.pop("autofocus", None)
+        self.fields["password"].widget.attrs["autofocus"] = True
+
+
 # --- Client identity for lockouts and logs --------------------------------------------------------
 
 
@@ -279,7 +302,10 @@ def _ip(request: HttpRequest | None) -> str:
 def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is None:
         return
+    from backoffice.accounts.sessions import note_client
+
     start_session_clocks(request)
+    note_client(request)
     remember_second_factor_policy(request, user_needs_second_factor(user))
     logger.info("sign_in user_id=%s user=%s ip=%s", user.pk, username_ref(user.get_username()), _ip(request))
 

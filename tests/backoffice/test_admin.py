@@ -30,6 +30,7 @@ from backoffice.models import (
     Station,
     StationEvent,
     User,
+    UserSession,
 )
 from backoffice.workflow import HandoffStatus, Priority, StationState
 from lab.models import (
@@ -66,7 +67,10 @@ PROJECT_APPS = ("backoffice", "procedures", "specimens", "lab")
 # The access log and the account-change log are read in the app (/audit/) by auditors and supervisors,
 # never in admin by admins.
 # So is break-glass (its report, /audit/break-glass/).
-NOT_IN_ADMIN = {AccessLog, AccessLogPatient, AccountChange, BreakGlass, BreakGlassAccess}
+# Sessions neither: a row's primary key is its session key, a credential, which admin would put in the
+# change page's URL (server logs, browser history); each person ends their own on /account/2fa/, and a
+# deactivation or a new password ends all of an account's (backoffice.accounts.sessions).
+NOT_IN_ADMIN = {AccessLog, AccessLogPatient, AccountChange, BreakGlass, BreakGlassAccess, UserSession}
 # Field-level history snapshots (pghistory), written by triggers: append-only like the event rows.
 HISTORY = {
     model for label in PROJECT_APPS for model in apps.get_app_config(label).get_models() if issubclass(model, Event)

@@ -110,6 +110,42 @@ def test_every_role_has_a_demo_user_who_can_log_in(demo_output: str) -> None:
     assert output.count(DEMO_PASSWORD) == 2 * len(DEMO_USERS)
 
 
+def test_demo_users_who_owe_a_second_factor_get_the_printed_demo_key(demo_output: str, settings: Settings) -> None:
+    """With production's policy the supervisor, the auditor and the admin need a code: a newcomer gets
+    it from the key printed with the logins (or ``manage.py demo_code``), with no phone of their own."""
+    from django.urls import reverse
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from backoffice.devtools.demo_totp import DEMO_TOTP_SECRET, demo_totp_code, demo_totp_key
+
+    settings.OTP_REQUIRED_ROLES = [roles.ROLE_ADMIN, roles.ROLE_SUPERVISOR, roles.ROLE_AUDITOR]
+    settings.OTP_REQUIRED_FOR_SUPERUSERS = True
+    output = seed()
+    devices = TOTPDevice.objects.filter(confirmed=True)
+    assert sorted(devices.values_list("user__username", flat=True)) == ["admin", "auditor", "supervisor"]
+    assert " ".join(DEMO_TOTP_SECRET[i : i + 4] for i in range(0, 32, 4)) in output
+    assert "manage.py demo_code" in output
+
+    client = Client()
+    response = client.post(reverse("login"), {"username": "supervisor", "password": DEMO_PASSWORD})
+    assert client.get(response["Location"])["Location"].startswith(reverse("otp_verify"))
+    assert client.post(reverse("otp_verify"), {"code": demo_totp_code()}).status_code == 302
+    assert client.get(reverse("board")).status_code == 200
+
+    # manage.py demo_code prints the same code; a run again keeps the device (the code just used stays used).
+    out = StringIO()
+    call_command("demo_code", stdout=out)
+    step = int(timezone.now().timestamp()) // 30
+    assert out.getvalue().split()[0] in {demo_totp_code(step), demo_totp_code(step - 1)}  # at a step's edge
+    before = set(devices.values_list("pk", flat=True))
+    seed()
+    assert set(devices.values_list("pk", flat=True)) == before
+    # A replaced key is put back, like a changed password.
+    TOTPDevice.objects.filter(user__username="auditor").update(key="00" * 20)
+    seed()
+    assert TOTPDevice.objects.get(user__username="auditor").bin_key == demo_totp_key()
+
+
 def test_a_changed_demo_password_is_put_back(demo_output: str) -> None:
     user = User.objects.get(username="ma")
     user.set_password("something-else-entirely-42")

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from backoffice.models import User
 from tests.browser.conftest import Screen
+from tests.conftest import PASSWORD
 from tests.security.conftest import current_code
 
 pytestmark = pytest.mark.browser
@@ -31,12 +32,20 @@ def test_an_admin_sets_up_an_authenticator_app_then_reaches_admin(
     screen.shot("otp-setup")
     screen.assert_accessible()
 
+    # The password again (the cursor starts there), and the code.
+    expect(page.get_by_label("Your password")).to_be_focused()
+    page.get_by_label("6-digit code").fill("000000")
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    expect(page.get_by_text("This field is required.")).to_be_visible()
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_label("6-digit code").fill("000000")
     page.get_by_role("button", name="Turn on two-step sign-in").click()
     expect(page.get_by_text("That code isn't right.")).to_be_visible()
+    screen.assert_accessible()
     page.wait_for_timeout(1_100)  # django-otp's 1-second wait after a wrong code
 
     device = TOTPDevice.objects.get(user=admin_user)
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_label("6-digit code").fill(current_code(device))
     page.get_by_role("button", name="Turn on two-step sign-in").click()
     expect(page.get_by_text("Two-step sign-in is on.")).to_be_visible()

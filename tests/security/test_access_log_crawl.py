@@ -44,6 +44,7 @@ from tests.lab import sendout_helpers
 from tests.lab.hl7.intake_helpers import held_message
 from tests.lab.sendouts.helpers import packed
 from tests.procedures.helpers import one_of_everything
+from tests.security.conftest import sign_in_verified
 from tests.specimens import helpers as specimen_helpers
 
 pytestmark = pytest.mark.django_db
@@ -229,8 +230,7 @@ def crawl(
     }
     clients = {}
     for role, user in users.items():
-        c = Client()
-        c.force_login(user)
+        c = sign_in_verified(Client(), user)  # supervisors and auditors owe the second factor
         clients[role] = (user, c)
     return Crawl(clients, patients)
 

@@ -144,8 +144,14 @@ def test_the_app_role_still_does_its_work_and_owns_nothing(roles: Roles) -> None
             [row.pk],
         )
         conn.execute("UPDATE backoffice_user SET first_name = 'Probe' WHERE id = %s", [row.user_id])
-        conn.execute("INSERT INTO django_session VALUES ('roles-probe', '', now())")
-        assert conn.execute("DELETE FROM django_session WHERE session_key = 'roles-probe'").rowcount == 1
+        # Sessions (backoffice.accounts.sessions' table): written, updated and deleted on every sign-in and out.
+        conn.execute(
+            "INSERT INTO backoffice_usersession (session_key, session_data, expire_date, user_agent, user_id) "
+            "VALUES ('roles-probe', '', now(), '', %s)",
+            [row.user_id],
+        )
+        conn.execute("UPDATE backoffice_usersession SET last_seen = now() WHERE session_key = 'roles-probe'")
+        assert conn.execute("DELETE FROM backoffice_usersession WHERE session_key = 'roles-probe'").rowcount == 1
         owned = conn.execute(
             "SELECT (SELECT count(*) FROM pg_class WHERE relowner = r.oid) + "
             "(SELECT count(*) FROM pg_proc WHERE proowner = r.oid) FROM pg_roles r WHERE rolname = current_user"

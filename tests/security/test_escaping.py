@@ -26,6 +26,7 @@ from procedures import services as procedure_services
 from procedures.models import ProcedureOrder
 from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory, UserFactory
 from tests.procedures.helpers import documented, finished, new_ma, ready_handoff, start
+from tests.security.conftest import sign_in_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -265,7 +266,7 @@ def _url(page: str, hostile: Hostile) -> str:
 def test_hostile_text_is_escaped_on_every_page(  # type: ignore[no-untyped-def]
     client: Client, request, hostile: Hostile, viewer: str, page: str, htmx: bool, shows: tuple[str, ...]
 ) -> None:
-    client.force_login(hostile.ma if viewer == "hostile_ma" else request.getfixturevalue(viewer))
+    sign_in_verified(client, hostile.ma if viewer == "hostile_ma" else request.getfixturevalue(viewer))
     headers = {"HX-Request": "true"} if htmx else {}
     response = client.get(_url(page, hostile), headers=headers)
     assert response.status_code == 200
@@ -282,7 +283,7 @@ def test_rows_served_from_the_fragment_cache_stay_escaped(
     client.force_login(medical_assistant)
     client.get(reverse("queue"))
     assert_escaped(client.get(reverse("queue")).content.decode(), QUEUE_ROW)
-    client.force_login(supervisor)
+    sign_in_verified(client, supervisor)
     client.get(reverse("board"))
     assert_escaped(client.get(reverse("board")).content.decode(), BOARD)
 
@@ -290,14 +291,14 @@ def test_rows_served_from_the_fragment_cache_stay_escaped(
 def test_hostile_text_is_escaped_on_the_audit_page(client: Client, auditor: User, hostile: Hostile) -> None:
     client.force_login(hostile.ma)  # an access row by hostile staff, naming the hostile patient
     assert client.get(reverse("handoff_detail", args=[hostile.handoff.uuid])).status_code == 200
-    client.force_login(auditor)
+    sign_in_verified(client, auditor)
     response = client.post(reverse("audit"), {"patient": hostile.handoff.patient.mrn})
     assert response.status_code == 200
     assert_escaped(response.content.decode(), (*PATIENT, *MA))
 
 
 def test_hostile_search_input_is_escaped_on_the_audit_page(client: Client, auditor: User) -> None:
-    client.force_login(auditor)
+    sign_in_verified(client, auditor)
     response = client.post(reverse("audit"), {"username": PAYLOADS["given_name"], "patient": PAYLOADS["family_name"]})
     assert response.status_code in (200, 422)
     assert_escaped(response.content.decode(), ("given_name", "family_name"))
@@ -318,7 +319,7 @@ def test_audit_export_neutralises_formula_cells(client: Client, auditor: User, m
     handoff = HandoffFactory(patient=patient)
     client.force_login(medical_assistant)
     client.get(reverse("handoff_detail", args=[handoff.uuid]))
-    client.force_login(auditor)
+    sign_in_verified(client, auditor)
     response = client.post(reverse("audit_export"), {"patient": patient.mrn})
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from backoffice.models import Handoff, User
-from tests.security.conftest import enroll
+from tests.security.conftest import enroll, sign_in_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def _pages(client: Client, supervisor: User, admin_user: User, handoff: Handoff)
     admin_client = Client()
     admin_client.post(reverse("login"), {"username": "admin", "password": "correct-horse-battery-staple"})
     pages["otp_verify"] = admin_client.get(reverse("otp_verify"))
-    client.force_login(supervisor)
+    sign_in_verified(client, supervisor)
     pages["queue"] = client.get(reverse("queue"))
     pages["board"] = client.get(reverse("board"))
     pages["handoff_detail"] = client.get(reverse("handoff_detail", kwargs={"uuid": handoff.uuid}))

@@ -12,6 +12,7 @@ from backoffice.models import AccessLog, AccessOutcome, Handoff, HandoffEvent, U
 from backoffice.workflow import HandoffStatus
 from procedures.models import ProcedureType
 from tests.factories import HandoffFactory, StationFactory
+from tests.security.conftest import sign_in_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +81,7 @@ def test_a_clinician_cannot_claim(client: Client, clinician: User, claimed_by_ot
 @pytest.mark.parametrize("action", ["handoff_detail", "handoff_claim", "handoff_cancel"])
 def test_an_unknown_uuid_is_not_found_and_logged(client: Client, supervisor: User, action: str) -> None:
     missing = str(uuid_lib.uuid4())
-    client.force_login(supervisor)
+    sign_in_verified(client, supervisor)
     method = client.get if action == "handoff_detail" else client.post
     assert method(reverse(action, args=[missing])).status_code == 404
     row = AccessLog.objects.filter(user=supervisor).latest("id")

@@ -8,14 +8,13 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.models import Session
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.accounts import auth
-from backoffice.models import User
+from backoffice.models import User, UserSession
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -192,7 +191,7 @@ def test_signing_in_gives_a_new_session_id(client: Client, medical_assistant: Us
     assert sign_in(client, "ma").status_code == 302
     new_key = client.cookies[settings.SESSION_COOKIE_NAME].value
     assert new_key != old_key
-    assert not Session.objects.filter(session_key=old_key).exists()
+    assert not UserSession.objects.filter(session_key=old_key).exists()
     assert client.session[SESSION_KEY] == str(medical_assistant.pk)
 
 
@@ -203,7 +202,7 @@ def test_logging_out_ends_the_session(client: Client, medical_assistant: User) -
 
     response = client.post(reverse("logout"))
     assert response.status_code == 302
-    assert not Session.objects.filter(session_key=key).exists()
+    assert not UserSession.objects.filter(session_key=key).exists()
     assert SESSION_KEY not in client.session
     response = client.get(reverse("queue"))
     assert response.status_code == 302

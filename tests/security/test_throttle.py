@@ -23,7 +23,7 @@ from procedures.workflow import ProcedureStatus
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 from tests.procedures.helpers import new_ma, new_supervisor, ready_handoff
-from tests.security.conftest import current_code, enroll
+from tests.security.conftest import current_code, enroll, sign_in_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +170,7 @@ def test_a_pause_on_a_real_account_alerts_supervisors_once_and_is_logged(
     assert not any("no-such-person" in m for m in lines)
 
     board = Client()
-    board.force_login(supervisor)
+    sign_in_verified(board, supervisor)
     page = board.get(reverse("board")).content.decode()
     assert "Sign-in alerts" in page
     assert "Sign-in of Maria Alvarez</strong> (ma) paused after 5 wrong passwords" in page
@@ -185,7 +185,7 @@ def test_alerts_leave_the_board_after_a_day(client: Client, medical_assistant: U
         pause_seconds=60,
         at=timezone.now() - dt.timedelta(hours=25),
     )
-    client.force_login(supervisor)
+    sign_in_verified(client, supervisor)
     assert "Sign-in alerts" not in client.get(reverse("board")).content.decode()
 
 

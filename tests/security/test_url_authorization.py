@@ -62,6 +62,10 @@ BACKOFFICE: dict[str, dict[str, str]] = {
     "otp_setup": rule(OK),
     "account_security": rule(OK),
     "otp_disable": POST_ONLY,
+    # Everyone ends their own sessions only: another person's ref is a logged 404, and someone who has
+    # only the password is sent to the code step (tests/security/test_own_sessions.py).
+    "session_end": POST_ONLY,
+    "sessions_end_others": POST_ONLY,
     "session_keepalive": POST_ONLY,
     "session_status": rule(OK),
     "home": rule(OK, outsider=FORBIDDEN),  # redirects each role to its start page; no role: 403
@@ -388,8 +392,8 @@ def _client_for(role: str, request: pytest.FixtureRequest) -> Client:
     if role == "anonymous":
         return client
     user: User = request.getfixturevalue(role)
-    if role == "admin_user":
-        # Admins need the second factor under the production policy: sign in the way they do.
+    if role in ("admin_user", "supervisor", "auditor"):
+        # These roles need the second factor under the production policy: sign in the way they do.
         device = enroll(user)
         response = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
         assert response.status_code == 302

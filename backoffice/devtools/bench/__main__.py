@@ -44,6 +44,7 @@ import psycopg
 
 from backoffice.devtools.bench import access_rows, audit_seal, labels
 from backoffice.devtools.bench.profile import configure
+from backoffice.devtools.demo_totp import unused_demo_code
 from lab.hl7.transport import ack_code, send_mllp
 
 BASE_DIR = Path(__file__).resolve().parents[3]  # the project: backoffice/devtools/bench/ is three down
@@ -191,6 +192,17 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _redirect_of(opener: urllib.request.OpenerDirector, request: urllib.request.Request, what: str) -> str:
+    """Where a sign-in step's POST redirects to; the bench stops if it answers anything but a redirect."""
+    try:
+        opener.open(request)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 302:
+            raise SystemExit(f"{what} failed with {exc.code}") from None
+        return str(exc.headers.get("Location", ""))
+    raise SystemExit(f"{what} did not redirect: wrong password or code, or a lockout")
+
+
 def login(base: str, username: str) -> tuple[str, str]:
     """Sign in over HTTP like a browser; return the Cookie header and the CSRF token."""
     jar = http.cookiejar.CookieJar()
@@ -199,12 +211,17 @@ def login(base: str, username: str) -> tuple[str, str]:
     csrf = next(c.value for c in jar if c.name == "csrftoken")
     data = urllib.parse.urlencode({"username": username, "password": DEMO_PASSWORD, "csrfmiddlewaretoken": csrf})
     request = urllib.request.Request(base + "/login/", data=data.encode(), headers={"Referer": base + "/login/"})
-    try:
-        opener.open(request)
-        raise SystemExit(f"login as {username} did not redirect: wrong password or a lockout")
-    except urllib.error.HTTPError as exc:
-        if exc.code != 302 or "/login/" in exc.headers.get("Location", ""):
-            raise SystemExit(f"login as {username} failed with {exc.code}") from None
+    location = _redirect_of(opener, request, f"login as {username}")
+    if "/login/otp/" in location:
+        # Supervisors and auditors owe the second factor: the demo users' public key gives the code.
+        csrf = next(c.value for c in jar if c.name == "csrftoken")
+        data = urllib.parse.urlencode({"code": unused_demo_code(username), "csrfmiddlewaretoken": csrf})
+        request = urllib.request.Request(
+            base + "/login/otp/", data=data.encode(), headers={"Referer": base + "/login/"}
+        )
+        location = _redirect_of(opener, request, f"the code step as {username}")
+    if "/login/" in location:
+        raise SystemExit(f"login as {username} was sent back to {location}")
     cookies = {c.name: c.value or "" for c in jar}
     return "; ".join(f"{k}={v}" for k, v in cookies.items()), cookies["csrftoken"]
 

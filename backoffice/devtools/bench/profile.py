@@ -54,6 +54,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from backoffice.devtools.bench.__main__ import DEMO_PASSWORD
+    from backoffice.devtools.demo_totp import unused_demo_code
     from backoffice.models import Handoff
 
     username, path = PAGES[args.page]
@@ -67,6 +68,10 @@ def main() -> None:
         answer = client.post("/login/", {"username": username, "password": DEMO_PASSWORD})
         if answer.status_code != 302:
             raise SystemExit(f"login as {username} answered {answer.status_code}")
+        if answer["Location"].startswith("/login/otp/"):  # the supervisor: the demo key's code
+            answer = client.post("/login/otp/", {"code": unused_demo_code(username)})
+            if answer.status_code != 302:
+                raise SystemExit(f"the code step as {username} answered {answer.status_code}")
     headers: dict[str, Any] = {"HTTP_HX_REQUEST": "true"} if args.page.endswith("-htmx") else {}
 
     def hit() -> None:

@@ -11,11 +11,13 @@ from django.utils import timezone
 from stdnum import luhn
 
 from backoffice import roles
+from backoffice.devtools.demo_totp import demo_totp_key
 from backoffice.models import Credential, Equipment, ExamRoom, Patient, Station, User
 from procedures.models import Competency, ProcedureType
 from procedures.services import competency_sign_off
 
 DEMO_PASSWORD = "backoffice-demo-2026"  # public by design: printed after every run
+DEMO_TOTP_DEVICE = "Demo authenticator (public key)"  # its key: backoffice.devtools.demo_totp, printed too
 
 
 # --- Staff ---------------------------------------------------------------------------------------
@@ -309,6 +311,26 @@ def demo_npi(index: int) -> str:
     return base + luhn.calc_check_digit(f"80840{base}")
 
 
+def demo_authenticator(user: User) -> bool:
+    """Give a demo user whose role needs a second factor the demo key (put back if replaced); True if so.
+
+    Without it, a newcomer signing in as the supervisor or the auditor would need to set up an app
+    before seeing a page; with it, the printed key (or ``manage.py demo_code``) gives the code.
+    """
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from backoffice.accounts.auth import role_requires_second_factor
+
+    if not role_requires_second_factor(user):
+        return False
+    key = demo_totp_key().hex()
+    devices = TOTPDevice.objects.filter(user=user)
+    if not devices.filter(key=key, confirmed=True).exists() or devices.exclude(key=key).exists():
+        devices.delete()
+        TOTPDevice.objects.create(user=user, name=DEMO_TOTP_DEVICE, key=key, confirmed=True)
+    return True
+
+
 def seed_staff(stdout: OutputWrapper) -> dict[str, User]:
     """Demo users for every role, with credentials; passwords are reset to the demo one."""
     groups = {g.name: g for g in Group.objects.filter(name__in=roles.ROLES)}
@@ -340,6 +362,7 @@ def seed_staff(stdout: OutputWrapper) -> dict[str, User]:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         user.groups.set([groups[spec.role]])
+        demo_authenticator(user)
         for cred in spec.credentials:
             Credential.objects.update_or_create(
                 kind=cred.kind,

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from backoffice.devtools.demo_totp import DEMO_TOTP_SECRET
 from backoffice.devtools.seed.catalogs import (
     DEMO_PASSWORD,
     DEMO_USERS,
@@ -34,6 +35,7 @@ from backoffice.devtools.seed.scale import seed_scale
 from backoffice.devtools.seed.sendout_results import seed_sendout_results
 from backoffice.devtools.seed.sendouts import seed_reference_labs, seed_sendouts
 from backoffice.devtools.seed.specimens import seed_specimen_storage, seed_specimens
+from backoffice.models import User
 
 
 class Command(BaseCommand):
@@ -84,16 +86,28 @@ class Command(BaseCommand):
                 # once the call-back ladder is there for the critical one (and the in-house calls are worked).
                 seed_sendout_results(self.stdout, users=users)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
-        self._print_logins()
+        self._print_logins(users)
 
-    def _print_logins(self) -> None:
+    def _print_logins(self, users: dict[str, User]) -> None:
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
         roles_by_user = {u.username: u.role for u in DEMO_USERS}
+        with_code = set(
+            TOTPDevice.objects.filter(user__in=users.values(), confirmed=True).values_list("user__username", flat=True)
+        )
         rows = [
-            ("Username", "Role", "Password"),
-            *((name, role, DEMO_PASSWORD) for name, role in roles_by_user.items()),
+            ("Username", "Role", "Password", "Two-step code"),
+            *((name, role, DEMO_PASSWORD, "yes" if name in with_code else "") for name, role in roles_by_user.items()),
         ]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
         self.stdout.write(self.style.SUCCESS("\nDemo logins:"))
         for i, row in enumerate(rows):
             line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             self.stdout.write(f"  {self.style.MIGRATE_HEADING(line) if i == 0 else line}")
+        if with_code:
+            key = " ".join(DEMO_TOTP_SECRET[i : i + 4] for i in range(0, len(DEMO_TOTP_SECRET), 4))
+            self.stdout.write(
+                "\nTwo-step code: after the password, those marked enter a 6-digit code. Add the demo key\n"
+                f"  {key}\n"
+                "to an authenticator app (time-based), or run `.venv/bin/python manage.py demo_code` for the code now."
+            )
