@@ -89,7 +89,9 @@ def check_claim(handoff: Handoff, by: User) -> None:
     require(by, "backoffice.claim_handoff", "claim patients")
     if handoff.status != HandoffStatus.WAITING and handoff.claimed_by_id is not None and handoff.is_open:
         who = "you" if handoff.claimed_by_id == by.pk else handoff.claimed_by
-        raise AlreadyClaimed(f"Already claimed by {who} at {timezone.localtime(handoff.claimed_at):%H:%M}.")
+        # Named, because the refusal is shown on the queue, where "Already claimed" alone doesn't say whom.
+        at = timezone.localtime(handoff.claimed_at)
+        raise AlreadyClaimed(f"Already claimed by {who} at {at:%H:%M}: {handoff.patient.full_name}")
     HANDOFF.check(handoff.status, HandoffStatus.CLAIMED)
 
 

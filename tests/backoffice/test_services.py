@@ -217,12 +217,12 @@ def test_an_ma_claims_a_waiting_handoff(handoff: Handoff, medical_assistant: Use
     assert (stored.status, stored.claimed_by_id) == (HandoffStatus.CLAIMED, medical_assistant.pk)
 
 
-def test_it_refuses_a_second_claim_naming_the_claimer(
+def test_it_refuses_a_second_claim_naming_the_claimer_and_the_patient(
     handoff: Handoff, medical_assistant: User, other_ma: User
 ) -> None:
     claimed(handoff, medical_assistant)
 
-    with pytest.raises(AlreadyClaimed, match=r"^Already claimed by Maria Alvarez at \d\d:\d\d\.$"):
+    with pytest.raises(AlreadyClaimed, match=r"^Already claimed by Maria Alvarez at \d\d:\d\d: Rosa Martínez$"):
         handoff_claim(handoff=fresh(handoff), by=other_ma)
 
     assert fresh(handoff).claimed_by == medical_assistant

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from backoffice import services
 from backoffice.audit.models import SecurityAlert
@@ -359,9 +360,13 @@ class TestActions:
     def test_a_second_claim_gets_a_clear_message(
         self, client: Client, medical_assistant: User, other_ma: User, handoff: Handoff
     ) -> None:
-        services.handoff_claim(handoff=handoff, by=other_ma)
+        claimed = services.handoff_claim(handoff=handoff, by=other_ma)
         response = _as(client, medical_assistant).post(reverse("handoff_claim", args=[handoff.uuid]), follow=True)
-        assert "Already claimed by Jordan Lee" in response.content.decode()
+        # Back on the queue, among other patients: the message says which one was taken.
+        assert response.redirect_chain[-1][0] == reverse("queue")
+        assert claimed.claimed_at is not None
+        at = f"{timezone.localtime(claimed.claimed_at):%H:%M}"
+        assert f"Already claimed by Jordan Lee at {at}: Rosa Martínez" in response.content.decode()
 
     def test_identity_mismatch_shows_the_form_again_and_is_recorded(
         self, client: Client, medical_assistant: User, handoff: Handoff
