@@ -233,6 +233,13 @@ _STRIPPED = str.maketrans("", "", "\x0b\x1c\x1a\x00")  # MLLP start/end, DOS end
 _ENVELOPE = frozenset(("FHS", "BHS", "BTS", "FTS"))
 
 
+def _stripped(text: str) -> str:
+    """``text`` without framing bytes; most files have none, and translate copies every character."""
+    if "\x0b" in text or "\x1c" in text or "\x1a" in text or "\x00" in text:
+        return text.translate(_STRIPPED)
+    return text
+
+
 def _decode(data: bytes | bytearray | memoryview | str) -> str:
     if isinstance(data, str):
         return data
@@ -245,7 +252,7 @@ def _decode(data: bytes | bytearray | memoryview | str) -> str:
 
 def _lines(text: str) -> list[str]:
     """Segment lines: framing bytes gone, CR/LF/CRLF ends, blank lines dropped, leading blanks too."""
-    text = text.translate(_STRIPPED)
+    text = _stripped(text)
     if "\n" in text:
         text = text.replace("\r\n", "\r").replace("\n", "\r")
     lines = []
@@ -555,11 +562,22 @@ def _address(seps: _Seps, comps: list[str]) -> str:
 # The reader
 
 
+def _any_id(value: str) -> bool:
+    return True
+
+
 class _Reader:
-    def __init__(self, seps: _Seps, profile: DialectProfile, warnings: list[str]) -> None:
+    def __init__(
+        self,
+        seps: _Seps,
+        profile: DialectProfile,
+        warnings: list[str],
+        is_ours: Callable[[str], bool] = _any_id,
+    ) -> None:
         self.seps = seps
         self.profile = profile
         self.warnings = warnings
+        self.is_ours = is_ours
         # OBX-6 and OBX-23..25 repeat row after row: each distinct text is read once.
         self.memo: dict[tuple[int, str], tuple[str, str, str]] = {}
 
@@ -646,6 +664,8 @@ class _Reader:
                 if type_code and candidate.type_code.upper() != type_code:
                     continue
                 if authority and authority not in (candidate.authority.upper(), candidate.authority_id.upper()):
+                    continue
+                if not self.is_ours(candidate.id):  # the lab's own number where ours could be: not ours
                     continue
                 return candidate.id, place.describe()
         return "", ""
@@ -801,8 +821,11 @@ def _merge_narratives(observations: list[Observation], warn: Callable[[str], Non
     return merged
 
 
-def parse_oru(text: str, profile: DialectProfile) -> ParsedMessage:
+def parse_oru(text: str, profile: DialectProfile, *, is_ours: Callable[[str], bool] = _any_id) -> ParsedMessage:
     """One ORU^R01 (2.3 to 2.5.1) read tolerantly into a ParsedMessage, keys found per ``profile``.
+
+    ``is_ours`` says whether an id at one of the profile's MRN places can be our MRN (the clinic's
+    MRN format): one that can't is passed over, as the lab's own number.
 
     Raises HL7ParseError only when the text is not HL7 (no MSH, broken encoding characters) or holds
     more than one message (``split_messages`` first). Anything else odd is read as far as it goes
@@ -820,7 +843,7 @@ def parse_oru(text: str, profile: DialectProfile) -> ParsedMessage:
         raise HL7ParseError(f"no MSH segment at the start: {lines[start][:40]!r} is not HL7")
     msh, seps = _read_msh(lines[start])
     message = ParsedMessage(raw=text)
-    reader = _Reader(seps, profile, message.warnings)
+    reader = _Reader(seps, profile, message.warnings, is_ours)
     _header(reader, msh, message)
 
     identity: Identity | None = None
@@ -926,7 +949,7 @@ def message_header(text: str) -> MessageHeader:
             found = text.find(line_end, start)
             if found != -1:
                 end = min(end, found)
-        msh, seps = _read_msh(text[start:end].translate(_STRIPPED))
+        msh, seps = _read_msh(_stripped(text[start:end]))
         reader = _Reader(seps, _NO_PROFILE, [])
         message = ParsedMessage(raw="")
         _header(reader, msh, message)

@@ -49,6 +49,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backoffice import bulk
+from backoffice.identifiers import is_mrn
 from backoffice.models import User
 from backoffice.services import system_user
 from backoffice.transitions import Batch, edit, lock, record, require
@@ -412,7 +413,17 @@ def _originals_of(messages: Sequence[InboundMessage]) -> dict[tuple[str, str, st
     keys = {_key(m) for m in messages if m.outcome == IO.RECEIVED and m.control_id}
     if not keys:
         return {}
-    rows = InboundMessage.objects.filter(control_id__in={k[2] for k in keys}).exclude(outcome=IO.DUPLICATE)
+    # On all three columns of the unique index (inbound_message_once_per_sender) and its condition, so
+    # the planner reads that index; on control_id alone it scanned every message ever received.
+    rows = (
+        InboundMessage.objects.filter(
+            sending_application__in={k[0] for k in keys},
+            sending_facility__in={k[1] for k in keys},
+            control_id__in={k[2] for k in keys},
+        )
+        .exclude(control_id="")
+        .exclude(outcome=IO.DUPLICATE)
+    )
     return {_key(m): m for m in rows if _key(m) in keys}
 
 
@@ -754,7 +765,7 @@ def _cancelled_by_lab(send_out: SendOut, order: TestOrder, *, by: User, batch: B
 
 def _parse(message: InboundMessage, senders: Senders, lab: ReferenceLab | None = None) -> ParsedMessage:
     lab = lab or message.reference_lab
-    return parse_oru(message.raw, senders.profile(lab) if lab else ANY_PLACE)
+    return parse_oru(message.raw, senders.profile(lab) if lab else ANY_PLACE, is_ours=is_mrn)
 
 
 def _not_a_result(message: InboundMessage, parsed: ParsedMessage) -> str:

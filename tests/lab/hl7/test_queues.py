@@ -176,3 +176,25 @@ def test_only_the_send_out_desk_works_the_queues(role: str) -> None:
     assert (
         inbound_resolve(message=message, reason="Duplicate of a faxed report", by=supervisor).resolved_by == supervisor
     )
+
+
+def test_a_lab_s_number_outside_the_clinic_s_mrn_format_is_not_read_as_ours(settings) -> None:
+    # The same held message, with the clinic's MRNs in another format: the lab's M100001 can't be
+    # one of ours, so the message names no MRN of ours and attaching notes no MRN difference.
+    settings.MRN_PATTERN = r"M[0-9]{6}|Q[0-9]{7}"
+    corpus_orders("ORD-2026-000042")
+    settings.MRN_PATTERN = r"Q[0-9]{7}"
+    [held] = intake("identity_mismatch.hl7")
+    message = held.message
+    assert "MRN" not in message.patient_text
+    row = order_row("ORD-2026-000042") | {
+        "mrn": "Q1000077",
+        "given_name": "Rosalind",
+        "date_of_birth": "1981-02-14",
+        "placer_number": "ORD-2026-000071",
+        "accession": "S000010071",
+    }
+    open_send_outs_import(text=csv_text([row]), by=desk_user())
+    done = inbound_attach(message=message, targets={0: "S000010071"}, by=desk_user())
+    assert done.outcome == IO.MATCHED
+    assert "the lab's MRN" not in done.detail

@@ -1155,3 +1155,15 @@ def test_mrn_authority_matches_the_namespace_or_the_universal_id_ignoring_case()
     assert parse_oru(text, by_oid).identity.our_mrn == "M7"
     by_name = DialectProfile(name="name", mrn=(MrnPlace("PID-3", "MR", "mercy"),))
     assert parse_oru(text, by_name).identity.our_mrn == "H1"
+
+
+def test_an_id_that_can_t_be_our_mrn_is_passed_over_as_the_lab_s_own() -> None:
+    # A hospital LIS types its own number MR in PID-3 and ours in PID-2: read with the clinic's MRN
+    # format, PID-3's H-number is not ours and PID-2's is taken.
+    text = MSH + "PID|1|M100002|H7788123^^^MERCY^MR\rOBR|1|ORD-1\rOBX|1|NM|X^T^L||1\r"
+    profile = DialectProfile(name="mr first", mrn=(MrnPlace("PID-3", "MR"), MrnPlace("PID-2")))
+    assert parse_oru(text, profile).identity.our_mrn == "H7788123"  # no format given: any id
+    read = parse_oru(text, profile, is_ours=lambda value: value.startswith("M")).identity
+    assert (read.our_mrn, read.our_mrn_from) == ("M100002", "PID-2")
+    nothing = parse_oru(text, profile, is_ours=lambda value: False).identity
+    assert (nothing.our_mrn, nothing.our_mrn_from) == ("", "")
