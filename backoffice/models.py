@@ -31,7 +31,7 @@ def tracked_history(model_name: str) -> dict[str, Any]:
     return {
         "model_name": model_name,
         "append_only": True,
-        "obj_field": pghistory.ObjForeignKey(related_name="history"),
+        "obj_field": pghistory.ObjForeignKey(related_name="history", db_index=True),
     }
 
 

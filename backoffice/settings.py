@@ -7,6 +7,7 @@ parsed strictly (see backoffice.env): a malformed value stops start-up.
 from pathlib import Path
 
 import dj_database_url
+import pghistory
 from django.core.exceptions import ImproperlyConfigured
 
 from backoffice.embedded_db import embedded_database_url
@@ -354,6 +355,11 @@ PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Admin's history pages: every tracked record's changes with their diff, user and path, access-logged.
 PGHISTORY_ADMIN_MODEL = "pghistory.MiddlewareEvents"
 PGHISTORY_ADMIN_CLASS = "backoffice.admin.HistoryEventsAdmin"
+# History rows are read by their record (pgh_obj, indexed by tracked_history) and their request's
+# context, never by a foreign key copied from the record: an index on each (14 on a result's history)
+# cost every tracked write, the HL7 intake's most of all.
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextForeignKey(db_index=True)
 
 LOGGING = {
     "version": 1,

@@ -129,7 +129,8 @@ def _event(
 ) -> TransitionEvent:
     event_model, fk = _events_of(type(obj))
     status = _status_field(type(obj))
-    return event_model(
+    return bulk.build(
+        event_model,
         **{fk: obj},
         at=at or timezone.now(),
         actor=by,

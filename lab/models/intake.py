@@ -125,7 +125,8 @@ class InboundMessageEvent(TransitionEvent):
         ATTACHED = "attached", "Attached to an order from the queue"
         RESOLVED = "resolved", "Resolved from the queue"
 
-    message = models.ForeignKey(InboundMessage, on_delete=models.PROTECT, related_name="events")
+    # Indexed by inboundevent_message_idx, which leads with it.
+    message = models.ForeignKey(InboundMessage, on_delete=models.PROTECT, related_name="events", db_index=False)
     action = models.CharField(max_length=30, choices=Action.choices)
     from_status = models.CharField(max_length=20, choices=IntakeOutcome.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=IntakeOutcome.choices, blank=True)

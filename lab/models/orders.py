@@ -25,7 +25,8 @@ class TestOrder(models.Model):
     Status = TestOrderStatus
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="test_orders")
+    # Indexed by testorder_once_per_handoff, which leads with it.
+    handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="test_orders", db_index=False)
     test = models.ForeignKey(TestDefinition, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(
         max_length=20, choices=TestOrderStatus.choices, default=TestOrderStatus.ORDERED, editable=False
@@ -39,17 +40,31 @@ class TestOrder(models.Model):
     # clinician is told, and acknowledges it, unless they cancelled it themselves.
     cancel_reason = models.CharField(max_length=20, choices=CancelReason.choices, blank=True, editable=False)
     cancel_note = models.CharField(max_length=300, blank=True, editable=False)
+    # Who cancelled, acknowledged and ordered it are read from the order, never searched by: no index
+    # each (a status move rewrites every index of the row).
     cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        db_index=False,
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        db_index=False,
     )
     status_changed_at = models.DateTimeField(default=timezone.now, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
 
     objects = TestOrderQuerySet.as_manager()
 
@@ -93,7 +108,8 @@ class TestOrderEvent(TransitionEvent):
         CANCELLED = "cancelled", "Cancelled"
         ACKNOWLEDGED = "acknowledged", "Cancellation seen by the clinician"
 
-    order = models.ForeignKey(TestOrder, on_delete=models.PROTECT, related_name="events")
+    # Indexed by testorderevent_order_idx, which leads with it.
+    order = models.ForeignKey(TestOrder, on_delete=models.PROTECT, related_name="events", db_index=False)
     action = models.CharField(max_length=30, choices=Action.choices)
     from_status = models.CharField(max_length=20, choices=TestOrderStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=TestOrderStatus.choices, blank=True)

@@ -90,6 +90,7 @@ from lab.workflow import (
     SendOutStatus,
     TestOrderStatus,
 )
+from specimens.models import Specimen
 
 logger = logging.getLogger(__name__)
 
@@ -481,22 +482,29 @@ _MATCH_RELATED = ("order__specimen", "order__handoff__patient")
 
 
 class Candidates:
-    """The send-outs any of these order groups' placer numbers or accessions name, in one query: a
-    UNION of the two lookups, so each uses its index (placer_number; the specimen's accession, then
-    the order's specimen and the send-out's order). One WHERE with an OR across the join scans every
-    test order. Read once for a piece of messages; ``of(group)`` picks a group's own."""
+    """The send-outs any of these order groups' placer numbers or accessions name, in two queries:
+    the specimens the accessions name, then a UNION of the two lookups, so each uses its index
+    (placer_number; the order's specimen, then the send-out's order). One WHERE with an OR across
+    the join scans every test order, and joined to the specimens by accession the planner merge-joined
+    the whole of lab_testorder's specimen index. Read once for a piece of messages;
+    ``of(group)`` picks a group's own."""
 
     def __init__(self, groups: Sequence[OrderGroup]) -> None:
         placers = {g.placer for g in groups if g.placer}
         accessions = {g.accession for g in groups if g.accession}
+        specimens = (
+            list(Specimen.objects.filter(accession__in=accessions).order_by().values_list("pk", flat=True))
+            if accessions
+            else []
+        )
         lookups = ([Q(placer_number__in=placers)] if placers else []) + (
-            [Q(order__specimen__accession__in=accessions)] if accessions else []
+            [Q(order__specimen__in=specimens)] if specimens else []
         )
         self.by_placer: dict[str, list[SendOut]] = {}
         self.by_accession: dict[str, list[SendOut]] = {}
         if not lookups:
             return
-        first, *rest = [SendOut.objects.filter(q).select_related(*_MATCH_RELATED) for q in lookups]
+        first, *rest = [SendOut.objects.filter(q).select_related(*_MATCH_RELATED).order_by() for q in lookups]
         rows = first.union(*rest, all=True) if rest else first
         for send_out in {s.pk: s for s in rows}.values():
             self.by_placer.setdefault(send_out.placer_number, []).append(send_out)

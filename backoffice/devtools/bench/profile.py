@@ -26,6 +26,7 @@ PAGES = {
     "queue-htmx": ("ma", "/queue/"),
     "detail": ("ma", "/handoffs/{detail}/"),
     "board": ("supervisor", "/board/"),
+    "desk": ("labtech", "/lab/send-outs/"),
 }
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
 from backoffice import bulk
@@ -15,7 +16,7 @@ from backoffice.devtools.oru import Obs, oru_for
 from backoffice.models import Patient
 from backoffice.transitions import Batch
 from backoffice.workflow import TransitionNotAllowed
-from lab.models import InboundMessage, InboundMessageEvent, Result, ResultEvent, SendOut, SendOutEvent
+from lab.models import Analyte, InboundMessage, InboundMessageEvent, Result, ResultEvent, SendOut, SendOutEvent
 from lab.sendouts import intake as intake_module
 from lab.sendouts.carried_over import open_send_outs_import
 from lab.sendouts.intake import CHUNK, receive
@@ -152,6 +153,43 @@ def test_bulk_insert_copies_many_rows_with_their_ids_bidi_stripped_and_counted()
     # COPY fires the row triggers as an INSERT does: the events stay append-only.
     with pytest.raises(DatabaseError), transaction.atomic():
         SendOutEvent.objects.filter(pk=saved[0].pk).update(note="changed")
+
+
+def test_bulk_build_makes_the_instance_model_init_makes() -> None:
+    [send_out] = open_tsh_orders(1)
+    actor, order = desk_user(), send_out.order
+    values = {"order": order, "patient_id": order.handoff.patient_id, "specimen": order.specimen}
+    values |= {"analyte": Analyte.objects.order_by("pk").first(), "value_text": "2.10", "entered_by": actor}
+    built, made = bulk.build(Result, **values), Result(**values)
+    fields = Result._meta.concrete_fields
+    columns = [f.attname for f in fields if not (f.has_default() and callable(f.default))]
+    assert [getattr(built, c) for c in columns] == [getattr(made, c) for c in columns]
+    # Callable defaults (a uuid, now) are called for each, as __init__ calls them.
+    fresh = [f.attname for f in fields if f.has_default() and callable(f.default)]
+    assert "uuid" in fresh and all(getattr(built, c) is not None for c in fresh)
+    assert built.uuid != made.uuid and built._state.adding and built.pk is None
+    # Related instances given by name are cached, not read again; ids given as ids are kept.
+    with CaptureQueriesContext(connection) as queries:
+        assert (built.order, built.specimen, built.entered_by) == (order, order.specimen, actor)
+    assert not queries.captured_queries
+    # A one-to-one's other side is cached too, as the descriptor does.
+    previous = Result.objects.create(**values)
+    correction = bulk.build(Result, **(values | {"amends": previous}))
+    assert (correction.amends_id, previous.amended_by) == (previous.pk, correction)
+    with pytest.raises(TypeError, match="unexpected keyword arguments: colour"):
+        bulk.build(Result, colour="red")
+    # A model something listens to post_init for is made by __init__, so the listener hears of it.
+    heard = []
+
+    def listener(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
+        heard.append(instance)
+
+    signals.post_init.connect(listener, sender=Result)
+    try:
+        listened = bulk.build(Result, **values)
+    finally:
+        signals.post_init.disconnect(listener, sender=Result)
+    assert heard == [listened]
 
 
 def test_bulk_insert_of_a_few_rows_is_one_insert() -> None:
