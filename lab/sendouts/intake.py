@@ -45,7 +45,7 @@ from datetime import datetime
 
 import pghistory
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from backoffice import bulk
@@ -482,31 +482,39 @@ _MATCH_RELATED = ("order__specimen", "order__handoff__patient")
 
 
 class Candidates:
-    """The send-outs any of these order groups' placer numbers or accessions name, in two queries:
-    the specimens the accessions name, then a UNION of the two lookups, so each uses its index
-    (placer_number; the order's specimen, then the send-out's order). One WHERE with an OR across
-    the join scans every test order, and joined to the specimens by accession the planner merge-joined
-    the whole of lab_testorder's specimen index. Read once for a piece of messages;
-    ``of(group)`` picks a group's own."""
+    """The send-outs any of these order groups' placer numbers or accessions name, read for a piece
+    of messages at once; ``of(group)`` picks a group's own.
+
+    First the placers' (one query on placer_number). An accession is then looked up only where a
+    group names it and its placer found no send-out in that tube: the specimens it names, then their
+    send-outs (two queries on their indexes; joined to the specimens by accession, the planner
+    merge-joined the whole of lab_testorder's specimen index). Where the placer did find one, that
+    send-out is all the disagreement check needs (lab.sendouts.intake._choose). So a lab that sends
+    both keys, and they agree, costs one query a piece.
+    """
 
     def __init__(self, groups: Sequence[OrderGroup]) -> None:
-        placers = {g.placer for g in groups if g.placer}
-        accessions = {g.accession for g in groups if g.accession}
-        specimens = (
-            list(Specimen.objects.filter(accession__in=accessions).order_by().values_list("pk", flat=True))
-            if accessions
-            else []
-        )
-        lookups = ([Q(placer_number__in=placers)] if placers else []) + (
-            [Q(order__specimen__in=specimens)] if specimens else []
-        )
         self.by_placer: dict[str, list[SendOut]] = {}
         self.by_accession: dict[str, list[SendOut]] = {}
-        if not lookups:
-            return
-        first, *rest = [SendOut.objects.filter(q).select_related(*_MATCH_RELATED).order_by() for q in lookups]
-        rows = first.union(*rest, all=True) if rest else first
-        for send_out in {s.pk: s for s in rows}.values():
+        self._seen: set[int] = set()
+        placers = {g.placer for g in groups if g.placer}
+        if placers:
+            self._add(SendOut.objects.filter(placer_number__in=placers))
+        wanted = {
+            g.accession
+            for g in groups
+            if g.accession and not any(_accession(s) == g.accession for s in self.by_placer.get(g.placer, ()))
+        }
+        if wanted:
+            specimens = list(Specimen.objects.filter(accession__in=wanted).order_by().values_list("pk", flat=True))
+            if specimens:
+                self._add(SendOut.objects.filter(order__specimen__in=specimens))
+
+    def _add(self, queryset: QuerySet[SendOut]) -> None:
+        for send_out in queryset.select_related(*_MATCH_RELATED).order_by():
+            if send_out.pk in self._seen:
+                continue
+            self._seen.add(send_out.pk)
             self.by_placer.setdefault(send_out.placer_number, []).append(send_out)
             specimen = send_out.order.specimen
             if specimen is not None:
