@@ -57,7 +57,12 @@ def strip_bidi_controls(sender: type[models.Model], instance: models.Model, **kw
 
 
 def strip_bidi_rows[M: models.Model](rows: Sequence[M]) -> Sequence[M]:
-    """The same for rows written with ``bulk_create`` (which sends no pre_save): call it on them first."""
+    """The same for rows written with ``bulk_create`` (which sends no pre_save): call it on them first.
+    New rows hold their columns in ``__dict__``; read there, thousands of rows cost a few milliseconds."""
     for row in rows:
-        strip_bidi_controls(type(row), row)
+        columns = row.__dict__
+        for name in _text_fields(type(row)):
+            value = columns.get(name)
+            if isinstance(value, str) and not value.isascii():
+                columns[name] = strip_bidi(value)
     return rows
