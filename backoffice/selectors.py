@@ -31,7 +31,7 @@ def queue_handoffs(*, user: User) -> HandoffQuerySet:
 
 
 def board_handoffs(*, user: User, per_status: int) -> HandoffQuerySet:
-    """Open handoffs oldest first, only the oldest per_status of each status.
+    """Open handoffs STAT first, then oldest, only the first per_status of each status in that order.
 
     The cap is a window function in the same query, so a busy day's hundreds of open handoffs
     cost one indexed read, not one query per column. The board reads row keys from it
@@ -39,13 +39,10 @@ def board_handoffs(*, user: User, per_status: int) -> HandoffQuerySet:
     """
     if not user.has_perm("backoffice.view_board"):
         raise Http404
-    rank = Window(RowNumber(), partition_by=[F("status")], order_by=[F("created_at").asc(), F("pk").asc()])
-    return (
-        Handoff.objects.open()
-        .order_by("created_at")
-        .annotate(rank_in_status=rank)
-        .filter(rank_in_status__lte=per_status)
-    )
+    # Priority.STAT is 1: a STAT patient heads its column, and is never the one cut off by the cap.
+    first = [F("priority").asc(), F("created_at").asc(), F("pk").asc()]
+    rank = Window(RowNumber(), partition_by=[F("status")], order_by=first)
+    return Handoff.objects.open().order_by(*first).annotate(rank_in_status=rank).filter(rank_in_status__lte=per_status)
 
 
 def open_counts(handoffs: QuerySet[Handoff]) -> dict[str, int]:

@@ -151,7 +151,7 @@ def performing_staff() -> QuerySet[User]:
 
 
 def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
-    """Open procedures, oldest wait first: all of them for supervisors, an MA's own for an MA."""
+    """Open procedures, STAT first, then oldest wait: all of them for supervisors, an MA's own for an MA."""
     if user.has_perm("procedures.supervise_procedure"):
         visible = Q()
     elif user.has_perm("procedures.perform_procedure"):
@@ -173,7 +173,8 @@ def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
         )
         # What the supervisor reads before co-signing inline: one more query for every row's medications.
         .prefetch_related("documentation__medications")
-        .order_by("status_changed_at", "id")
+        # The handoff's priority orders before the wait, as on the handoff queue (Priority.STAT is 1).
+        .order_by("handoff__priority", "status_changed_at", "id")
     )
 
 

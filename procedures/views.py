@@ -382,7 +382,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         patients=[o.handoff.patient_id for o in orders],
     )
     now = timezone.now()
-    oldest = orders[0].pk if orders else None
+    # STAT rows come first, so the longest wait is not necessarily the first row.
+    oldest = min(orders, key=lambda o: (o.status_changed_at, o.pk)).pk if orders else None
     counts = Counter(o.status for o in orders)
     # Each row offers what its services accept; the user's credentials and sign-offs are read once.
     facts = services.StaffFacts(user)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from backoffice import services
 from backoffice.audit.models import SecurityAlert
 from backoffice.identifiers import as_scanned
-from backoffice.models import Handoff, HandoffEvent, User
+from backoffice.models import Handoff, HandoffEvent, Station, User
 from backoffice.workflow import HandoffStatus, Priority, StationState
 from lab.models import TestDefinition
 from procedures.models import ProcedureType
@@ -198,7 +198,29 @@ class TestBoard:
         assert status == HandoffStatus.WAITING
         assert count == 8
         assert [h.pk for h in items] == [h.pk for h in handoffs[:5]]
-        assert "Oldest 5 of 8 shown." in response.content.decode()
+        assert "First 5 of 8 shown (STAT, then oldest)." in response.content.decode()
+
+    def test_columns_put_stat_first_then_oldest_and_the_cap_never_hides_a_stat(
+        self,
+        client: Client,
+        supervisor: User,
+        settings,  # type: ignore[no-untyped-def]
+    ) -> None:
+        settings.BOARD_COLUMN_SIZE = 3
+        routine = HandoffFactory.create_batch(4)
+        newest_stat, older_stat = HandoffFactory.create_batch(2, priority=Priority.STAT)
+        Handoff.objects.filter(pk=older_stat.pk).update(created_at=timezone.now() - dt.timedelta(minutes=5))
+        response = _as(client, supervisor).get(reverse("board"))
+        _status, items, count = response.context["columns"][0]
+        assert count == 6
+        assert [h.pk for h in items] == [older_stat.pk, newest_stat.pk, routine[0].pk]
+
+    def test_the_station_strip_comes_before_the_columns(
+        self, client: Client, supervisor: User, station: Station
+    ) -> None:
+        page = _as(client, supervisor).get(reverse("board")).content.decode()
+        assert 'id="stations-title"' in page
+        assert page.index('id="stations-title"') < page.index('class="row g-3 board-columns"')
 
     @pytest.mark.parametrize("rows", [5, 50])
     def test_query_count_does_not_grow_with_rows(
@@ -228,8 +250,8 @@ class TestBoard:
                 pause_seconds=60,
             )
         c = _as(client, supervisor)
-        # 1 session, 2 user, 3 permissions and roles, 4 the keys of the oldest handoffs of each status
-        # with each status's total, 5 stations, 6 station occupants, 7 access row with its patients,
+        # 1 session, 2 user, 3 permissions and roles, 4 the keys of each status's first handoffs (STAT,
+        # then oldest) with each status's total, 5 stations, 6 station occupants, 7 access row with its patients,
         # 8 the cards not yet rendered with their joins, 9 procedures, 10 tests (no tests ordered:
         # no read of their results), 11 the last day's sign-in alerts with the accounts they name and
         # who was at the workstation (security_alerts_panel, one query however many), 12 results left

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from backoffice import roles
 from backoffice.models import AccessLog, Handoff, Station, User
-from backoffice.workflow import HandoffStatus, StationState
+from backoffice.workflow import HandoffStatus, Priority, StationState
 from procedures import services
 from procedures.models import ChargeLine, MedicationAdministration, ProcedureDocumentation, ProcedureOrder
 from procedures.workflow import ProcedureStatus, Supervision
@@ -368,6 +368,22 @@ class TestQueue:
         content = response.content.decode()
         assert "row-oldest" in content and "row-overdue" in content
 
+    def test_stat_patients_come_first_with_their_badge_and_the_oldest_is_still_marked(
+        self, client: Client, sup: User
+    ) -> None:
+        older = awaiting_cosign("96372", ma=new_ma())
+        ProcedureOrder.objects.filter(pk=older.pk).update(status_changed_at=timezone.now() - dt.timedelta(minutes=50))
+        stat = awaiting_cosign("36415", ma=new_ma())
+        Handoff.objects.filter(pk=stat.handoff_id).update(priority=Priority.STAT)
+        response = _as(client, sup).get(reverse("procedures:queue"))
+        assert [o.pk for o in response.context["orders"]] == [stat.pk, older.pk]
+        assert response.context["oldest"] == older.pk
+        content = response.content.decode()
+        rows = content.split("<tbody>")[1].split("</tr>")
+        assert "priority-stat" in rows[0] and "row-stat" in rows[0]
+        assert "priority-stat" not in rows[1] and "row-oldest" in rows[1]
+        assert "STAT first, then oldest" in content
+
     def test_an_ma_sees_only_their_own_work(self, client: Client, ma: User, order: ProcedureOrder) -> None:
         theirs = awaiting_cosign("36415", ma=new_ma())
         mine = [o.pk for o in _as(client, ma).get(reverse("procedures:queue")).context["orders"]]
@@ -411,7 +427,8 @@ class TestQueue:
                 ready_handoff("69209", ma=new_ma())
         c = _as(client, sup)
         # 1 session, 2 user, 3 permissions and roles,
-        # 4 open procedures with patient, station, type, performer, supervisor, returner and documentation,
+        # 4 open procedures (STAT first, then oldest: the priority is the handoff's, already joined) with
+        # patient, station, type, performer, supervisor, returner and documentation,
         # 5 their medications, 6 access log row with its patients,
         # 7 the supervisor's credentials and 8 sign-offs (may they co-sign each row? read once for all),
         # 9 station filter choices, 10 performer filter choices, 11 procedure type filter choices.
