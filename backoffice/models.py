@@ -1,6 +1,7 @@
 """Core records every app shares: staff, patients, stations, handoffs and their events."""
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -8,6 +9,8 @@ import pghistory
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -17,6 +20,7 @@ from django.utils.functional import cached_property
 from stdnum import luhn
 
 from backoffice.identifiers import validate_mrn
+from backoffice.text import patient_search_text
 from backoffice.transitions import APPEND_ONLY, TransitionEvent
 from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
 
@@ -120,7 +124,39 @@ class Credential(models.Model):
         return self.expires_on >= (on or timezone.localdate())
 
 
-@pghistory.track(**tracked_history("PatientHistory"))
+# What Patient.search_text is made of: a write of any of these writes it too.
+PATIENT_SEARCHED_FIELDS = frozenset({"given_name", "family_name", "mrn"})
+
+
+class PatientQuerySet(models.QuerySet["Patient"]):
+    """Writes that skip Patient.save still keep search_text: bulk_create and bulk_update fill it,
+    and update() refuses to change a searched field (save the rows instead)."""
+
+    # django-stubs type these two over the queryset's own type variable, which a subclass can't name.
+    def bulk_create(self, objs: Iterable["Patient"], *args: Any, **kwargs: Any) -> Any:
+        rows: list[Any] = list(objs)
+        for patient in rows:
+            patient.search_text = patient.make_search_text()
+        return super().bulk_create(rows, *args, **kwargs)
+
+    def bulk_update(self, objs: Iterable["Patient"], fields: Iterable[str], *args: Any, **kwargs: Any) -> int:
+        rows: list[Any] = list(objs)
+        columns = list(fields)
+        if PATIENT_SEARCHED_FIELDS & set(columns):
+            for patient in rows:
+                patient.search_text = patient.make_search_text()
+            if "search_text" not in columns:
+                columns.append("search_text")
+        return super().bulk_update(rows, columns, *args, **kwargs)
+
+    def update(self, **kwargs: Any) -> int:
+        if PATIENT_SEARCHED_FIELDS & kwargs.keys() and "search_text" not in kwargs:
+            raise TypeError("Patient names and MRNs change through save() or bulk_update(), which keep search_text.")
+        return super().update(**kwargs)
+
+
+# search_text is derived from tracked fields: its history would only repeat theirs.
+@pghistory.track(**tracked_history("PatientHistory"), exclude=["search_text"])
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "F", "Female"
@@ -147,10 +183,20 @@ class Patient(models.Model):
     address = models.CharField(max_length=200, blank=True)
     emergency_contact = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The names without accents or case and the MRN's endings (backoffice.text.patient_search_text), kept
+    # by save() and PatientQuerySet; the search reads it through patient_search_idx (no unaccent needed).
+    search_text = models.TextField(editable=False, default="")
+
+    objects = PatientQuerySet.as_manager()
 
     class Meta:
         ordering = ["family_name", "given_name"]
-        indexes = [models.Index(fields=["family_name", "given_name"], name="patient_name_idx")]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"], name="patient_name_idx"),
+            # Word starts of the search column: to_tsvector('simple') lowercases and stems nothing.
+            GinIndex(SearchVector("search_text", config="simple"), name="patient_search_idx"),
+            models.Index(fields=["date_of_birth"], name="patient_dob_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~(Q(no_known_allergies=True) & ~Q(allergies="")),
@@ -161,6 +207,13 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.search_text = self.make_search_text()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and PATIENT_SEARCHED_FIELDS & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "search_text"}
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         """The MRN is in this clinic's format (MRN_PATTERN): admin's form and the imports ask this."""
         super().clean()
@@ -169,6 +222,9 @@ class Patient(models.Model):
                 validate_mrn(self.mrn)
             except ValidationError as exc:
                 raise ValidationError({"mrn": exc.messages}) from exc
+
+    def make_search_text(self) -> str:
+        return patient_search_text(given_name=self.given_name, family_name=self.family_name, mrn=self.mrn)
 
     @property
     def full_name(self) -> str:

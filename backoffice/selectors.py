@@ -2,10 +2,11 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, Exists, F, ForeignKey, Model, Prefetch, Q, QuerySet, When, Window
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from backoffice import hooks, services
 from backoffice.models import AccessLog, Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
+from backoffice.text import MRN_PART_MIN, search_words
 from backoffice.transitions import Offer, offer
 from backoffice.workflow import OPEN_STATUSES
 
@@ -149,8 +151,46 @@ class PatientSearch:
     scoped: bool  # the search covered only the lab's work
 
 
+# Dates of birth as people type them: the pages' own 03/14/1980, and ISO 1980-03-14.
+DOB_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%m-%d-%Y")
+
+
+def _typed_date(word: str) -> date | None:
+    for fmt in DOB_FORMATS:
+        try:
+            return datetime.strptime(word, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def patient_match(query: str) -> Q | None:
+    """What a typed search asks of patients: each word a date of birth, or the start of a name word or
+    of an MRN's digits (three or more; Patient.search_text), all of them; None when it asks nothing.
+
+    Names are compared as the identity check compares them (backoffice.text.normal_name): no accents,
+    no case. The search column's words are matched through its GIN index (patient_search_idx).
+    """
+    match = Q()
+    terms: list[str] = []
+    for word in query.replace(",", " ").split():
+        if (born := _typed_date(word)) is not None:
+            match &= Q(date_of_birth=born)
+            continue
+        for typed in search_words(word):
+            # An MRN typed from its start ("M2001") is searched by its digits, as the column keeps them.
+            term = "".join(c for c in typed if c.isdigit()) if any(c.isdigit() for c in typed) else typed
+            if term.isdigit() and len(term) < MRN_PART_MIN:
+                continue  # two digits match most MRNs: wait for a third
+            terms.append(f"'{term}':*")  # only letters and digits: nothing to escape in a quoted lexeme
+    if terms:
+        words = SearchQuery(" & ".join(terms), search_type="raw", config="simple")
+        match &= Q(SearchVectorExact(SearchVector("search_text", config="simple"), words))
+    return match if match else None
+
+
 def search_patients(query: str, *, user: User, limit: int = 10) -> PatientSearch:
-    """Patients by exact MRN (a scanned wristband) or by the start of family/given name.
+    """Patients by exact MRN (a scanned wristband), else by name, date of birth or part of the MRN (patient_match).
 
     A lab technician's search is limited to patients with a specimen, test or send-out the lab has open,
     or that changed in the last LAB_SEARCH_RECENT_DAYS (the apps say which: backoffice.hooks.
@@ -163,16 +203,15 @@ def search_patients(query: str, *, user: User, limit: int = 10) -> PatientSearch
     if len(query) < 2:
         return PatientSearch(patients=[], withheld=[], scoped=scoped)
     exact = Q(mrn__iexact=query)
-    words = query.replace(",", " ").split()
-    by_name = Q()
-    for word in words:
-        by_name &= Q(family_name__istartswith=word) | Q(given_name__istartswith=word)
+    by_words = patient_match(query) or Q(pk__in=[])
     open_count = Count("handoffs", filter=Q(handoffs__status__in=OPEN_STATUSES))
     if not scoped:
         found = list(Patient.objects.filter(exact))
         if not found:
             found = list(
-                Patient.objects.filter(by_name).annotate(open_handoffs=open_count).order_by("family_name")[:limit]
+                Patient.objects.filter(by_words)
+                .annotate(open_handoffs=open_count)
+                .order_by("family_name", "given_name", "id")[:limit]
             )
         return PatientSearch(patients=found, withheld=[], scoped=False)
     since = timezone.now() - timedelta(days=settings.LAB_SEARCH_RECENT_DAYS)
@@ -180,15 +219,15 @@ def search_patients(query: str, *, user: User, limit: int = 10) -> PatientSearch
     in_work = Q(pk__in=[])
     for work in hooks.patient_work(since):
         in_work |= Q(Exists(work))
-    # The exact MRN first, then names; the lab's patients before the others, which are only counted.
+    # The exact MRN first, then the rest; the lab's patients before the others, which are only counted.
     rows = list(
-        Patient.objects.filter(exact | by_name)
+        Patient.objects.filter(exact | by_words)
         .annotate(
             open_handoffs=open_count,
             is_exact=Case(When(exact, then=True), default=False),
             in_work=Case(When(in_work, then=True), default=False),
         )
-        .order_by("-is_exact", "-in_work", "family_name", "id")[:limit]
+        .order_by("-is_exact", "-in_work", "family_name", "given_name", "id")[:limit]
     )
     if rows and rows[0].is_exact:
         rows = [r for r in rows if r.is_exact]

@@ -5,7 +5,6 @@ writes the new state with update_fields and appends an event row, in one transac
 Views, admin actions, commands and tests all call these; nothing else assigns a status.
 """
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,6 +17,7 @@ from django.utils import timezone
 from backoffice import hooks, icd10
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, Station, StationEvent, User
 from backoffice.roles import ROLE_CLINICIAN
+from backoffice.text import normal_name
 from backoffice.transitions import edit, lock, move, record, record_all, require
 from backoffice.workflow import (
     HANDOFF,
@@ -306,15 +306,10 @@ def handoff_assign_station(*, handoff: Handoff, station: Station, by: User) -> H
     return handoff
 
 
-def _normalise(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(letters.replace(",", " ").replace("-", " ").casefold().split())
-
-
 def _name_matches(patient: Patient, typed: str) -> bool:
-    words = sorted(_normalise(typed).split())
-    return bool(words) and words == sorted(_normalise(f"{patient.given_name} {patient.family_name}").split())
+    # The patient search compares names the same way (Patient.search_text), so whom it finds, this accepts.
+    words = sorted(normal_name(typed).split())
+    return bool(words) and words == sorted(normal_name(f"{patient.given_name} {patient.family_name}").split())
 
 
 def handoff_verify_identity(

@@ -13,6 +13,7 @@ Left as received on purpose: the raw text of a message a lab sent (kept byte for
 and the order messages we built (escaped ER7 of text already stripped).
 """
 
+import unicodedata
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -66,3 +67,52 @@ def strip_bidi_rows[M: models.Model](rows: Sequence[M]) -> Sequence[M]:
             if isinstance(value, str) and not value.isascii():
                 columns[name] = strip_bidi(value)
     return rows
+
+
+# --- Names as people type them ---------------------------------------------------------------------
+
+# Letters NFKD leaves whole (a stroke or a ligature is not an accent) but that people type without it.
+_FOLD = str.maketrans(
+    {"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "\u0131": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+
+
+def normal_name(text: str) -> str:
+    """A name without accents, case, commas or hyphens: how the identity check and the search compare names.
+
+    "GUTIÉRREZ, José" and "jose gutierrez" are the same words; "Łukasz" is "lukasz".
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.replace(",", " ").replace("-", " ").casefold().translate(_FOLD).split())
+
+
+def search_words(text: str) -> list[str]:
+    """The words a patient search compares: normal_name's, apostrophes dropped, split on anything else.
+
+    "O'Brien" is "obrien" (as most type it), and also "o" and "brien" (as some do).
+    """
+    words: list[str] = []
+    for word in normal_name(text).split():
+        joined = "".join(c for c in word if c.isalnum())
+        parts = "".join(c if c.isalnum() else " " for c in word).split()
+        for w in (joined, *parts):
+            if w and w not in words:
+                words.append(w)
+    return words
+
+
+# A part of an MRN is searched from three digits on: fewer would match most of the clinic.
+MRN_PART_MIN = 3
+
+
+def patient_search_text(*, given_name: str, family_name: str, mrn: str) -> str:
+    """Patient.search_text: the names' search_words, then every ending of the MRN's digits of three or more.
+
+    A word's start is what the search matches (a GIN index on the column's tsvector finds it), so the
+    endings let "0123" or "2001" find M200123. Name words have no digits and MRN endings nothing else,
+    so a typed name never matches an MRN, nor a typed number a name.
+    """
+    digits = "".join(c for c in mrn if c.isdigit())
+    endings = [digits[i:] for i in range(len(digits) - MRN_PART_MIN + 1)]
+    return " ".join([*search_words(f"{given_name} {family_name}"), *endings])

@@ -10,4 +10,32 @@
       target.dispatchEvent(new Event("search", { bubbles: true }));
     }
   });
+
+  // A patient search's results are radios: Enter on one picks that patient and goes on to the next
+  // part of the form, instead of submitting the form with whatever was picked before.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key !== "Enter" || !(target instanceof HTMLInputElement) || target.type !== "radio") return;
+    if (!target.closest(".patient-results")) return;
+    event.preventDefault();
+    if (!target.checked) {
+      target.checked = true;
+      target.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    var fieldset = target.closest("fieldset");
+    var next = fieldset && fieldset.nextElementSibling;
+    var field = next && next.querySelector("input:not([type=hidden]), select, textarea");
+    if (field instanceof HTMLElement) field.focus();
+  });
+
+  // Down arrow from the search box goes to the first result, so the keyboard can pick one.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key !== "ArrowDown" || !(target instanceof HTMLElement) || target.id !== "patient-search") return;
+    var first = document.querySelector("#patient-results .patient-results input[type=radio]");
+    if (first instanceof HTMLElement) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
 })();

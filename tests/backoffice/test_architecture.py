@@ -103,7 +103,7 @@ def test_backoffice_templates_follow_its_folders() -> None:
 
 def test_the_parser_sees_real_imports() -> None:
     services = imported_modules(ROOT / "backoffice" / "services.py")
-    assert {"backoffice.models", "backoffice.hooks", "backoffice.transitions", "unicodedata"} <= services
+    assert {"backoffice.models", "backoffice.hooks", "backoffice.transitions", "backoffice.text"} <= services
     # hooks.py names Handoff only under TYPE_CHECKING; ast still sees it.
     assert "backoffice.models" in imported_modules(ROOT / "backoffice" / "hooks.py")
     assert "backoffice" in top_level_apps(ROOT / "procedures" / "models.py")

@@ -123,8 +123,9 @@ def test_the_lab_search_is_one_query(tech: User, django_assert_num_queries) -> N
         if n % 2:
             with_test(patient)
     tech = User.objects.get(pk=tech.pk)
-    # 1. the user's permissions (the one-query backend), 2. the patients matching, each marked whether
-    #    in the lab's work (the specimens' and tests' subqueries inside it) and with their open handoffs.
+    # 1. the user's permissions (the one-query backend), 2. the patients matching (the exact MRN, or the
+    #    search column's words through patient_search_idx), each marked whether in the lab's work (the
+    #    specimens' and tests' subqueries inside it) and with their open handoffs.
     with django_assert_num_queries(2):
         found = search_patients("Gutierrez", user=tech)
     assert len(found.patients) == 6 and len(found.withheld) == 4  # ten rows a page, the lab's first

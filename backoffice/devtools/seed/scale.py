@@ -21,6 +21,7 @@ from backoffice import roles
 from backoffice.devtools.seed.catalogs import PATIENT_STATION_KINDS, TEMPLATES
 from backoffice.devtools.seed.common import IP, IV, Action, C, W, patient_fields, seeded_rng
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, Station, User
+from backoffice.text import patient_search_text
 from backoffice.workflow import HandoffStatus, Priority
 from lab.models import TestDefinition, TestOrder
 from lab.workflow import CancelReason
@@ -193,6 +194,8 @@ def _scale_patients(
             f["no_known_allergies"],
             f["phone"],
             now - timedelta(days=rng.randrange(1, 3650)),
+            # COPY skips Patient.save, which keeps the search column: filled here the same way.
+            patient_search_text(given_name=f["given_name"], family_name=f["family_name"], mrn=f["mrn"]),
         )
 
 
@@ -209,6 +212,7 @@ PATIENT_COLUMNS = (
     "no_known_allergies",
     "phone",
     "created_at",
+    "search_text",
 )
 HANDOFF_COLUMNS = (
     "id",
