@@ -8,6 +8,8 @@ PY_CANDIDATES := python3.14 python3.13 python3.12 python3 python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 HL7_PORT ?= 2575
+# The suite's workers (pytest-xdist), each with its own test database: these machines have two cores.
+TEST_WORKERS ?= 2
 
 # Find an interpreter >= 3.12 (pyenv honours .python-version for `python3`).
 PYTHON := $(shell for p in $(PY_CANDIDATES); do \
@@ -62,7 +64,7 @@ browser-deps:
 	  fi; }
 
 test: setup browser-deps lint typecheck
-	DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check .

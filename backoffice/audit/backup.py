@@ -116,10 +116,12 @@ def backup(params: Mapping[str, Any], path: Path, *, owner: str) -> Backup:
     """``pg_dump --format=custom`` of the database ``params`` name, as the owner role, into ``path``."""
     conninfo = {k: v for k, v in params.items() if k in _LIBPQ_ENV}
     with psycopg.connect(**conninfo, autocommit=True) as conn:
+        # pg_has_role fails on a role that doesn't exist: a superuser's backup needs none.
         superuser, member, database = conn.execute(
-            "SELECT rolsuper, pg_has_role(current_user, %s, 'MEMBER'), current_database() "
+            "SELECT rolsuper, CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = %s) "
+            "THEN pg_has_role(current_user, %s, 'MEMBER') ELSE false END, current_database() "
             "FROM pg_roles WHERE rolname = current_user",
-            [owner],
+            [owner, owner],
         ).fetchone()  # type: ignore[misc]
         if not superuser and not member:
             raise BackupError(

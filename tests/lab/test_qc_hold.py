@@ -214,15 +214,7 @@ def test_entering_results_holds_the_lot_against_a_qc_run_until_it_commits() -> N
     tech = UserFactory(role=roles.ROLE_LAB_TECH)
     lot = passing_lot("Rapid strep", by=tech, lot="STR-1")
     specimen = at_bench("Rapid strep", ma=ma, lab_tech=tech)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        dbname=settings["NAME"],
-        autocommit=True,
-    )
+    other = psycopg.connect(**connection.get_connection_params(), autocommit=True)  # embedded or not
     try:
         with transaction.atomic():
             enter(specimen, "Rapid strep", "Negative", by=tech, lot=lot)

@@ -39,7 +39,8 @@ class Target:
         login = urllib.parse.quote(user or settings["USER"])
         if password:
             login += ":" + urllib.parse.quote(password)
-        host, query = settings["HOST"] or "", ""
+        # The embedded server's socket folder comes in OPTIONS (backoffice.embedded_db), not HOST.
+        host, query = settings["HOST"] or settings["OPTIONS"].get("host", ""), ""
         if host.startswith("/"):  # the embedded server's socket folder
             query, host = "?" + urllib.parse.urlencode({"host": host}), ""
         port = f":{settings['PORT']}" if settings["PORT"] else ""

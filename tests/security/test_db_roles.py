@@ -46,7 +46,7 @@ class Roles:
         """A DATABASE_URL for the test database as the app role (or ``user``)."""
         settings = connection.settings_dict
         login = urllib.parse.quote(user or self.app)
-        host = settings["HOST"] or ""
+        host = settings["HOST"] or settings["OPTIONS"].get("host", "")  # the embedded server: OPTIONS
         query = ""
         if host.startswith("/"):  # the embedded server's socket folder
             query, host = "?" + urllib.parse.urlencode({"host": host}), ""
