@@ -1,8 +1,8 @@
 """Questions the core asks the domain apps without importing them.
 
 Each domain app (procedures, lab, ...) registers, in its AppConfig.ready(), a function
-that counts a handoff's items it still has open. The core completes a handoff only when
-every registered app answers zero. An app whose labels carry their own ids (specimens'
+that names a handoff's items it still has open, those that still need the patient. The core
+completes a handoff only when no registered app names one, and a refusal lists them. An app whose labels carry their own ids (specimens'
 accessions) registers how to read one, so any field that takes an MRN also takes that label.
 When a handoff is cancelled, each app closes that handoff's open items through its own service, in
 the cancel's transaction (a handler that refuses rolls the whole cancel back); an app whose handler
@@ -21,17 +21,24 @@ if TYPE_CHECKING:
 
     from backoffice.models import Handoff, User
 
-OpenItemCounter = Callable[["Handoff"], int]
+# The handoff's items of one app that still need the patient, each as a page names it:
+# "Venipuncture (in progress)". One query.
+OpenItems = Callable[["Handoff"], list[str]]
 
-_open_item_counters: dict[str, OpenItemCounter] = {}
+_open_items: dict[str, OpenItems] = {}
 
 
-def register_open_item_counter(app_label: str, counter: OpenItemCounter) -> None:
-    _open_item_counters[app_label] = counter
+def register_open_items(app_label: str, lister: OpenItems) -> None:
+    _open_items[app_label] = lister
+
+
+def open_items(handoff: "Handoff") -> list[str]:
+    """What still holds the patient, every app's, in the apps' order (empty: the handoff can close)."""
+    return [item for lister in _open_items.values() for item in lister(handoff)]
 
 
 def open_item_count(handoff: "Handoff") -> int:
-    return sum(counter(handoff) for counter in _open_item_counters.values())
+    return len(open_items(handoff))
 
 
 ScannedIdReader = Callable[[str], int | None]

@@ -8,12 +8,12 @@ class LabConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.audit.subjects import register_subject
-        from backoffice.hooks import register_handoff_cancel_handler, register_open_item_counter, register_patient_work
-        from lab.selectors import open_test_count, patients_in_lab_work
+        from backoffice.hooks import register_handoff_cancel_handler, register_open_items, register_patient_work
+        from lab.selectors import open_tests, patients_in_lab_work
         from lab.services import SPECIMEN_LISTENER, tests_cancel_blockers, tests_close_for_cancel
         from specimens.hooks import register_specimen_listener
 
-        register_open_item_counter(self.label, open_test_count)
+        register_open_items(self.label, open_tests)
         # A collected, failed or rejected specimen moves the tests it serves.
         register_specimen_listener(self.label, SPECIMEN_LISTENER)
         # A cancelled handoff's tests and send-outs are cancelled with it (after specimens' tubes).

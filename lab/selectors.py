@@ -15,12 +15,22 @@ from lab.workflow import TO_COLLECT_STATUSES, CallStatus, ResultStatus, TestOrde
 from specimens.models import Container, SpecimenType
 
 
-def open_test_count(handoff: Handoff) -> int:
-    """Tests still needing the patient: nothing collected for them yet (or to be collected again).
+def open_tests(handoff: Handoff) -> list[str]:
+    """Tests still needing the patient (hooks.open_items): nothing collected for them yet (or to be
+    collected again), named as a page names them: "CBC (to collect)". One query.
 
     A collected specimen no longer holds the patient or the station.
     """
-    return TestOrder.objects.filter(handoff=handoff, status=TestOrder.Status.ORDERED).count()
+    names = (
+        TestOrder.objects.filter(handoff=handoff, status=TestOrder.Status.ORDERED)
+        .order_by("id")
+        .values_list("test__name", flat=True)
+    )
+    return [f"{name} (to collect)" for name in names]
+
+
+def open_test_count(handoff: Handoff) -> int:
+    return len(open_tests(handoff))
 
 
 def patients_in_lab_work(since: datetime) -> QuerySet[TestOrder]:

@@ -26,14 +26,25 @@ from procedures.models import (
     ProcedureType,
     StepCompletion,
 )
-from procedures.workflow import DONE_STATUSES
+from procedures.workflow import AT_PATIENT_STATUSES, ProcedureStatus
 
 # A credential this close to its expiry date is flagged on the competency page.
 CREDENTIAL_WARNING_DAYS = 30
 
 
+def open_procedures(handoff: Handoff) -> list[str]:
+    """The handoff's procedures that still need the patient (hooks.open_items), as a page names them:
+    "Venipuncture (in progress)". One query. Work awaiting co-sign or returned no longer holds them."""
+    rows = (
+        ProcedureOrder.objects.filter(handoff=handoff, status__in=AT_PATIENT_STATUSES)
+        .order_by("id")
+        .values_list("procedure_type__name", "status")
+    )
+    return [f"{name} ({ProcedureStatus(status).label.lower()})" for name, status in rows]
+
+
 def open_procedure_count(handoff: Handoff) -> int:
-    return ProcedureOrder.objects.filter(handoff=handoff).exclude(status__in=DONE_STATUSES).count()
+    return len(open_procedures(handoff))
 
 
 def patient_of_procedure(ref: str) -> int | None:
@@ -175,6 +186,22 @@ def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
         .prefetch_related("documentation__medications")
         # The handoff's priority orders before the wait, as on the handoff queue (Priority.STAT is 1).
         .order_by("handoff__priority", "status_changed_at", "id")
+    )
+
+
+def reviews_of_my_work(*, user: User, since: datetime, limit: int = 10) -> list[ProcedureEvent]:
+    """The co-signs and returns of procedures this user performed, since `since`, newest first: the
+    performer's queue tells them, since the patient (and the handoff) may long be gone. One query."""
+    if not user.has_perm("procedures.perform_procedure"):
+        raise Http404
+    return list(
+        ProcedureEvent.objects.filter(
+            order__performer=user,
+            action__in=(ProcedureEvent.Action.COSIGNED, ProcedureEvent.Action.RETURNED),
+            at__gte=since,
+        )
+        .select_related("actor", "order__procedure_type", "order__handoff__patient")
+        .order_by("-at", "-id")[:limit]
     )
 
 

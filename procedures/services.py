@@ -678,7 +678,8 @@ def procedure_perform(*, order: ProcedureOrder, by: User, version: int) -> Proce
 
 
 def procedure_request_cosign(*, order: ProcedureOrder, by: User) -> ProcedureOrder:
-    """Send a performed procedure to the supervisors' co-sign queue."""
+    """Send a performed procedure to the supervisors' co-sign queue; it no longer holds the patient,
+    so the handoff completes when nothing else does (procedures.workflow.AT_PATIENT_STATUSES)."""
     require(by, "procedures.perform_procedure", "perform procedures")
     with transaction.atomic():
         locked = _lock(order)
@@ -686,6 +687,8 @@ def procedure_request_cosign(*, order: ProcedureOrder, by: User) -> ProcedureOrd
         if locked.supervision != Supervision.COSIGN:
             raise TransitionNotAllowed("This procedure doesn't need a co-sign.")
         move(locked, table=PROCEDURE, to=S.AWAITING_COSIGN, by=by, action=Action.COSIGN_REQUESTED)
+        # Done for the patient: the co-sign is the supervisor's and the performer's, not the station's.
+        _complete_handoff_if_done(locked.handoff, by=by)
     return order
 
 

@@ -375,13 +375,16 @@ def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     queue_filter = ProcedureQueueFilter(request.GET, queryset=selectors.procedure_queue(user=user), user=user)
     orders = list(queue_filter.qs)
+    now = timezone.now()
+    # What supervisors did with this user's work today: co-signed (done) or returned (to correct).
+    start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    reviews = selectors.reviews_of_my_work(user=user, since=start_of_day)
     log_access(
         request=request,
         action=AccessAction.LIST,
         what="procedure queue",
-        patients=[o.handoff.patient_id for o in orders],
+        patients=[o.handoff.patient_id for o in orders] + [e.order.handoff.patient_id for e in reviews],
     )
-    now = timezone.now()
     # STAT rows come first, so the longest wait is not necessarily the first row.
     oldest = min(orders, key=lambda o: (o.status_changed_at, o.pk)).pk if orders else None
     counts = Counter(o.status for o in orders)
@@ -391,6 +394,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "filter": queue_filter,
         "orders": orders,
         "rows": [(order, selectors.procedure_actions(order, user, facts=facts)) for order in orders],
+        "reviews": reviews,
         "oldest": oldest,
         "counts": [(s, counts.get(s, 0)) for s in ProcedureStatus if s in counts],
         "warning_minutes": QUEUE_WAIT_WARNING_MINUTES,

@@ -64,6 +64,10 @@ PROCEDURE_MOVES: dict[str, frozenset[str]] = {
 DONE_STATUSES: tuple[str, ...] = (S.COMPLETED, S.NOT_DONE)
 # Still work for someone: the procedure queue lists these.
 OPEN_STATUSES: tuple[str, ...] = tuple(s for s in S if s not in DONE_STATUSES)
+# Still needing the patient: the handoff (and the station) waits for these. Work awaiting co-sign or
+# returned for correction is between the performer and a supervisor, and goes on after the patient has
+# left: it stays on the supervisors' queue, and the performer's queue says when it is reviewed.
+AT_PATIENT_STATUSES: tuple[str, ...] = (S.ORDERED, S.IN_PROGRESS, S.PERFORMED)
 # The performer may still change the documentation; after these it is corrected only by addendum.
 EDITABLE_STATUSES: tuple[str, ...] = (S.IN_PROGRESS, S.RETURNED)
 # Documented at least once: an addendum can be attached.

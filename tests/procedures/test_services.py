@@ -649,7 +649,56 @@ def test_a_trainees_procedure_waits_for_a_cosign_and_bills_nothing_yet(ma: User)
     assert fresh(order).status == S.AWAITING_COSIGN
     assert actions(order)[-2:] == [Action.PERFORMED, Action.COSIGN_REQUESTED]
     assert not ChargeLine.objects.exists()
-    assert open_procedure_count(order.handoff) == 1
+
+
+def test_work_awaiting_cosign_no_longer_holds_the_patient_or_the_station(ma: User) -> None:
+    order = awaiting_cosign("36415", ma=ma)
+
+    handoff = Handoff.objects.select_related("station").get(pk=order.handoff_id)
+    assert open_procedure_count(handoff) == 0
+    assert handoff.status == HandoffStatus.COMPLETED
+    assert HandoffEvent.objects.get(handoff=handoff, action=HandoffEvent.Action.COMPLETED).actor == ma
+    station = handoff.station
+    assert station is not None and station.state == StationState.NEEDS_TURNOVER
+    assert fresh(order).status == S.AWAITING_COSIGN  # still the supervisor's to co-sign or return
+    station_turnover(station=station, by=ma)
+    station.refresh_from_db()
+    assert station.state == StationState.READY  # the next patient needn't wait for the co-sign
+
+
+def test_a_procedure_still_at_the_patient_keeps_the_handoff_open(ma: User) -> None:
+    handoff, orders = ready_handoff("36415", "96372", ma=ma)
+    finished(documented(start(orders["36415"], ma, cosign=True), ma), ma)
+
+    handoff.refresh_from_db()
+    assert handoff.status == HandoffStatus.IN_PROGRESS
+    assert hooks.open_items(handoff) == ["Therapeutic injection, IM or SC (ordered)"]
+
+
+def test_a_cosign_after_the_patient_left_completes_the_procedure_and_bills_it(ma: User, sup: User) -> None:
+    order = awaiting_cosign("36415", ma=ma)
+    handoff_closed_at = Handoff.objects.get(pk=order.handoff_id).closed_at
+
+    services.procedure_cosign(order=order, by=sup)
+
+    assert fresh(order).status == S.COMPLETED
+    assert ChargeLine.objects.get(order=order).supervisor == sup
+    handoff = Handoff.objects.get(pk=order.handoff_id)
+    assert (handoff.status, handoff.closed_at) == (HandoffStatus.COMPLETED, handoff_closed_at)
+
+
+def test_work_returned_after_the_patient_left_is_corrected_and_resubmitted(ma: User, sup: User) -> None:
+    order = awaiting_cosign("36415", ma=ma)
+    services.procedure_return(order=order, by=sup, comment="Give the site.")
+
+    services.procedure_document(
+        order=order, by=ma, version=version(order), data=full_documentation(order, site="Right antecubital fossa")
+    )
+    services.procedure_resubmit(order=order, by=ma)
+    services.procedure_cosign(order=order, by=sup)
+
+    assert fresh(order).status == S.COMPLETED
+    assert Handoff.objects.get(pk=order.handoff_id).status == HandoffStatus.COMPLETED
 
 
 def test_only_the_performer_finishes(competent_ma: User, sup: User) -> None:
@@ -674,24 +723,6 @@ def test_a_supervisor_cosigns_and_the_procedure_completes(ma: User, sup: User) -
     assert (event.from_status, event.to_status, event.actor) == (S.AWAITING_COSIGN, S.COMPLETED, sup)
     assert ChargeLine.objects.get(order=order).supervisor == sup
     assert Competency.objects.get(user=ma, procedure_type__code="36415").supervised_count == 1
-
-
-def test_the_last_cosign_completes_the_handoff_and_frees_the_station(ma: User, sup: User) -> None:
-    order = awaiting_cosign("36415", ma=ma)
-    handoff = Handoff.objects.get(pk=order.handoff_id)
-    station = handoff.station
-    assert station is not None
-
-    services.procedure_cosign(order=order, by=sup)
-
-    handoff.refresh_from_db()
-    station.refresh_from_db()
-    assert handoff.status == HandoffStatus.COMPLETED
-    assert HandoffEvent.objects.get(handoff=handoff, action=HandoffEvent.Action.COMPLETED).actor == sup
-    assert station.state == StationState.NEEDS_TURNOVER
-    station_turnover(station=station, by=ma)
-    station.refresh_from_db()
-    assert station.state == StationState.READY
 
 
 def test_a_supervisor_cannot_cosign_their_own_work() -> None:

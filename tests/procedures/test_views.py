@@ -408,6 +408,32 @@ class TestQueue:
         assert listed(status="ordered") == []
         assert listed(age="30") == [draw.pk]
 
+    def test_the_performer_is_told_when_their_work_is_cosigned_or_returned(
+        self, client: Client, ma: User, sup: User
+    ) -> None:
+        cosigned = awaiting_cosign("36415", ma=ma)
+        returned = awaiting_cosign("96372", ma=ma)
+        services.procedure_cosign(order=cosigned, by=sup)
+        services.procedure_return(order=returned, by=sup, comment="Give the injection site.")
+
+        response = _as(client, ma).get(reverse("procedures:queue"))
+
+        reviews = [(e.order.pk, e.action) for e in response.context["reviews"]]
+        assert reviews == [(returned.pk, "returned"), (cosigned.pk, "cosigned")]  # newest first
+        panel = response.content.decode().split('id="reviews-title"')[1].split("</section>")[0]
+        assert "Co-signed" in panel and "Returned" in panel and "Give the injection site." in panel
+        assert "by Samira Okafor" in panel
+        assert f'href="{detail(returned)}">Correct' in panel
+        # The co-signed one has left the queue's table, but the notice shows its patient: logged too.
+        entry = AccessLog.objects.get(what="procedure queue")
+        assert cosigned.handoff.patient_id in set(entry.patients.values_list("pk", flat=True))
+
+    def test_someone_elses_reviews_are_not_shown(self, client: Client, ma: User, sup: User) -> None:
+        services.procedure_cosign(order=awaiting_cosign("36415", ma=new_ma()), by=sup)
+        response = _as(client, ma).get(reverse("procedures:queue"))
+        assert response.context["reviews"] == []
+        assert 'id="reviews-title"' not in response.content.decode()
+
     def test_listing_the_queue_is_access_logged(self, client: Client, sup: User, order: ProcedureOrder) -> None:
         _as(client, sup).get(reverse("procedures:queue"))
         entry = AccessLog.objects.get(what="procedure queue")
@@ -429,10 +455,11 @@ class TestQueue:
         # 1 session, 2 user, 3 permissions and roles,
         # 4 open procedures (STAT first, then oldest: the priority is the handoff's, already joined) with
         # patient, station, type, performer, supervisor, returner and documentation,
-        # 5 their medications, 6 access log row with its patients,
-        # 7 the supervisor's credentials and 8 sign-offs (may they co-sign each row? read once for all),
-        # 9 station filter choices, 10 performer filter choices, 11 procedure type filter choices.
-        with django_assert_num_queries(11):
+        # 5 their medications, 6 today's co-signs and returns of the user's own work, with their
+        # procedures, patients and reviewers, 7 access log row with its patients,
+        # 8 the supervisor's credentials and 9 sign-offs (may they co-sign each row? read once for all),
+        # 10 station filter choices, 11 performer filter choices, 12 procedure type filter choices.
+        with django_assert_num_queries(12):
             response = c.get(reverse("procedures:queue"))
         assert len(response.context["orders"]) == rows
 
