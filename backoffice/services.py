@@ -127,11 +127,13 @@ def check_complete(handoff: Handoff, by: User) -> None:
     require(by, "backoffice.claim_handoff", "complete handoffs")
     require_works_handoff(handoff, by)
     HANDOFF.check(handoff.status, HandoffStatus.COMPLETED)
-    remaining = hooks.open_item_count(handoff)
-    if remaining:
+    items = hooks.open_items(handoff)
+    if items:
+        # Named and listed: the refusal is read on the patient's page, and said the same by the page's note.
+        one = len(items) == 1
         raise TransitionNotAllowed(
-            f"{remaining} ordered item{'s are' if remaining > 1 else ' is'} still open; "
-            "finish or close each one, then complete the handoff."
+            f"{handoff.patient.full_name} still has {len(items)} open item{'' if one else 's'}: {'; '.join(items)}. "
+            f"Finish or close {'it' if one else 'each one'}, then complete the handoff."
         )
 
 

@@ -18,6 +18,11 @@ class PermissionRefused(TransitionNotAllowed):
     """The actor's role, or their relation to the record, does not allow this action."""
 
 
+def naming_patient(patient_name: str, refusal: str) -> str:
+    """A refusal as a page shows it: the service's words, after the patient's name where they don't say it."""
+    return refusal if patient_name in refusal else f"{patient_name}: {refusal}"
+
+
 @dataclass(frozen=True)
 class Table:
     """One workflow: what an object is called in messages, its statuses and the moves allowed."""

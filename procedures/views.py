@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.audit.log import csv_safe, log_access, log_refusals, refusals_logged, render_logged
 from backoffice.models import AccessAction, Handoff, User
-from backoffice.workflow import HandoffStatus, StationState, TransitionNotAllowed
+from backoffice.workflow import HandoffStatus, StationState, TransitionNotAllowed, naming_patient
 from procedures import selectors, services
 from procedures.filters import ProcedureQueueFilter
 from procedures.forms import (
@@ -160,16 +160,15 @@ def _run(
     *,
     back: str = "",
 ) -> HttpResponse:
-    """Run one service for the procedure in the URL; a refusal becomes a message, never a 500."""
+    """Run one service for the procedure in the URL; a refusal becomes a message naming the patient, never a 500."""
     user = _user(request)
     order = selectors.procedure_for_user(user=user, uuid=uuid)
     try:
         with refusals_logged(request, subject="procedure", ref=uuid):
             action(order, user)
     except TransitionNotAllowed as exc:
-        messages.error(request, str(exc))
-        if back == "queue":
-            return redirect("procedures:queue")
+        # On the procedure's page, whichever page asked (the queue's inline co-sign): its state is there.
+        messages.error(request, naming_patient(order.handoff.patient.full_name, str(exc)))
         return redirect("procedures:detail", uuid=order.uuid)
     text = success.format(procedure=order.procedure_type.name, patient=order.handoff.patient.full_name)
     return _after(request, order, text, back=back)

@@ -28,7 +28,7 @@ from backoffice.pages.forms import CancelForm, HandoffForm, PatientSearchForm, S
 from backoffice.pages.ordering import handoff_order
 from backoffice.paging import page_number
 from backoffice.roles import ROLE_CLINICIAN
-from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed
+from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed, naming_patient
 from lab.selectors import test_orders_by_handoff
 from procedures.selectors import procedure_orders_by_handoff
 from specimens import selectors as specimen_selectors
@@ -243,16 +243,20 @@ def _transition(
     *,
     back: str = "detail",
 ) -> HttpResponse:
-    """Run one service for the handoff the view loaded; a refusal becomes a message, never a 500."""
+    """Run one service for the handoff the view loaded; a refusal becomes a message, never a 500.
+
+    ``back="queue"`` is where a success goes; a refusal stays on the patient's page, naming them, so
+    whoever has fifteen patients waiting reads whose it was and what is still open there.
+    """
     user = _user(request)
     try:
         # Acting on a handoff that isn't yours (a swapped id) is refused, changes nothing and is logged.
         with refusals_logged(request, subject="handoff", ref=str(handoff.uuid)):
             action(handoff, user)
     except TransitionNotAllowed as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, success.format(patient=handoff.patient.full_name))
+        messages.error(request, naming_patient(handoff.patient.full_name, str(exc)))
+        return redirect("handoff_detail", uuid=handoff.uuid)
+    messages.success(request, success.format(patient=handoff.patient.full_name))
     if back == "queue":
         return redirect("queue")
     return redirect("handoff_detail", uuid=handoff.uuid)

@@ -130,9 +130,11 @@ def test_a_refused_action_says_why_in_the_services_words() -> None:
     handoff = build("in_progress_with_open_items", claimer)
     actions = handoff_actions(handoff, claimer)
     assert not actions.complete
-    assert actions.complete.why == "1 ordered item is still open; finish or close each one, then complete the handoff."
-    with pytest.raises(TransitionNotAllowed, match="1 ordered item is still open"):
+    why = f"{handoff.patient.full_name} still has 1 open item: Venipuncture (ordered). Finish or close it, then complete the handoff."
+    assert actions.complete.why == why
+    with pytest.raises(TransitionNotAllowed) as refused:
         services.handoff_complete(handoff=handoff, by=claimer)
+    assert str(refused.value) == why
 
 
 @pytest.mark.parametrize("role", ["claimer", "supervisor", "clinician", "lab_tech"])
@@ -151,4 +153,4 @@ def test_the_handoff_page_never_offers_complete_while_items_are_open(client: Cli
     client.force_login(claimer)
     page = client.get(reverse("handoff_detail", args=[handoff.uuid])).content.decode()
     assert reverse("handoff_complete", args=[handoff.uuid]) not in page
-    assert "1 ordered item is still open" in page
+    assert "still has 1 open item: Venipuncture (ordered)" in page

@@ -27,6 +27,8 @@ from backoffice.services import (
     station_turnover,
 )
 from backoffice.workflow import HandoffStatus, PermissionRefused, Priority, StationState, TransitionNotAllowed
+from lab.models import TestDefinition
+from lab.services import test_orders_add
 from procedures.models import ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
 from tests.factories import HandoffFactory, StationFactory, UserFactory
@@ -682,12 +684,29 @@ def test_it_refuses_to_complete_while_ordered_items_are_open(
     procedure_orders_add(handoff=handoff, procedure_types=[an_active_procedure()], by=clinician)
     started(handoff, station, medical_assistant)
 
-    with pytest.raises(TransitionNotAllowed, match="1 ordered item"):
+    with pytest.raises(TransitionNotAllowed, match="1 open item"):
         handoff_complete(handoff=handoff, by=medical_assistant)
 
     stored = fresh(handoff)
     assert (stored.status, stored.closed_at) == (HandoffStatus.IN_PROGRESS, None)
     assert fresh(station).state == StationState.OCCUPIED
+
+
+def test_the_refusal_names_the_patient_and_lists_what_is_still_open(
+    handoff: Handoff, medical_assistant: User, clinician: User, station: Station
+) -> None:
+    procedure_orders_add(handoff=handoff, procedure_types=[an_active_procedure()], by=clinician)
+    [test] = test_orders_add(handoff=handoff, tests=[TestDefinition.objects.get(loinc_code="41653-7")], by=clinician)
+    started(handoff, station, medical_assistant)
+
+    with pytest.raises(TransitionNotAllowed) as refused:
+        handoff_complete(handoff=handoff, by=medical_assistant)
+
+    assert str(refused.value) == (
+        f"Rosa Martínez still has 2 open items: {an_active_procedure().name} (ordered); {test.test.name} (to collect). "
+        "Finish or close each one, then complete the handoff."
+    )
+    assert fresh(handoff).status == HandoffStatus.IN_PROGRESS
 
 
 def test_a_handoff_completes_when_no_items_are_open(

@@ -390,6 +390,40 @@ class TestActions:
         at = f"{timezone.localtime(claimed.claimed_at):%H:%M}"
         assert f"Already claimed by Jordan Lee at {at}: Rosa Martínez" in response.content.decode()
 
+    def test_a_refused_complete_stays_on_the_patients_page_naming_them_and_what_is_open(
+        self, client: Client, medical_assistant: User, handoff: Handoff, station
+    ) -> None:  # type: ignore[no-untyped-def]
+        # A page loaded before the clinician added a test still shows "Complete handoff": its post is refused.
+        services.handoff_claim(handoff=handoff, by=medical_assistant)
+        services.handoff_assign_station(handoff=handoff, station=station, by=medical_assistant)
+        services.handoff_verify_identity(handoff=handoff, by=medical_assistant, scanned_mrn=handoff.patient.mrn)
+        services.handoff_start(handoff=handoff, by=medical_assistant)
+        procedure_orders_add(
+            handoff=handoff, procedure_types=[ProcedureType.objects.get(code="36415")], by=handoff.ordering_clinician
+        )
+
+        response = _as(client, medical_assistant).post(reverse("handoff_complete", args=[handoff.uuid]), follow=True)
+
+        assert response.redirect_chain[-1][0] == reverse("handoff_detail", args=[handoff.uuid])
+        messages = [str(m) for m in response.context["messages"]]
+        assert messages == [
+            "Rosa Martínez still has 1 open item: Venipuncture (ordered). Finish or close it, then complete the handoff."
+        ]
+        handoff.refresh_from_db()
+        assert handoff.status == HandoffStatus.IN_PROGRESS
+
+    def test_a_refusal_that_does_not_say_whose_names_the_patient(
+        self, client: Client, medical_assistant: User, other_ma: User, handoff: Handoff
+    ) -> None:
+        services.handoff_claim(handoff=handoff, by=medical_assistant)
+        services.handoff_release(handoff=handoff, by=medical_assistant)  # another tab released it meanwhile
+
+        response = _as(client, medical_assistant).post(reverse("handoff_release", args=[handoff.uuid]), follow=True)
+
+        # Not the queue, where the message wouldn't say which of fifteen patients it was about.
+        assert response.redirect_chain[-1][0] == reverse("handoff_detail", args=[handoff.uuid])
+        assert [str(m) for m in response.context["messages"]] == ["Rosa Martínez: Claim the patient first."]
+
     def test_identity_mismatch_shows_the_form_again_and_is_recorded(
         self, client: Client, medical_assistant: User, handoff: Handoff
     ) -> None:

@@ -115,7 +115,7 @@ def test_an_open_test_keeps_the_handoff_from_completing(
     handoff_verify_identity(handoff=handoff, by=medical_assistant, scanned_mrn=handoff.patient.mrn)
     handoff_start(handoff=handoff, by=medical_assistant)
 
-    with pytest.raises(TransitionNotAllowed, match="1 ordered item"):
+    with pytest.raises(TransitionNotAllowed, match=rf"still has 1 open item: {order.test.name} \(to collect\)\."):
         handoff_complete(handoff=handoff, by=medical_assistant)
 
     set_status(order, TestOrder.Status.COLLECTED)

@@ -428,6 +428,19 @@ class TestQueue:
         entry = AccessLog.objects.get(what="procedure queue")
         assert cosigned.handoff.patient_id in set(entry.patients.values_list("pk", flat=True))
 
+    def test_a_cosign_already_done_from_the_queue_lands_on_the_procedure_naming_the_patient(
+        self, client: Client, sup: User, order: ProcedureOrder
+    ) -> None:
+        services.procedure_cosign(order=order, by=new_supervisor())  # another supervisor, a moment before
+
+        response = _as(client, sup).post(detail(order, "cosign"), {"back": "queue"}, follow=True)
+
+        assert response.redirect_chain[-1][0] == detail(order)
+        name = order.handoff.patient.full_name
+        assert [str(m) for m in response.context["messages"]] == [
+            f"{name}: This procedure is completed; only work awaiting co-sign can be co-signed."
+        ]
+
     def test_someone_elses_reviews_are_not_shown(self, client: Client, ma: User, sup: User) -> None:
         services.procedure_cosign(order=awaiting_cosign("36415", ma=new_ma()), by=sup)
         response = _as(client, ma).get(reverse("procedures:queue"))
