@@ -24,7 +24,7 @@ def open_tests(handoff: Handoff) -> list[str]:
     names = (
         TestOrder.objects.filter(handoff=handoff, status=TestOrder.Status.ORDERED)
         .order_by("id")
-        .values_list("test__name", flat=True)
+        .values_list("test__short_name", flat=True)
     )
     return [f"{name} (to collect)" for name in names]
 

@@ -703,7 +703,7 @@ def test_the_refusal_names_the_patient_and_lists_what_is_still_open(
         handoff_complete(handoff=handoff, by=medical_assistant)
 
     assert str(refused.value) == (
-        f"Rosa Martínez still has 2 open items: {an_active_procedure().name} (ordered); {test.test.name} (to collect). "
+        f"Rosa Martínez still has 2 open items: {an_active_procedure().name} (ordered); {test.test.short_name} (to collect). "
         "Finish or close each one, then complete the handoff."
     )
     assert fresh(handoff).status == HandoffStatus.IN_PROGRESS

@@ -1,9 +1,10 @@
 """Procedures in a real browser: a trainee performs under supervision, the supervisor reviews, billing sees it.
 
 An MA not yet signed off for venipuncture or IM injections performs both for one patient, to be
-co-signed afterwards, and records the medication lot. The supervisor co-signs the draw and returns the
-injection; the MA adds the correction and resubmits; the supervisor co-signs it; the handoff completes,
-the chair is turned over, and the day's charge list shows both CPT codes.
+co-signed afterwards, and records the medication lot; sent for co-sign, both are done for the patient:
+the handoff completes and the chair is turned over at once. The supervisor co-signs the draw and returns
+the injection; the MA adds the correction and resubmits; the supervisor co-signs it, and the day's
+charge list shows both CPT codes.
 """
 
 import datetime as dt
@@ -131,6 +132,13 @@ def test_a_trainee_performs_under_supervision_and_the_supervisor_cosigns_and_ret
     screen.assert_accessible()
     page.get_by_role("button", name="Save and send for co-sign").click()
     expect(page.get_by_text("waits for a supervisor's co-sign")).to_be_visible()
+    # Done for the patient: the handoff completes, and the chair is cleaned, before any co-sign.
+    expect(page.get_by_text("Every ordered item is done: Rosa Martínez's handoff is complete.")).to_be_visible()
+    expect(page.get_by_text("Phlebotomy chair 1 needs turnover.")).to_be_visible()
+    assert Handoff.objects.get(pk=handoff.pk).status == HandoffStatus.COMPLETED
+    page.get_by_role("button", name="Cleaned & restocked").click()
+    expect(page.get_by_text("Phlebotomy chair 1 is clean, restocked and ready.")).to_be_visible()
+    assert Station.objects.get(pk=station.pk).state == StationState.READY
     screen.logout()
 
     # The supervisor's queue: co-sign the draw inline, return the injection with a comment.
@@ -179,18 +187,9 @@ def test_a_trainee_performs_under_supervision_and_the_supervisor_cosigns_and_ret
     screen.shot("p08-review-with-addendum")
     screen.assert_accessible()
     page.get_by_role("button", name="Co-sign").click()
-    expect(page.get_by_text("Every ordered item is done: Rosa Martínez's handoff is complete.")).to_be_visible()
-    expect(page.get_by_text("Phlebotomy chair 1 needs turnover.")).to_be_visible()
-    handoff.refresh_from_db()
-    assert handoff.status == HandoffStatus.COMPLETED
-    assert Station.objects.get(pk=station.pk).state == StationState.NEEDS_TURNOVER
-    screen.shot("p09-handoff-complete")
+    expect(page.get_by_text("Co-signed: Therapeutic injection, IM or SC for Rosa Martínez.")).to_be_visible()
+    screen.shot("p09-cosigned-after-the-patient-left")
     screen.assert_accessible()
-
-    # The chair is cleaned and restocked, right from the handoff page.
-    page.get_by_role("button", name="Cleaned & restocked").click()
-    expect(page.get_by_text("Phlebotomy chair 1 is clean, restocked and ready.")).to_be_visible()
-    assert Station.objects.get(pk=station.pk).state == StationState.READY
 
     # Billing's list for the day shows both codes; the competency page counts the supervised work.
     page.goto(f"{screen.base_url}/procedures/charges/")
