@@ -5,6 +5,7 @@ silently falling back to a default (healthchecks does the same).
 """
 
 import os
+from collections.abc import Iterable
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -54,3 +55,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if any(not item for item in items):
         raise ImproperlyConfigured(f"{name} is a comma-separated list without empty items, not {raw!r}.")
     return items
+
+
+def env_choice(name: str, default: str, choices: Iterable[str]) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    allowed = list(choices)
+    if value not in allowed:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(allowed)}, not {raw!r}.")
+    return value

@@ -41,6 +41,21 @@ def open_item_count(handoff: "Handoff") -> int:
     return len(open_items(handoff))
 
 
+# The handoff's items of one app being done to the patient right now ("Venipuncture"): the patient can't
+# be handed back to the clinician until each is finished or recorded as not done. One query.
+UnderWay = Callable[["Handoff"], list[str]]
+
+_under_way: dict[str, UnderWay] = {}
+
+
+def register_under_way(app_label: str, lister: UnderWay) -> None:
+    _under_way[app_label] = lister
+
+
+def under_way(handoff: "Handoff") -> list[str]:
+    return [item for lister in _under_way.values() for item in lister(handoff)]
+
+
 ScannedIdReader = Callable[[str], int | None]
 
 _scanned_id_readers: dict[str, ScannedIdReader] = {}

@@ -22,7 +22,14 @@ from stdnum import luhn
 from backoffice.identifiers import validate_mrn
 from backoffice.text import patient_search_text
 from backoffice.transitions import APPEND_ONLY, TransitionEvent
-from backoffice.workflow import IDENTIFIED_STATUSES, OPEN_STATUSES, HandoffStatus, Priority, StationState
+from backoffice.workflow import (
+    IDENTIFIED_STATUSES,
+    OPEN_STATUSES,
+    HandBackReason,
+    HandoffStatus,
+    Priority,
+    StationState,
+)
 
 
 def tracked_history(model_name: str) -> dict[str, Any]:
@@ -387,6 +394,8 @@ class Handoff(models.Model):
     identity_method = models.CharField(max_length=20, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancel_reason = models.CharField(max_length=200, blank=True, editable=False)
+    # Why the back office handed the patient back (backoffice.services.handoff_hand_back), while it stands.
+    hand_back_reason = models.CharField(max_length=20, choices=HandBackReason.choices, blank=True, editable=False)
     # Set by the background check (backoffice.tasks.flag_overdue_handoffs) to the moment a waiting handoff
     # passed its QUEUE_OVERDUE_MINUTES_* threshold; cleared once it is no longer waiting past it.
     overdue_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -509,6 +518,8 @@ class HandoffEvent(TransitionEvent):
         STARTED = "started", "Work started"
         COMPLETED = "completed", "Completed"
         CANCELLED = "cancelled", "Cancelled"
+        HANDED_BACK = "handed_back", "Handed back to the clinician"
+        RESENT = "resent", "Sent back to the queue"
         FLAGGED_OVERDUE = "flagged_overdue", "Flagged overdue"
         ITEMS_ORDERED = "items_ordered", "Items ordered"
         RECOLLECT = "recollect", "Specimen to collect again"

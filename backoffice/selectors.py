@@ -18,7 +18,7 @@ from backoffice import hooks, services
 from backoffice.models import AccessLog, Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
 from backoffice.text import MRN_PART_MIN, search_words
 from backoffice.transitions import Offer, offer
-from backoffice.workflow import OPEN_STATUSES
+from backoffice.workflow import OPEN_STATUSES, HandoffStatus
 
 
 def _require_view(user: User) -> None:
@@ -62,6 +62,16 @@ def handoff_for_user(*, user: User, uuid: str) -> Handoff:
         return Handoff.objects.for_lists().select_related("identity_verified_by").get(uuid=uuid)
     except (Handoff.DoesNotExist, ValueError):
         raise Http404 from None
+
+
+def handed_back_to(*, user: User) -> list[Handoff]:
+    """Handoffs the back office handed back to this clinician, waiting for their decision, oldest first."""
+    _require_view(user)
+    return list(
+        Handoff.objects.filter(status=HandoffStatus.RETURNED, ordering_clinician=user)
+        .select_related("patient")
+        .order_by("created_at", "id")
+    )
 
 
 # What the pages show of a member of staff: User.__str__ (full name, else username).
@@ -306,11 +316,31 @@ class HandoffActions:
         return self.may_cancel and offer(lambda: services.check_cancel_items(self.handoff))
 
     @cached_property
+    def hand_back(self) -> Offer:
+        """Hand the patient back (returned to the clinician, or cancelled, per MA_HAND_BACK): the claimer's,
+        or a supervisor's; one query per app (what is under way, or what the cancel would refuse)."""
+        return self._offer(services.check_hand_back)
+
+    @cached_property
+    def resend(self) -> Offer:
+        return self._offer(services.check_resend)
+
+    @cached_property
     def works(self) -> bool:
         """Whether the user works this open handoff (its claimer, or a supervisor stepping in)."""
         return self.handoff.is_open and services.works_handoff(self.handoff, self.user)
 
-    NAMES = ("claim", "release", "assign_station", "verify_identity", "start", "complete", "cancel")
+    NAMES = (
+        "claim",
+        "release",
+        "assign_station",
+        "verify_identity",
+        "start",
+        "complete",
+        "cancel",
+        "hand_back",
+        "resend",
+    )
 
     def allowed(self) -> set[str]:
         return {name for name in self.NAMES if getattr(self, name)}

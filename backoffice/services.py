@@ -23,6 +23,8 @@ from backoffice.workflow import (
     HANDOFF,
     IDENTIFIED_STATUSES,
     STATION,
+    HandBack,
+    HandBackReason,
     HandoffStatus,
     IdentityMethod,
     PermissionRefused,
@@ -154,6 +156,40 @@ def check_cancel_items(handoff: Handoff) -> None:
     refusals = hooks.handoff_cancel_blockers(handoff)
     if refusals:
         raise TransitionNotAllowed(" ".join(refusals))
+
+
+def check_hand_back(handoff: Handoff, by: User) -> None:
+    """Who works the patient (its claimer, or a supervisor) hands them back: returned to the ordering
+    clinician, or cancelled, as the clinic's MA_HAND_BACK says. Nothing may be under way at the patient."""
+    require(by, "backoffice.claim_handoff", "hand patients back")
+    require_works_handoff(handoff, by)
+    if settings.MA_HAND_BACK == HandBack.CANCEL:
+        HANDOFF.check(handoff.status, HandoffStatus.CANCELLED)
+        check_cancel_items(handoff)
+        return
+    HANDOFF.check(handoff.status, HandoffStatus.RETURNED)
+    # Nothing is done to a patient before their identity is verified: no app need be asked before.
+    under_way = hooks.under_way(handoff) if handoff.status in IDENTIFIED_STATUSES else []
+    if under_way:
+        one = len(under_way) == 1
+        raise TransitionNotAllowed(
+            f"{', '.join(under_way)} {'is' if one else 'are'} being performed; finish {'it' if one else 'them'} "
+            f"or record {'it' if one else 'them'} as not done before handing the patient back."
+        )
+
+
+def check_resend(handoff: Handoff, by: User) -> None:
+    """A handoff returned to its clinician goes back on the queue by the clinician's (or a supervisor's) say."""
+    require(by, "backoffice.cancel_handoff", "send patients back to the queue")
+    if handoff.status != HandoffStatus.RETURNED:
+        raise TransitionNotAllowed(
+            f"This handoff is {HANDOFF.name(handoff.status)}; only one returned to its clinician is sent back."
+        )
+    if handoff.ordering_clinician_id != by.pk and not by.has_perm("backoffice.view_board"):
+        raise PermissionRefused(
+            f"Only the ordering clinician ({handoff.ordering_clinician}) or a supervisor can send this patient back."
+        )
+    HANDOFF.check(handoff.status, HandoffStatus.WAITING)
 
 
 def check_order_as(ordering_clinician: User, by: User) -> None:
@@ -432,18 +468,68 @@ def handoff_cancel(*, handoff: Handoff, by: User, reason: str) -> Handoff:
     with transaction.atomic():
         lock(handoff, related=("patient",))
         check_cancel(handoff, by)
-        hooks.handoff_cancelled(handoff, by, reason[:200])
-        _free_station(handoff, by=by)
-        handoff.closed_at = timezone.now()
-        handoff.cancel_reason = reason[:200]
+        _cancel(handoff, by=by, reason=reason)
+    return handoff
+
+
+def _cancel(handoff: Handoff, *, by: User, reason: str, note: str = "", fields: Sequence[str] = ()) -> None:
+    """The cancel itself, under the handoff's lock: every app closes its items, the station is freed."""
+    hooks.handoff_cancelled(handoff, by, reason[:200])
+    _free_station(handoff, by=by)
+    handoff.closed_at = timezone.now()
+    handoff.cancel_reason = reason[:200]
+    move(
+        handoff,
+        table=HANDOFF,
+        to=HandoffStatus.CANCELLED,
+        by=by,
+        action=Action.CANCELLED,
+        note=note or reason,
+        fields=("closed_at", "cancel_reason", *fields),
+    )
+
+
+def handoff_hand_back(*, handoff: Handoff, by: User, reason: str) -> Handoff:
+    """The back office hands the patient back with a reason from the fixed list (HandBackReason).
+
+    As the clinic's MA_HAND_BACK says: "return" sends the handoff to its ordering clinician (the claim
+    and the station let go, every item as it was), who sends it back to the queue or cancels it;
+    "cancel" cancels it, its items closed as a clinician's cancel closes them. Recorded either way.
+    """
+    require(by, "backoffice.claim_handoff", "hand patients back")
+    if reason not in HandBackReason.values:
+        raise TransitionNotAllowed("Choose why the patient is handed back.")
+    label = HandBackReason(reason).label
+    with transaction.atomic():
+        lock(handoff, related=("patient", "ordering_clinician"))
+        check_hand_back(handoff, by)  # the procedures under way are read under this lock: none can start
+        handoff.hand_back_reason = reason
+        if settings.MA_HAND_BACK == HandBack.CANCEL:
+            _cancel(handoff, by=by, reason=label, note=f"Handed back: {label}", fields=("hand_back_reason",))
+            return handoff
+        station = _free_station(handoff, by=by)
+        handoff.claimed_by, handoff.claimed_at, handoff.station = None, None, None
         move(
             handoff,
             table=HANDOFF,
-            to=HandoffStatus.CANCELLED,
+            to=HandoffStatus.RETURNED,
             by=by,
-            action=Action.CANCELLED,
-            note=reason,
-            fields=("closed_at", "cancel_reason"),
+            action=Action.HANDED_BACK,
+            note=f"{label}; returned to {handoff.ordering_clinician}" + (f" from {station}" if station else ""),
+            fields=("hand_back_reason", "claimed_by", "claimed_at", "station"),
+        )
+    return handoff
+
+
+def handoff_resend(*, handoff: Handoff, by: User) -> Handoff:
+    """The clinician sends a handoff returned to them back to the queue, to be claimed and identified afresh."""
+    require(by, "backoffice.cancel_handoff", "send patients back to the queue")
+    with transaction.atomic():
+        lock(handoff, related=("patient", "ordering_clinician"))
+        check_resend(handoff, by)
+        handoff.hand_back_reason = ""
+        move(
+            handoff, table=HANDOFF, to=HandoffStatus.WAITING, by=by, action=Action.RESENT, fields=("hand_back_reason",)
         )
     return handoff
 

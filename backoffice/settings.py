@@ -11,7 +11,7 @@ import pghistory
 from django.core.exceptions import ImproperlyConfigured
 
 from backoffice.embedded_db import embedded_database_url
-from backoffice.env import env_bool, env_int, env_list, env_str
+from backoffice.env import env_bool, env_choice, env_int, env_list, env_str
 from backoffice.roles import ROLES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -192,6 +192,10 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 # Queue rules: how long a handoff may wait before the queue highlights it.
 QUEUE_OVERDUE_MINUTES_ROUTINE = env_int("QUEUE_OVERDUE_MINUTES_ROUTINE", 20, minimum=1)
 QUEUE_OVERDUE_MINUTES_STAT = env_int("QUEUE_OVERDUE_MINUTES_STAT", 5, minimum=1)
+# What an MA's "hand the patient back" does (patient left, refused, clinician changed the order): "return"
+# sends the handoff back to its ordering clinician, who re-queues or cancels it; "cancel" cancels it,
+# its items closed as a clinician's cancel closes them. A deployment's policy, like the thresholds above.
+MA_HAND_BACK = env_choice("MA_HAND_BACK", "return", ("return", "cancel"))
 
 # Background tasks (django.tasks) live in Postgres; any number of `manage.py db_worker` processes, on
 # any number of machines, take them with SELECT ... FOR UPDATE SKIP LOCKED (README, "Background work").

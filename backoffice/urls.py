@@ -36,6 +36,8 @@ urlpatterns = [
     path("handoffs/<uuid:uuid>/start/", views.handoff_start, name="handoff_start"),
     path("handoffs/<uuid:uuid>/complete/", views.handoff_complete, name="handoff_complete"),
     path("handoffs/<uuid:uuid>/cancel/", views.handoff_cancel, name="handoff_cancel"),
+    path("handoffs/<uuid:uuid>/hand-back/", views.handoff_hand_back, name="handoff_hand_back"),
+    path("handoffs/<uuid:uuid>/resend/", views.handoff_resend, name="handoff_resend"),
     path("stations/<slug:code>/turnover/", views.station_turnover, name="station_turnover"),
     path("procedures/", include("procedures.urls")),
     path("specimens/", include("specimens.urls")),

@@ -60,8 +60,25 @@ class HandoffStatus(models.TextChoices):
     CLAIMED = "claimed", "Claimed"
     IDENTITY_VERIFIED = "identity_verified", "Identity verified"
     IN_PROGRESS = "in_progress", "In progress"
+    # Handed back by the back office to the ordering clinician, who sends it back to the queue or cancels it.
+    RETURNED = "returned", "Returned to clinician"
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class HandBackReason(models.TextChoices):
+    """Why the back office hands a patient back (Handoff.hand_back_reason): a fixed list, so it can be counted."""
+
+    PATIENT_LEFT = "patient_left", "Patient left"
+    PATIENT_REFUSED = "patient_refused", "Patient refused"
+    ORDER_CHANGED = "order_changed", "Clinician changed the order"
+
+
+class HandBack(models.TextChoices):
+    """What a hand-back does, per clinic (settings.MA_HAND_BACK)."""
+
+    RETURN = "return", "Return to the clinician"
+    CANCEL = "cancel", "Cancel the handoff"
 
 
 class Priority(models.IntegerChoices):
@@ -76,16 +93,19 @@ class StationState(models.TextChoices):
     NEEDS_TURNOVER = "needs_turnover", "Needs turnover"
 
 
+H = HandoffStatus
 HANDOFF_MOVES: dict[str, frozenset[str]] = {
-    HandoffStatus.WAITING: frozenset({HandoffStatus.CLAIMED, HandoffStatus.CANCELLED}),
-    HandoffStatus.CLAIMED: frozenset({HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.WAITING, HandoffStatus.CANCELLED}),
-    HandoffStatus.IDENTITY_VERIFIED: frozenset({HandoffStatus.IN_PROGRESS, HandoffStatus.CANCELLED}),
-    HandoffStatus.IN_PROGRESS: frozenset({HandoffStatus.COMPLETED, HandoffStatus.CANCELLED}),
-    HandoffStatus.COMPLETED: frozenset(),
-    HandoffStatus.CANCELLED: frozenset(),
+    H.WAITING: frozenset({H.CLAIMED, H.CANCELLED}),
+    H.CLAIMED: frozenset({H.IDENTITY_VERIFIED, H.WAITING, H.RETURNED, H.CANCELLED}),
+    H.IDENTITY_VERIFIED: frozenset({H.IN_PROGRESS, H.RETURNED, H.CANCELLED}),
+    H.IN_PROGRESS: frozenset({H.COMPLETED, H.RETURNED, H.CANCELLED}),
+    # The ordering clinician decides: back on the queue (claimed and identified afresh), or cancelled.
+    H.RETURNED: frozenset({H.WAITING, H.CANCELLED}),
+    H.COMPLETED: frozenset(),
+    H.CANCELLED: frozenset(),
 }
 
-# Statuses in which a handoff is still open work for the back office.
+# Statuses in which a handoff is still open work for the back office (not RETURNED: that is the clinician's).
 OPEN_STATUSES: tuple[str, ...] = (
     HandoffStatus.WAITING,
     HandoffStatus.CLAIMED,

@@ -43,6 +43,12 @@ def open_procedures(handoff: Handoff) -> list[str]:
     return [f"{name} ({ProcedureStatus(status).label.lower()})" for name, status in rows]
 
 
+def procedures_under_way(handoff: Handoff) -> list[str]:
+    """The handoff's procedures being performed now (hooks.under_way), by name. One query."""
+    rows = ProcedureOrder.objects.filter(handoff=handoff, status=ProcedureStatus.IN_PROGRESS).order_by("id")
+    return list(rows.values_list("procedure_type__name", flat=True))
+
+
 def open_procedure_count(handoff: Handoff) -> int:
     return len(open_procedures(handoff))
 

@@ -11,7 +11,7 @@ from backoffice import icd10
 from backoffice.identifiers import read_entry
 from backoffice.models import ExamRoom, Handoff, Patient, Station, User
 from backoffice.roles import ROLE_CLINICIAN
-from backoffice.workflow import Priority, StationState
+from backoffice.workflow import HandBackReason, Priority, StationState
 from lab.models import TestDefinition
 from procedures.models import ProcedureType
 
@@ -159,6 +159,16 @@ class StationForm(forms.Form):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(max_length=200, strip=True)
+
+
+class HandBackForm(forms.Form):
+    """Why the patient is handed back: the fixed list only (HandBackReason), so it can be counted."""
+
+    reason = forms.ChoiceField(
+        label="Why",
+        choices=[("", "Choose a reason"), *HandBackReason.choices],
+        error_messages={"required": "Choose why."},
+    )
 
 
 class PatientSearchForm(forms.Form):

@@ -21,14 +21,28 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from backoffice import selectors, services
 from backoffice.audit.log import log_access, log_refusals, refusals_logged, render_logged
 from backoffice.identifiers import without_scanner_marks
-from backoffice.models import AccessAction, AccessOutcome, Handoff, Station, User
+from backoffice.models import AccessAction, AccessOutcome, Handoff, HandoffEvent, Station, User
 from backoffice.pages import fragments
 from backoffice.pages.filters import QueueFilter
-from backoffice.pages.forms import CancelForm, HandoffForm, PatientSearchForm, StationForm, VerifyIdentityForm
+from backoffice.pages.forms import (
+    CancelForm,
+    HandBackForm,
+    HandoffForm,
+    PatientSearchForm,
+    StationForm,
+    VerifyIdentityForm,
+)
 from backoffice.pages.ordering import handoff_order
 from backoffice.paging import page_number
 from backoffice.roles import ROLE_CLINICIAN
-from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed, naming_patient
+from backoffice.workflow import (
+    OPEN_STATUSES,
+    HandBack,
+    HandBackReason,
+    HandoffStatus,
+    TransitionNotAllowed,
+    naming_patient,
+)
 from lab.selectors import test_orders_by_handoff
 from procedures.selectors import procedure_orders_by_handoff
 from specimens import selectors as specimen_selectors
@@ -217,15 +231,22 @@ def _render_detail(
 
 def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any]:
     """What the page shows, each read once. The procedures panel reads its own orders (procedure_tags)."""
+    events = selectors.handoff_events(handoff)
     return {
         "handoff": handoff,
         "patient": handoff.patient,
-        "events": selectors.handoff_events(handoff),
+        "events": events,
+        # Who handed the patient back, and when: the latest hand-back while it stands.
+        "handed_back": next((e for e in events if e.action == HandoffEvent.Action.HANDED_BACK), None)
+        if handoff.status == HandoffStatus.RETURNED
+        else None,
         # What the page offers is what the services would accept: the same guards answer.
         "actions": selectors.handoff_actions(handoff, user),
+        "hand_back_cancels": settings.MA_HAND_BACK == HandBack.CANCEL,
         "verify_form": forms.get("verify_form") or VerifyIdentityForm(),
         "station_form": forms.get("station_form") or StationForm(),
         "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "hand_back_form": forms.get("hand_back_form") or HandBackForm(),
         "now": timezone.now(),
         "nav": "queue",
     }
@@ -389,6 +410,42 @@ def handoff_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
     )
 
 
+@log_refusals("handoff hand back", subject="handoff")
+@require_POST
+@permission_required("backoffice.claim_handoff", raise_exception=True)
+def handoff_hand_back(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    handoff = selectors.handoff_for_user(user=user, uuid=uuid)
+    form = HandBackForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, handoff, user, status=422, hand_back_form=form)
+    reason = form.cleaned_data["reason"]
+    label = HandBackReason(reason).label
+    if settings.MA_HAND_BACK == HandBack.CANCEL:
+        success = f"Handoff for {{patient}} cancelled: {label}."
+    else:
+        success = f"{{patient}} is handed back to {handoff.ordering_clinician}: {label}."
+    return _transition(
+        request,
+        handoff,
+        lambda h, u: services.handoff_hand_back(handoff=h, by=u, reason=reason),
+        success,
+        back="queue",
+    )
+
+
+@log_refusals("handoff resend", subject="handoff")
+@require_POST
+@permission_required("backoffice.cancel_handoff", raise_exception=True)
+def handoff_resend(request: HttpRequest, uuid: str) -> HttpResponse:
+    return _transition(
+        request,
+        _handoff(request, uuid),
+        lambda h, u: services.handoff_resend(handoff=h, by=u),
+        "{patient} is back on the back-office queue.",
+    )
+
+
 @log_refusals("new handoff", subject=None)
 @require_http_methods(["GET", "POST"])
 @permission_required("backoffice.add_handoff", raise_exception=True)
@@ -437,7 +494,13 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
             # The refused form shows the chosen patient again.
             log_access(request=request, action=AccessAction.VIEW, what="new handoff", patients=[selected])
     status = 422 if request.method == "POST" else 200
-    context = {"form": form, "selected_list": [selected] if selected else [], "nav": "new"}
+    # A clinician's patients handed back by the back office, waiting for them to re-queue or cancel.
+    handed_back = selectors.handed_back_to(user=user)
+    if handed_back:
+        log_access(
+            request=request, action=AccessAction.LIST, what="handed back", patients=[h.patient_id for h in handed_back]
+        )
+    context = {"form": form, "selected_list": [selected] if selected else [], "handed_back": handed_back, "nav": "new"}
     return render(request, "backoffice/pages/handoff_new.html", context, status=status)
 
 

@@ -6,16 +6,17 @@ in a savepoint that is rolled back, so every service sees the same starting poin
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from backoffice import roles, services
 from backoffice.models import Handoff, HandoffEvent, Station, User
 from backoffice.selectors import HandoffActions, handoff_actions
-from backoffice.workflow import TransitionNotAllowed
+from backoffice.workflow import HandBackReason, TransitionNotAllowed
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.factories import HandoffFactory, StationFactory, UserFactory
@@ -42,11 +43,14 @@ STATES = [
     "in_progress_procedure_being_performed",
     "completed",
     "cancelled",
+    "returned",
 ]
 
 
 def build(state: str, claimer: User) -> Handoff:
     """A handoff in this state, reached through the services as the claimer would."""
+    if state == "returned":
+        return _returned(claimer)
     handoff = HandoffFactory()
     if state == "in_progress_with_open_items":
         procedure_orders_add(
@@ -74,6 +78,12 @@ def build(state: str, claimer: User) -> Handoff:
     if state == "completed":
         services.handoff_complete(handoff=handoff, by=claimer)
     return handoff
+
+
+def _returned(claimer: User) -> Handoff:
+    handoff = build("claimed_at_station", claimer)
+    with override_settings(MA_HAND_BACK="return"):
+        return services.handoff_hand_back(handoff=handoff, by=claimer, reason=HandBackReason.PATIENT_REFUSED)
 
 
 class _Done(Exception):
@@ -104,6 +114,8 @@ def attempts(user: User, spare_station: Station) -> dict[str, Callable[[Handoff]
         "start": lambda h: services.handoff_start(handoff=h, by=user),
         "complete": lambda h: services.handoff_complete(handoff=h, by=user),
         "cancel": lambda h: services.handoff_cancel(handoff=h, by=user, reason="Patient left"),
+        "hand_back": lambda h: services.handoff_hand_back(handoff=h, by=user, reason=HandBackReason.PATIENT_LEFT),
+        "resend": lambda h: services.handoff_resend(handoff=h, by=user),
     }
 
 
@@ -123,6 +135,23 @@ def test_the_offered_actions_are_exactly_those_the_services_accept(state: str, r
     done = {name for name, attempt in attempts(user, spare).items() if accepted(handoff, attempt)}
 
     assert offered == done
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize(
+    "state", ["claimed", "verified_at_station", "in_progress_with_open_items", "in_progress_procedure_being_performed"]
+)
+def test_in_a_clinic_where_a_hand_back_cancels_it_is_offered_exactly_when_accepted(
+    state: str, role: str, settings: Any
+) -> None:
+    settings.MA_HAND_BACK = "cancel"
+    claimer = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
+    handoff = build(state, claimer)
+    user = claimer if role == "claimer" else UserFactory(role=ROLES[role])
+
+    offered = bool(handoff_actions(Handoff.objects.get(pk=handoff.pk), user).hand_back)
+
+    assert offered == accepted(handoff, attempts(user, StationFactory())["hand_back"])
 
 
 def test_a_refused_action_says_why_in_the_services_words() -> None:

@@ -294,5 +294,5 @@ class TestThePageOffersCancelOnlyWhenTheAppsWouldClose:
         with django_assert_num_queries(0):  # no app is asked
             assert not actions.may_cancel and not actions.cancel
         page = self.page(handoff, ma)
-        assert "being performed" not in page
+        assert "before cancelling the handoff" not in page  # her page says only why she can't hand it back
         assert 'id="cancel-title"' not in page

@@ -192,9 +192,20 @@ def test_handoffs_exist_in_every_status_with_real_events(demo_output: str) -> No
         # The clinic day's, the specimen visits' (9 completed, 1 still collecting) and the send-out
         # desk's 14 visits (all completed: their tubes are at the desk or beyond; 6 of them resulted).
         HandoffStatus.IN_PROGRESS: 2 + 1,
-        HandoffStatus.COMPLETED: 20 + 9 + 14,
+        # Handed back to the demo clinician (the patient refused the draw).
+        HandoffStatus.RETURNED: 1,
+        # Also the trainee's two ECGs, done for the patient: one awaits its co-sign, one is returned.
+        HandoffStatus.COMPLETED: 20 + 2 + 9 + 14,
         HandoffStatus.CANCELLED: 3,
     }
+    returned = Handoff.objects.get(status=HandoffStatus.RETURNED)
+    assert (returned.hand_back_reason, returned.claimed_by, returned.station) == ("patient_refused", None, None)
+    for_review = ProcedureOrder.objects.filter(status__in=("awaiting_cosign", "returned"))
+    assert sorted(for_review.values_list("status", "handoff__status")) == [
+        ("awaiting_cosign", HandoffStatus.COMPLETED),
+        ("returned", HandoffStatus.COMPLETED),
+    ]
+    assert all(o.performer and o.performer.username == "ma2" for o in for_review)
     waiting = Handoff.objects.filter(status=HandoffStatus.WAITING)
     assert waiting.filter(priority=1).exists() and waiting.filter(priority=2).exists()
     assert waiting.filter(interpreter_needed=True).exists()

@@ -331,8 +331,9 @@ class TestDetail:
         # staff it names (orderer, claimer, identity checker), 6 lab tests, 7 events with actors,
         # 8 access row with its patient, 9-10 the open procedures and open lab tests (whether
         # "Complete handoff" can be offered), 11 ready stations for "move to another station",
-        # 12 procedures with types, 13 the staff the procedures name (performers).
-        with django_assert_num_queries(13):
+        # 12 the procedures being performed (whether she can hand the patient back: here, why not),
+        # 13 procedures with types, 14 the staff the procedures name (performers).
+        with django_assert_num_queries(14):
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         assert response.content.decode().count(">Document<") == started
 

@@ -54,8 +54,18 @@ def test_only_terminal_statuses_have_no_moves() -> None:
     assert dead_ends == {HandoffStatus.COMPLETED, HandoffStatus.CANCELLED}
 
 
-def test_open_statuses_are_exactly_those_with_moves() -> None:
-    assert set(OPEN_STATUSES) == {status for status, targets in HANDOFF_MOVES.items() if targets}
+def test_open_statuses_are_exactly_those_with_moves_but_the_clinicians() -> None:
+    # A handoff returned to its clinician moves on (back to waiting, or cancelled), but it is the
+    # clinician's to move, not open work for the back office.
+    with_moves = {status for status, targets in HANDOFF_MOVES.items() if targets}
+    assert set(OPEN_STATUSES) == with_moves - {HandoffStatus.RETURNED}
+
+
+def test_a_patient_being_worked_can_be_handed_back_and_the_clinician_decides() -> None:
+    for status in (HandoffStatus.CLAIMED, HandoffStatus.IDENTITY_VERIFIED, HandoffStatus.IN_PROGRESS):
+        assert HANDOFF.allows(status, HandoffStatus.RETURNED)
+    assert not HANDOFF.allows(HandoffStatus.WAITING, HandoffStatus.RETURNED)
+    assert HANDOFF_MOVES[HandoffStatus.RETURNED] == {HandoffStatus.WAITING, HandoffStatus.CANCELLED}
 
 
 def test_identified_statuses_are_open() -> None:

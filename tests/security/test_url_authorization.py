@@ -82,6 +82,8 @@ BACKOFFICE: dict[str, dict[str, str]] = {
     "handoff_start": POST_ONLY,
     "handoff_complete": POST_ONLY,
     "handoff_cancel": POST_ONLY,
+    "handoff_hand_back": POST_ONLY,  # the claimer or a supervisor: tests/backoffice/test_hand_back.py
+    "handoff_resend": POST_ONLY,  # the ordering clinician or a supervisor: the same
     "station_turnover": POST_ONLY,
     "audit": only("supervisor", "auditor"),
     "audit_export": POST_ONLY,
@@ -562,8 +564,8 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert entry.outcome in ("denied", "not_found"), key
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
-    # 11 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
+    # 13 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
     # 1 patient (its results), 2 bench pages of a specimen, 7 of a result, 3 of a critical call,
     # 7 of a send-out shipment, 5 of a send-out, 3 of a lab's message (held against an order), 1 break-glass.
-    assert checked == 62
+    assert checked == 64
     assert Patient.objects.count() >= 2

@@ -278,6 +278,11 @@ TEMPLATES: dict[str, OrderTemplate] = {
         "Chronic cough, former smoker. Spirometry before and after bronchodilator.", procedures=("94010",), min_age=18
     ),
     "vision": OrderTemplate("Sports physical: visual acuity screening.", procedures=("99173",), max_age=25),
+    "ecg": OrderTemplate(
+        "Palpitations since last week. 12-lead ECG; I'll read it before the patient leaves.",
+        procedures=("93000",),
+        min_age=18,
+    ),
     "catheter": OrderTemplate(
         "Urinary retention, bladder scan 650 mL. Insert an indwelling catheter.",
         procedures=("51702",),

@@ -34,15 +34,24 @@ from backoffice.services import (
     handoff_claim,
     handoff_complete,
     handoff_create,
+    handoff_hand_back,
     handoff_start,
     handoff_verify_identity,
     station_turnover,
 )
-from backoffice.workflow import HandoffStatus, Priority, StationState
+from backoffice.workflow import HandBackReason, HandoffStatus, Priority, StationState
 from lab.models import TestDefinition, TestOrder
 from lab.services import test_orders_add
-from procedures.models import ProcedureEvent, ProcedureOrder, ProcedureType
-from procedures.services import procedure_orders_add
+from procedures.models import ProcedureDocumentation, ProcedureEvent, ProcedureOrder, ProcedureType
+from procedures.services import (
+    Documentation,
+    procedure_document,
+    procedure_finish,
+    procedure_orders_add,
+    procedure_return,
+    procedure_start,
+)
+from procedures.workflow import ProcedureStatus, Supervision
 
 DEMO_PATIENTS = 200
 DEMO_MRN_START = 500001  # clear of the ranges the test factories use (M1xxxxx, M2xxxxx)
@@ -74,6 +83,11 @@ class DemoHandoff:
     cancel_reason: str = ""
     ordered: bool = True  # closed demo handoffs order nothing: their items could not be closed through services
     leave_for_turnover: bool = False  # the room it closes in stays waiting for cleaning
+    # The worker, not yet signed off, performs the procedures with a co-sign afterwards: they wait for the
+    # supervisor ("awaiting_cosign") or come back to be corrected ("returned"), the patient long gone.
+    cosign: str = ""
+    return_comment: str = ""
+    hand_back: str = ""  # a HandBackReason: the worker hands the patient back (returned to the clinician)
 
 
 STAT = Priority.STAT
@@ -106,6 +120,23 @@ OPEN_HANDOFFS = (
     DemoHandoff("suture_removal", IV, minutes_ago=17, worker="ma", station="proc-2", needs=Needs(companion="Husband")),
     DemoHandoff("fna", IP, minutes_ago=33, worker="ma", station="proc-1", identity="name+dob"),
     DemoHandoff("tb", IP, minutes_ago=16, worker="ma2", station="phleb-1", clinician="clinician2"),
+    # Handed back to the demo clinician: the patient wouldn't have the draw today.
+    DemoHandoff(
+        "annual_labs", HandoffStatus.RETURNED, minutes_ago=11, worker="ma", hand_back=HandBackReason.PATIENT_REFUSED
+    ),
+)
+
+# Earlier today, by the MA in training: done for the patient (the handoffs completed), not yet for the supervisor.
+COSIGN_HANDOFFS = (
+    DemoHandoff("ecg", HandoffStatus.COMPLETED, worker="ma2", station="proc-1", cosign="awaiting_cosign"),
+    DemoHandoff(
+        "ecg",
+        HandoffStatus.COMPLETED,
+        worker="ma2",
+        station="proc-1",
+        cosign="returned",
+        return_comment="Give the rate and rhythm you read off the tracing, and whether the clinician saw it.",
+    ),
 )
 
 CANCELLED_HANDOFFS = (
@@ -201,7 +232,7 @@ def seed_handoffs(stdout: OutputWrapper, *, users: dict[str, User], patients: li
         station_mark = StationEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         _play(spec=spec, handoff=handoff, users=users, stations=stations)
         _backdate(handoff=handoff, key=key, at=at, station_mark=station_mark)
-        _backdate_procedures(handoff=handoff, created=at[Action.CREATED])
+        _backdate_procedures(handoff=handoff, at=at)
     # A station's clock starts at its latest event, which the backdating moved.
     for station in Station.objects.all():
         latest = station.events.order_by("-at", "-pk").values_list("at", flat=True).first()
@@ -216,7 +247,7 @@ def seed_handoffs(stdout: OutputWrapper, *, users: dict[str, User], patients: li
 
 def _demo_plan() -> list[DemoHandoff]:
     """Closed ones first, oldest first, so event ids run with time; then today's open work."""
-    templates = [k for k in TEMPLATES if k not in {"catheter", "fna"}]
+    templates = [k for k in TEMPLATES if k not in {"catheter", "fna", "ecg"}]
     workers = ("ma", "ma2", "ma", "ma2", "supervisor")
     patient_stations = [s.code for s in STATIONS if s.kind in PATIENT_STATION_KINDS and s.code != TURNOVER_STATION]
     completed = [
@@ -234,7 +265,7 @@ def _demo_plan() -> list[DemoHandoff]:
         )
         for n in range(COMPLETED_COUNT)
     ]
-    closed = sorted([*completed, *CANCELLED_HANDOFFS], key=lambda s: -s.days_ago)
+    closed = sorted([*completed, *CANCELLED_HANDOFFS, *COSIGN_HANDOFFS], key=lambda s: -s.days_ago)
     return [*closed, *OPEN_HANDOFFS]
 
 
@@ -248,6 +279,8 @@ def _play(
     """Move a new handoff through the services to the state its spec asks for."""
     if spec.status == HandoffStatus.CANCELLED:
         reach = _REACHED[spec.cancel_from]
+    elif spec.status == HandoffStatus.RETURNED:
+        reach = _REACHED[C]
     elif spec.status == HandoffStatus.COMPLETED:
         reach = _REACHED[IP]
     else:
@@ -268,13 +301,39 @@ def _play(
                 )
         if reach >= _REACHED[IP]:
             handoff_start(handoff=handoff, by=worker)
-    if spec.status == HandoffStatus.COMPLETED and worker is not None:
+    if spec.cosign and worker is not None:
+        _perform_for_cosign(spec=spec, handoff=handoff, worker=worker, users=users)
+        handoff.refresh_from_db()  # completed by the procedures' own services, on their copy
+    elif spec.hand_back and worker is not None:
+        handoff_hand_back(handoff=handoff, by=worker, reason=spec.hand_back)
+    elif spec.status == HandoffStatus.COMPLETED and worker is not None:
         handoff_complete(handoff=handoff, by=worker)
     elif spec.status == HandoffStatus.CANCELLED:
         handoff_cancel(handoff=handoff, by=users[spec.cancelled_by], reason=spec.cancel_reason)
     # Rooms of past work were cleaned long ago; one is left for the demo user to turn over.
     if handoff.station is not None and not handoff.is_open and not spec.leave_for_turnover:
         station_turnover(station=handoff.station, by=worker or users["ma"])
+
+
+def _perform_for_cosign(*, spec: DemoHandoff, handoff: Handoff, worker: User, users: dict[str, User]) -> None:
+    """Each procedure performed and documented, to be co-signed afterwards; returned when the spec says so."""
+    for order in ProcedureOrder.objects.filter(handoff=handoff).select_related("procedure_type").order_by("id"):
+        procedure_start(order=order, by=worker, supervision=Supervision.COSIGN)
+        ptype = order.procedure_type
+        steps = frozenset(ptype.steps.values_list("pk", flat=True))
+        data = Documentation(
+            site="Left antecubital fossa" if ptype.documents_site else "",
+            laterality="left" if ptype.documents_site else "",
+            findings="Tracing recorded, no artefact; handed to the clinician." if ptype.documents_findings else "",
+            specimen_note="1 lavender EDTA" if ptype.documents_specimen else "",
+            tolerance=ProcedureDocumentation.Tolerance.WELL,
+            steps_done=steps,
+        )
+        version = ProcedureDocumentation.objects.get(order=order).version
+        doc = procedure_document(order=order, by=worker, version=version, data=data)
+        procedure_finish(order=order, by=worker, version=doc.version)
+        if spec.cosign == ProcedureStatus.RETURNED:
+            procedure_return(order=order, by=users["supervisor"], comment=spec.return_comment)
 
 
 class PatientPicker:
@@ -386,11 +445,26 @@ def _backdate(*, handoff: Handoff, key: uuid.UUID, at: dict[str, datetime], stat
                 StationEvent.objects.filter(pk__gt=station_mark, to_status=state).update(at=moved_at)
 
 
-def _backdate_procedures(*, handoff: Handoff, created: datetime) -> None:
-    """Move a demo handoff's procedure orders and their "ordered" events back with the handoff."""
+def _backdate_procedures(*, handoff: Handoff, at: dict[str, datetime]) -> None:
+    """Move a demo handoff's procedure orders and their events back with the handoff: ordered with it,
+    performed while it was worked, sent for co-sign as it closed, returned by the supervisor a while after."""
+    created = at[Action.CREATED]
     ProcedureOrder.objects.filter(handoff=handoff, status=ProcedureOrder.Status.ORDERED).update(
         status_changed_at=created
     )
+    PE = ProcedureEvent.Action
+    started, closed = at.get(Action.STARTED), at.get(Action.COMPLETED)
     # Seed data only, on rows written a moment ago, as _backdate does for the handoff's events.
     with pgtrigger.ignore("procedures.ProcedureEvent:append_only"):
-        ProcedureEvent.objects.filter(order__handoff=handoff, action=ProcedureEvent.Action.ORDERED).update(at=created)
+        ProcedureEvent.objects.filter(order__handoff=handoff, action=PE.ORDERED).update(at=created)
+        if started is None or closed is None:
+            return
+        returned = closed + timedelta(minutes=25)
+        performed = ProcedureOrder.objects.filter(handoff=handoff, performer__isnull=False)
+        performed.update(started_at=started, performed_at=closed, status_changed_at=closed)
+        performed.filter(status=ProcedureOrder.Status.RETURNED).update(returned_at=returned, status_changed_at=returned)
+        ProcedureDocumentation.objects.filter(order__in=performed).update(updated_at=closed)
+        events = ProcedureEvent.objects.filter(order__handoff=handoff)
+        events.filter(action=PE.STARTED).update(at=started)
+        events.filter(action__in=(PE.DOCUMENTED, PE.PERFORMED, PE.COSIGN_REQUESTED)).update(at=closed)
+        events.filter(action=PE.RETURNED).update(at=returned)
