@@ -177,8 +177,8 @@ class Hostile:
 
 @pytest.fixture
 def hostile() -> Hostile:
-    """A handoff whose every free-text field holds a payload, its procedure documented by a trainee
-    and waiting for a co-sign, with an addendum: each page has something hostile to print.
+    """A handoff whose every free-text field holds a payload, its injection documented by a trainee
+    and waiting for a co-sign, with an addendum, a draw still to do: each page has something hostile to print.
     """
     p = PAYLOADS
     clinician = UserFactory(
@@ -205,7 +205,8 @@ def hostile() -> Hostile:
         companion=p["companion"],
     )
     station = StationFactory(code="hostile-1", name=p["station"])
-    _, orders = ready_handoff("96372", ma=ma, station=station, handoff=handoff)
+    # The draw, not started, keeps the patient on the queue and the board: the injection sent for co-sign doesn't.
+    _, orders = ready_handoff("96372", "36415", ma=ma, station=station, handoff=handoff)
     order = start(orders["96372"], ma, cosign=True)
     documented(order, ma, site=p["site"], consent_from=p["consent_from"], complications=p["complications"])
     finished(order, ma)
