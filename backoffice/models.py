@@ -125,10 +125,19 @@ class Credential(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.number}"
+        return f"{self.short_label} {self.number}"
+
+    @property
+    def short_label(self) -> str:
+        """The credential as a page names it beside others: its abbreviation, except where that reads as
+        something else (CPT, a phlebotomy certificate, is also the billing code system on the same pages)."""
+        return CREDENTIAL_SHORT_LABELS.get(self.kind, self.kind)
 
     def is_current(self, on: date | None = None) -> bool:
         return self.expires_on >= (on or timezone.localdate())
+
+
+CREDENTIAL_SHORT_LABELS = {Credential.Kind.CPT: "Phlebotomy tech"}
 
 
 # What Patient.search_text is made of: a write of any of these writes it too.

@@ -265,7 +265,7 @@ def competency_matrix(*, user: User) -> tuple[list[ProcedureType], list[StaffRow
     """Staff who perform procedures against the active catalog; five queries whatever the numbers."""
     _require(user, "procedures.sign_off_competency")
     today = timezone.localdate()
-    types = list(ProcedureType.objects.filter(is_active=True).order_by("code"))
+    types = list(ProcedureType.objects.filter(is_active=True).order_by("name"))
     staff = performing_staff().prefetch_related(
         Prefetch("credentials", queryset=Credential.objects.order_by("expires_on")),
         Prefetch("competencies", queryset=Competency.objects.select_related("signed_off_by")),

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from backoffice import hooks
 from backoffice.accounts import reauth
@@ -202,7 +202,8 @@ def credential_problem(user: User, *, on: date | None = None) -> str:
     # Strict on purpose: a lapsed credential isn't outweighed by another one that is still valid.
     for credential in credentials:
         if not credential.is_current(today):
-            return f"{credential.kind} credential {credential.number} expired on {credential.expires_on:%m/%d/%Y}"
+            expired = dateformat.format(credential.expires_on, "M j, Y")  # "Dec 3, 2026": no day/month doubt
+            return f"{credential.short_label} credential {credential.number} expired on {expired}"
     return ""
 
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backoffice import roles
-from backoffice.models import AccessLog, Handoff, Station, User
+from backoffice.models import AccessLog, Credential, Handoff, Station, User
 from backoffice.workflow import HandoffStatus, Priority, StationState
 from procedures import services
 from procedures.models import ChargeLine, MedicationAdministration, ProcedureDocumentation, ProcedureOrder
@@ -493,6 +493,20 @@ class TestCompetency:
         assert rows[ma.pk].supervised_total == 1
         assert rows[soon.pk].credential_state == "expiring"
         assert "Expires within 30 days" in response.content.decode()
+
+    def test_columns_are_named_and_dates_spell_their_month(self, client: Client, sup: User, ma: User) -> None:
+        # Issue 14, point 13: a bare CPT code heads no column, "12/27" could be a day or a year, and
+        # the phlebotomy certificate is not called CPT beside the billing codes.
+        signed_off(ma, "36415", expires_on=dt.date(2027, 12, 31))
+        ma.credentials.update(kind=Credential.Kind.CPT, expires_on=dt.date(2027, 3, 4))
+        html = _as(client, sup).get(reverse("procedures:competency")).content.decode()
+        head = html[html.index("<thead") : html.index("</thead>")]
+        assert '<span class="cm-name">Venipuncture</span>' in head
+        assert "36415" not in head and "96372" not in head
+        row = html[html.index("Jordan Lee") :].split("</tr>", 1)[0]
+        assert ">Phlebotomy tech</abbr> <span class=\"text-body-secondary\">to</span> Mar 4, 2027" in row
+        assert ">CPT<" not in row and "03/04/2027" not in row
+        assert "Dec 2027" in row and "12/27" not in row
 
     def test_a_supervisor_signs_off_from_the_page(self, client: Client, sup: User, ma: User) -> None:
         response = _as(client, sup).post(
