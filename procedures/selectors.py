@@ -168,7 +168,11 @@ def performing_staff() -> QuerySet[User]:
 
 
 def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
-    """Open procedures, STAT first, then oldest wait: all of them for supervisors, an MA's own for an MA."""
+    """Open procedures, STAT first, then the patient longest in the back office, each patient's in the order
+    they were ordered: all of them for supervisors, an MA's own for an MA.
+
+    Not by the time in the current status: a procedure started, documented or sent for co-sign would
+    jump below the ones still waiting, and a patient's procedures would shuffle at every step."""
     if user.has_perm("procedures.supervise_procedure"):
         visible = Q()
     elif user.has_perm("procedures.perform_procedure"):
@@ -190,8 +194,8 @@ def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
         )
         # What the supervisor reads before co-signing inline: one more query for every row's medications.
         .prefetch_related("documentation__medications")
-        # The handoff's priority orders before the wait, as on the handoff queue (Priority.STAT is 1).
-        .order_by("handoff__priority", "status_changed_at", "id")
+        # The handoff's priority and wait, as on the handoff queue (Priority.STAT is 1); then as ordered.
+        .order_by("handoff__priority", "handoff__created_at", "handoff_id", "created_at", "id")
     )
 
 

@@ -75,7 +75,9 @@ def test_stat_comes_first_and_the_station_strip_is_on_the_first_screen(
     expect(rows.first.locator(".priority-stat")).to_have_text("STAT")
     expect(rows.nth(1).locator(".oldest-badge")).to_have_text("Oldest")
     expect(rows.nth(1).locator(".priority-stat")).to_have_count(0)
-    expect(page.get_by_text("STAT first, then oldest")).to_be_visible()
+    expect(
+        page.get_by_text("STAT first, then the longest-waiting patient, each patient's procedures as ordered")
+    ).to_be_visible()
     screen.shot("pr02-procedure-queue-stat-first")
     screen.assert_accessible()
     screen.assert_no_console_errors()

@@ -284,6 +284,20 @@ class TestProcedurePage:
         assert "Lot OLD-1 of Ceftriaxone 250 mg/mL expired on" in response.content.decode()
         assert not MedicationAdministration.objects.exists()
 
+    def test_consent_required_shows_until_consent_is_recorded_and_never_once_completed(
+        self, client: Client, competent_ma: User, sup: User
+    ) -> None:
+        # Issue 14, point 14: a completed injection still wore "Consent required" in its heading.
+        _, orders = ready_handoff("96372", "12001", ma=competent_ma)
+        c = _as(client, competent_ma)
+        assert "Consent required" in c.get(detail(orders["96372"])).content.decode()
+        assert "Time-out required" in c.get(detail(orders["12001"])).content.decode()
+        order = finished(documented(start(orders["96372"], competent_ma), competent_ma), competent_ma)
+        assert order.status == S.COMPLETED
+        content = c.get(detail(order)).content.decode()
+        assert "Consent required" not in content
+        assert "Consent</dt>" in content  # the record still says who consented
+
     def test_completed_documentation_is_shown_locked_with_an_addendum_form(
         self, client: Client, competent_ma: User
     ) -> None:
@@ -358,15 +372,29 @@ class TestSupervision:
 
 
 class TestQueue:
-    def test_it_lists_the_oldest_wait_first_and_highlights_it(self, client: Client, sup: User) -> None:
-        newer = awaiting_cosign("36415", ma=new_ma())
-        older = awaiting_cosign("96372", ma=new_ma())
-        ProcedureOrder.objects.filter(pk=older.pk).update(status_changed_at=timezone.now() - dt.timedelta(minutes=50))
+    def test_it_lists_the_longest_waiting_patient_first_and_highlights_the_oldest_wait(
+        self, client: Client, sup: User
+    ) -> None:
+        first = awaiting_cosign("36415", ma=new_ma())
+        Handoff.objects.filter(pk=first.handoff_id).update(created_at=timezone.now() - dt.timedelta(minutes=70))
+        stuck = awaiting_cosign("96372", ma=new_ma())
+        ProcedureOrder.objects.filter(pk=stuck.pk).update(status_changed_at=timezone.now() - dt.timedelta(minutes=50))
         response = _as(client, sup).get(reverse("procedures:queue"))
-        assert [o.pk for o in response.context["orders"]] == [older.pk, newer.pk]
-        assert response.context["oldest"] == older.pk
+        assert [o.pk for o in response.context["orders"]] == [first.pk, stuck.pk]
+        assert response.context["oldest"] == stuck.pk
         content = response.content.decode()
         assert "row-oldest" in content and "row-overdue" in content
+
+    def test_a_patient_s_procedures_stay_in_the_order_they_were_ordered(self, client: Client, ma: User) -> None:
+        # Issue 14, point 14: starting, documenting or sending one for co-sign used to move it below the
+        # procedures still waiting (the list followed the time in the current status).
+        _, orders = ready_handoff("36415", "96372", "94760", ma=ma)
+        start(orders["36415"], ma, cosign=True)
+        ProcedureOrder.objects.filter(pk=orders["94760"].pk).update(
+            status_changed_at=timezone.now() - dt.timedelta(minutes=40)
+        )
+        listed = [o.pk for o in _as(client, ma).get(reverse("procedures:queue")).context["orders"]]
+        assert listed == [orders["36415"].pk, orders["96372"].pk, orders["94760"].pk]
 
     def test_stat_patients_come_first_with_their_badge_and_the_oldest_is_still_marked(
         self, client: Client, sup: User
@@ -382,7 +410,7 @@ class TestQueue:
         rows = content.split("<tbody>")[1].split("</tr>")
         assert "priority-stat" in rows[0] and "row-stat" in rows[0]
         assert "priority-stat" not in rows[1] and "row-oldest" in rows[1]
-        assert "STAT first, then oldest" in content
+        assert "STAT first, then the longest-waiting patient" in content
 
     def test_an_ma_sees_only_their_own_work(self, client: Client, ma: User, order: ProcedureOrder) -> None:
         theirs = awaiting_cosign("36415", ma=new_ma())
@@ -404,7 +432,7 @@ class TestQueue:
         assert listed(performer=other_ma.pk) == [draw.pk]
         station = Station.objects.get(pk=injection.station_id)
         assert listed(station=station.code) == [injection.pk]
-        assert listed(status="awaiting_cosign") == [draw.pk, injection.pk]
+        assert listed(status="awaiting_cosign") == [injection.pk, draw.pk]  # the first patient first
         assert listed(status="ordered") == []
         assert listed(age="30") == [draw.pk]
 
@@ -466,7 +494,7 @@ class TestQueue:
                 ready_handoff("69209", ma=new_ma())
         c = _as(client, sup)
         # 1 session, 2 user, 3 permissions and roles,
-        # 4 open procedures (STAT first, then oldest: the priority is the handoff's, already joined) with
+        # 4 open procedures (STAT first, then the longest-waiting patient, as ordered: the handoff is joined) with
         # patient, station, type, performer, supervisor, returner and documentation,
         # 5 their medications, 6 today's co-signs and returns of the user's own work, with their
         # procedures, patients and reviewers, 7 access log row with its patients,
