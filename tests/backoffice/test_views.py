@@ -112,6 +112,31 @@ class TestQueue:
         assert [h.pk for h in response.context["rows"]] == [mine.pk]
         assert waiting.pk not in [h.pk for h in response.context["rows"]]
 
+    def test_a_lab_tech_filters_by_lab_work_instead_of_mine(
+        self, client: Client, lab_tech: User, medical_assistant: User
+    ) -> None:
+        # Issue 14, point 17: lab technicians claim nobody, so "Only mine" emptied their queue.
+        test, other = TestDefinition.objects.all()[:2]
+        to_draw, resulted, cancelled, procedures_only = HandoffFactory.create_batch(4)
+        to_draw.test_orders.create(test=test, created_by=to_draw.ordering_clinician)
+        resulted.test_orders.create(test=test, created_by=resulted.ordering_clinician, status="resulted")
+        cancelled.test_orders.create(
+            test=test,
+            created_by=cancelled.ordering_clinician,
+            status="cancelled",
+            cancel_reason="Ordered twice",
+            cancelled_by=cancelled.ordering_clinician,
+        )
+        cancelled.test_orders.create(test=other, created_by=cancelled.ordering_clinician, status="collected")
+        c = _as(client, lab_tech)
+        response = c.get(reverse("queue"), {"lab": "true"})
+        assert [h.pk for h in response.context["rows"]] == [to_draw.pk, cancelled.pk]
+        content = response.content.decode()
+        assert "Lab work only" in content and "Only mine" not in content
+        assert len(c.get(reverse("queue"), {"mine": "true"}).context["rows"]) == 4  # not a filter for them
+        content = _as(client, medical_assistant).get(reverse("queue")).content.decode()
+        assert "Only mine" in content and "Lab work only" not in content
+
     def test_it_filters_by_priority_and_status(self, client: Client, medical_assistant: User) -> None:
         stat = HandoffFactory(priority=Priority.STAT)
         HandoffFactory(priority=Priority.ROUTINE)
