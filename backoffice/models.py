@@ -137,7 +137,7 @@ class Credential(models.Model):
         return self.expires_on >= (on or timezone.localdate())
 
 
-CREDENTIAL_SHORT_LABELS = {Credential.Kind.CPT: "Phlebotomy tech"}
+CREDENTIAL_SHORT_LABELS: dict[str, str] = {Credential.Kind.CPT: "Phlebotomy tech"}
 
 
 # What Patient.search_text is made of: a write of any of these writes it too.

@@ -35,21 +35,28 @@ class AccessLogFilter(django_filters.FilterSet):
     date_to = django_filters.DateFilter(
         label="To (inclusive)", method="filter_nothing", widget=forms.DateInput(attrs={"type": "date"})
     )
+    # Read by the page (backoffice.audit.views), which folds the rows; the export lists every row.
+    collapse = django_filters.BooleanFilter(
+        label="One row per person and hour for lists that refresh themselves",
+        method="filter_nothing",
+        widget=forms.CheckboxInput,
+    )
 
     class Meta:
         model = AccessLog
-        fields = ["patient", "username", "action", "outcome", "date_from", "date_to"]
+        fields = ["patient", "username", "action", "outcome", "date_from", "date_to", "collapse"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The patient the search names, when the MRN is known: the search is logged as concerning them.
         self.searched_patient: Patient | None = None
         for field in self.form.fields.values():
-            css = (
-                "form-select form-select-sm"
-                if isinstance(field.widget, forms.Select)
-                else "form-control form-control-sm"
-            )
+            if isinstance(field.widget, forms.CheckboxInput):
+                css = "form-check-input"
+            elif isinstance(field.widget, forms.Select):
+                css = "form-select form-select-sm"
+            else:
+                css = "form-control form-control-sm"
             field.widget.attrs["class"] = f"{css} {field.widget.attrs.get('class', '')}".strip()
 
     def filter_nothing(self, queryset: QuerySet[AccessLog], name: str, value: Any) -> QuerySet[AccessLog]:

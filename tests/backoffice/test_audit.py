@@ -635,6 +635,94 @@ class TestAuditPages:
         assert len(response.context["rows"]) == min(rows, 50)
 
 
+def _listed(*, by: User, at: dt.datetime, patients: list[Patient], what: str = "queue") -> AccessLog:
+    """A list page's access row (a queue refresh), inserted already in the past."""
+    entry = AccessLog.objects.create(
+        at=at, user=by, username=by.username, action=AccessAction.LIST, what=what, ip="10.0.0.5"
+    )
+    AccessLogPatient.objects.bulk_create([AccessLogPatient(log=entry, patient=p, at=at) for p in patients])
+    return entry
+
+
+class TestFoldedRefreshes:
+    """Issue 14, point 17: an open queue writes a row every 15 s, and a search drowned in them."""
+
+    @pytest.fixture
+    def morning(self, medical_assistant: User, other_ma: User, patient: Patient) -> dict[str, AccessLog]:
+        nine = timezone.make_aware(dt.datetime.combine(timezone.localdate() - dt.timedelta(days=1), dt.time(9)))
+        minute = dt.timedelta(minutes=1)
+        ten_oclock = [
+            _listed(by=medical_assistant, at=nine + (65 + 5 * n) * minute, patients=[patient]) for n in range(5)
+        ]
+        nine_oclock = [
+            _listed(by=medical_assistant, at=nine + (1 + 3 * n) * minute, patients=[patient]) for n in range(20)
+        ]
+        theirs = [_listed(by=other_ma, at=nine + (40 + n) * minute, patients=[patient]) for n in range(3)]
+        viewed = _seen(by=medical_assistant, patients=[patient], at=nine + 30 * minute)
+        return {"ten": ten_oclock[-1], "nine": nine_oclock[-1], "theirs": theirs[-1], "viewed": viewed}
+
+    def test_refreshes_fold_into_one_row_per_person_list_and_hour(
+        self, client: Client, auditor: User, morning: dict[str, AccessLog]
+    ) -> None:
+        c = _as(client, auditor)
+        yesterday = (timezone.localdate() - dt.timedelta(days=1)).isoformat()  # not the auditor's own searches
+        unfolded = search(c, date_to=yesterday).context["rows"]  # type: ignore[attr-defined]
+        assert [r.pk for r in unfolded].index(morning["viewed"].pk) == 18  # under eighteen refreshes
+
+        response = search(c, collapse="on", date_to=yesterday)
+        rows = response.context["rows"]  # type: ignore[attr-defined]
+        assert [(r.pk, r.refreshes) for r in rows] == [
+            (morning["ten"].pk, 5),
+            (morning["nine"].pk, 20),
+            (morning["theirs"].pk, 3),
+            (morning["viewed"].pk, 1),
+        ]
+        assert rows[1].oldest_at.astimezone(timezone.get_current_timezone()).time() == dt.time(9, 1)
+        content = response.content.decode()  # type: ignore[attr-defined]
+        assert "20 refreshes" in content and "since <time" in content
+        assert "checked" in content.split('name="collapse"')[1].split(">")[0]  # the search says it is folded
+
+    def test_folded_pages_follow_each_other(
+        self, client: Client, auditor: User, morning: dict[str, AccessLog], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr("backoffice.audit.views.PAGE_SIZE", 2)
+        c = _as(client, auditor)
+        yesterday = (timezone.localdate() - dt.timedelta(days=1)).isoformat()  # not the auditor's own searches
+        first = search(c, collapse="on", date_to=yesterday)
+        second = search(c, collapse="on", date_to=yesterday, page=2)
+        assert [r.refreshes for r in first.context["rows"]] == [5, 20] and first.context["has_next"]  # type: ignore[attr-defined]
+        assert [r.pk for r in second.context["rows"]] == [morning["theirs"].pk, morning["viewed"].pk]  # type: ignore[attr-defined]
+        assert not second.context["has_next"]  # type: ignore[attr-defined]
+
+    def test_the_export_still_lists_every_refresh(
+        self, client: Client, auditor: User, morning: dict[str, AccessLog]
+    ) -> None:
+        export = _as(client, auditor).post(reverse("audit_export"), {"collapse": "on", "username": "ma"})
+        body = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
+        assert body.count(",queue,") == 25
+
+    @pytest.mark.parametrize("hours", [2, 20])
+    def test_query_count_does_not_grow_with_rows(
+        self,
+        client: Client,
+        auditor: User,
+        medical_assistant: User,
+        patient: Patient,
+        django_assert_num_queries: DjangoAssertNumQueries,
+        hours: int,
+    ) -> None:
+        start = timezone.now() - dt.timedelta(hours=hours + 1)
+        for n in range(hours * 12):
+            _listed(by=medical_assistant, at=start + dt.timedelta(minutes=5 * n), patients=[patient])
+        c = _as(client, auditor)
+        # 1 session, 2 user, 3 permissions and roles, 4 the rows' keys newest first (one cursor, read
+        # until the page's hours are complete), 5 the page's rows with their users, 6 their first ten
+        # patients each (one windowed query), 7 this search's access row with its patients.
+        with django_assert_num_queries(7):
+            response = c.post(reverse("audit"), {"collapse": "on"})
+        assert sum(r.refreshes for r in response.context["rows"]) == hours * 12
+
+
 class TestExport:
     def _rows(self, response: object) -> list[list[str]]:
         body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]

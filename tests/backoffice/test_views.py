@@ -117,7 +117,7 @@ class TestQueue:
     ) -> None:
         # Issue 14, point 17: lab technicians claim nobody, so "Only mine" emptied their queue.
         test, other = TestDefinition.objects.all()[:2]
-        to_draw, resulted, cancelled, procedures_only = HandoffFactory.create_batch(4)
+        to_draw, resulted, cancelled, _no_tests = HandoffFactory.create_batch(4)
         to_draw.test_orders.create(test=test, created_by=to_draw.ordering_clinician)
         resulted.test_orders.create(test=test, created_by=resulted.ordering_clinician, status="resulted")
         cancelled.test_orders.create(

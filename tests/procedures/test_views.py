@@ -532,7 +532,7 @@ class TestCompetency:
         assert '<span class="cm-name">Venipuncture</span>' in head
         assert "36415" not in head and "96372" not in head
         row = html[html.index("Jordan Lee") :].split("</tr>", 1)[0]
-        assert ">Phlebotomy tech</abbr> <span class=\"text-body-secondary\">to</span> Mar 4, 2027" in row
+        assert '>Phlebotomy tech</abbr> <span class="text-body-secondary">to</span> Mar 4, 2027' in row
         assert ">CPT<" not in row and "03/04/2027" not in row
         assert "Dec 2027" in row and "12/27" not in row
 
