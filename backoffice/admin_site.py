@@ -16,6 +16,7 @@ ModelAdmin class, so no admin list or page can be added that forgets it:
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.db.models.base import ModelBase
@@ -36,14 +37,190 @@ class PhiSafeAdmin(AccessLoggedPages, PostedSearchAdmin):
         return super().history_view(request, object_id, titled)
 
 
+# The index and the sidebar as an admin thinks of them, not by Python app: what the clinic offers, who
+# works here, where, and what happened; patients' records only ever reach superusers (the Admin role has
+# no permission on them, backoffice.roles.CLINICAL_RECORDS). Each model is "app_label.model_name" and
+# keeps its place in its section; tests/backoffice/test_admin_index.py checks every registered one has one.
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "Catalogs",
+        (
+            "procedures.proceduretype",
+            "procedures.procedurestep",
+            "lab.testdefinition",
+            "lab.analyte",
+            "lab.referencerange",
+            "specimens.specimentype",
+            "specimens.container",
+            "specimens.rejectionreason",
+            "lab.kit",
+            "lab.kitlot",
+            "lab.qcrule",
+            "lab.controllot",
+            "lab.qcrun",  # a lot's runs, beside it: no patient in them
+            "lab.escalationstep",
+            "lab.referencelab",
+            "lab.orderable",
+            "lab.askatorderentry",
+            "lab.dialectprofile",
+        ),
+    ),
+    (
+        "Staff",
+        (
+            "backoffice.user",
+            "backoffice.credential",
+            "procedures.competency",
+            "auth.group",
+            "backoffice.rolepolicy",
+            "axes.accessattempt",
+        ),
+    ),
+    ("Stations", ("backoffice.station", "backoffice.examroom", "backoffice.equipment", "specimens.labelprinter")),
+    (
+        "Patients' records",
+        (
+            "backoffice.patient",
+            "backoffice.handoff",
+            "procedures.procedureorder",
+            "procedures.proceduredocumentation",
+            "procedures.stepcompletion",
+            "procedures.vitalsigns",
+            "procedures.medicationadministration",
+            "procedures.addendum",
+            "procedures.chargeline",
+            "specimens.specimen",
+            "specimens.labelprint",
+            "lab.testorder",
+            "lab.result",
+            "lab.criticalcall",
+            "lab.criticalcallattempt",
+            "lab.recollectioncall",
+            "lab.sendout",
+            "lab.shipment",
+            "lab.outboundmessage",
+            "lab.inboundmessage",
+        ),
+    ),
+    (
+        "Audit",
+        (
+            "axes.accesslog",
+            "axes.accessfailurelog",
+            "backoffice.credentialhistory",
+            "procedures.competencyhistory",
+            "backoffice.stationhistory",
+            "backoffice.stationevent",
+            "backoffice.patienthistory",
+            "backoffice.handoffhistory",
+            "backoffice.handoffevent",
+            "procedures.procedureorderhistory",
+            "procedures.proceduredocumentationhistory",
+            "procedures.vitalsignshistory",
+            "procedures.procedureevent",
+            "specimens.specimenhistory",
+            "specimens.specimenevent",
+            "lab.testorderevent",
+            "lab.resulthistory",
+            "lab.resultevent",
+            "lab.criticalcallevent",
+            "lab.recollectioncallevent",
+            "lab.sendoutevent",
+            "lab.shipmentevent",
+            "lab.inboundmessageevent",
+        ),
+    ),
+    # The machinery: authenticators (a key is a credential), every tracked record's history in one list,
+    # the task worker's results. Superusers only, whatever permissions a role is given.
+    ("Internals", ("otp_totp.totpdevice", "pghistory.middlewareevents", "django_tasks_database.dbtaskresult")),
+)
+SUPERUSERS_ONLY = frozenset(dict(SECTIONS)["Internals"])
+# django-axes' names say "access", as our own access log does; in the index they say what they hold.
+INDEX_NAMES = {
+    "axes.accessattempt": "Sign-in pauses (unlock here)",
+    "axes.accesslog": "Sign-ins",
+    "axes.accessfailurelog": "Failed sign-ins",
+    "pghistory.middlewareevents": "History of every tracked record",
+}
+
+
+def model_key(model: type[Any]) -> str:
+    return f"{model._meta.app_label}.{model._meta.model_name}"
+
+
+class SuperuserOnly:
+    """Mixed into the admins of SUPERUSERS_ONLY: nobody else sees or changes them, whatever their role holds."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser) and super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_view_permission(request, obj)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return bool(request.user.is_superuser) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
 class ClinicAdminSite(admin.AdminSite):
+    index_title = "Catalogs, staff and stations"
+
+    @property
+    def site_header(self) -> str:  # type: ignore[override]
+        return f"{settings.CLINIC_NAME} · admin"
+
+    @property
+    def site_title(self) -> str:  # type: ignore[override]
+        return f"{settings.CLINIC_NAME} admin"
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
+        """The index and the sidebar in SECTIONS; one app's page (/admin/<app>/) as Django lists it."""
+        if app_label is not None:
+            return super().get_app_list(request, app_label)
+        found = {model_key(m["model"]): m for app in self._build_app_dict(request).values() for m in app["models"]}
+        sections = []
+        for name, keys in SECTIONS:
+            models = [found.pop(key) for key in keys if key in found]
+            if models:
+                sections.append(_section(name, models))
+        if found:  # registered but given no place: shown, at the end, rather than lost
+            sections.append(_section("Other", sorted(found.values(), key=lambda m: m["name"])))
+        return sections
+
     def register(
         self,
         model_or_iterable: ModelBase | Any,
         admin_class: type[admin.ModelAdmin] | None = None,
         **options: Any,
     ) -> None:
-        super().register(model_or_iterable, phi_safe(admin_class or admin.ModelAdmin), **options)
+        models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
+        for model in models:
+            admin_class_for_model = phi_safe(admin_class or admin.ModelAdmin)
+            if model_key(model) in SUPERUSERS_ONLY:
+                admin_class_for_model = superusers_only(admin_class_for_model)
+            super().register(model, admin_class_for_model, **options)
+
+
+def _section(name: str, models: list[dict[str, Any]]) -> dict[str, Any]:
+    for model in models:
+        model["name"] = INDEX_NAMES.get(model_key(model["model"]), model["name"])
+    slug = name.lower().replace("'", "").replace(" ", "-")
+    # No app_url: a section is no app, so its caption links nowhere (templates/admin/app_list.html).
+    return {"name": name, "app_label": slug, "app_url": "", "has_module_perms": True, "models": models}
+
+
+def superusers_only(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+    attrs = {
+        "__module__": admin_class.__module__,
+        "__qualname__": admin_class.__qualname__,
+        "__doc__": admin_class.__doc__,
+    }
+    return type(admin_class.__name__, (SuperuserOnly, admin_class), attrs)
 
 
 def phi_safe(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:

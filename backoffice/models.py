@@ -1,5 +1,6 @@
 """Core records every app shares: staff, patients, stations, handoffs and their events."""
 
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -39,10 +40,13 @@ def tracked_history(model_name: str) -> dict[str, Any]:
     context (user, path) set by pghistory's middleware. The snapshot tables are append-only, like
     the event rows.
     """
+    # "handoff history" / "handoff histories": Django's default plural would be "historys".
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", model_name).lower()
     return {
         "model_name": model_name,
         "append_only": True,
         "obj_field": pghistory.ObjForeignKey(related_name="history", db_index=True),
+        "meta": {"verbose_name": words, "verbose_name_plural": words.removesuffix("y") + "ies"},
     }
 
 
@@ -125,7 +129,7 @@ class Credential(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.short_label} {self.number}"
+        return f"{self.kind} {self.number}"
 
     @property
     def short_label(self) -> str:

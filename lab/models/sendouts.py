@@ -284,6 +284,7 @@ class SendOut(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = "send-out"
         indexes = [
             models.Index(fields=["status", "reference_lab"], name="sendout_status_lab_idx"),
             # The worker's overdue check: sent, results not final, not flagged yet.
@@ -333,6 +334,9 @@ class SendOutEvent(TransitionEvent):
     action = models.CharField(max_length=30, choices=Action.choices)
     from_status = models.CharField(max_length=12, choices=SendOutStatus.choices, blank=True)
     to_status = models.CharField(max_length=12, choices=SendOutStatus.choices, blank=True)
+
+    class Meta(TransitionEvent.Meta):
+        verbose_name = "send-out event"
 
 
 class OutboundMessage(models.Model):
