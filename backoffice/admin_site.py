@@ -135,8 +135,12 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Internals", ("otp_totp.totpdevice", "pghistory.middlewareevents", "django_tasks_database.dbtaskresult")),
 )
 SUPERUSERS_ONLY = frozenset(dict(SECTIONS)["Internals"])
-# django-axes' names say "access", as our own access log does; in the index they say what they hold.
+# What the index calls third-party tables: django-axes' names say "access", as our own access log does,
+# Django's groups are our roles, and so on; their own pages keep their names.
 INDEX_NAMES = {
+    "auth.group": "Roles",
+    "otp_totp.totpdevice": "Authenticators (TOTP devices)",
+    "django_tasks_database.dbtaskresult": "Task results",
     "axes.accessattempt": "Sign-in pauses (unlock here)",
     "axes.accesslog": "Sign-ins",
     "axes.accessfailurelog": "Failed sign-ins",

@@ -42,7 +42,7 @@ def test_the_admin_role_sees_catalogs_staff_stations_and_audit_under_the_clinic_
     catalogs = response.context["app_list"][0]["models"]
     assert [m["name"] for m in catalogs][:3] == ["Procedure types", "Procedure steps", "Test definitions"]
     staff = [m["name"] for m in response.context["app_list"][1]["models"]]
-    assert staff[0] == "Users" and "Sign-in pauses (unlock here)" in staff
+    assert staff[0] == "Users" and "Sign-in pauses (unlock here)" in staff and "Groups" not in staff
     # The sidebar of every other page lists the same sections.
     sidebar = client.get(reverse("admin:procedures_proceduretype_changelist")).content.decode()
     assert sidebar.index(">Catalogs<") < sidebar.index(">Staff<") < sidebar.index(">Stations<")
@@ -54,6 +54,7 @@ def test_a_superuser_also_sees_patients_records_and_the_internals(client: Client
     content = client.get(reverse("admin:index")).content.decode()
     assert "Handoff histories" in content and "Send-outs" in content
     assert "historys" not in content.lower() and "Send outs" not in content
+    assert ">Roles</a>" in content and ">Authenticators (TOTP devices)</a>" in content and ">Groups</a>" not in content
     for name in INTERNAL_LISTS:
         assert client.get(reverse(name)).status_code == 200
 
