@@ -12,6 +12,9 @@ ModelAdmin class, so no admin list or page can be added that forgets it:
   ``str(obj)`` (Django's "subtitle") is left out of ``<title>`` by ``templates/admin/base_site.html``,
   and the history page, whose title Django writes as "Change history: <object>", is titled by model.
   The page's heading still shows the object.
+
+The site is also the clinic's: its name in the header and title, the index and sidebar in SECTIONS
+rather than by Python app, and the machinery (SUPERUSERS_ONLY) kept from anyone but superusers.
 """
 
 from typing import Any
