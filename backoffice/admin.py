@@ -27,11 +27,14 @@ from pghistory.admin import EventModelAdmin, EventsAdmin
 import backoffice.accounts.axes_admin  # noqa: F401 - django-axes' tables, usernames hashed
 from backoffice import services
 from backoffice.models import (
+    Allergy,
     Credential,
+    DrugClass,
     Equipment,
     ExamRoom,
     Handoff,
     HandoffEvent,
+    Ingredient,
     Patient,
     RolePolicy,
     Station,
@@ -282,11 +285,22 @@ class PatientAdmin(AccessLoggedAdmin):
     list_filter = ("sex", "interpreter_needed", "preferred_language")
     # An MRN is searched from its start, so a scanned wristband finds exactly its patient.
     search_fields = ("^mrn", "family_name", "given_name")
-    readonly_fields = ("uuid", "created_at")
+    # Allergies change on the patient's allergy page (backoffice.allergies), which keeps the summary.
+    readonly_fields = (
+        "uuid",
+        "created_at",
+        "allergies",
+        "no_known_allergies",
+        "allergies_reviewed_at",
+        "allergies_reviewed_by",
+    )
     fieldsets = (
         (None, {"fields": ("mrn", "family_name", "given_name", "date_of_birth", "sex")}),
         ("Language", {"fields": ("preferred_language", "interpreter_needed")}),
-        ("Allergies", {"fields": ("allergies", "no_known_allergies")}),
+        (
+            "Allergies",
+            {"fields": ("allergies", "no_known_allergies", "allergies_reviewed_at", "allergies_reviewed_by")},
+        ),
         ("Contact", {"fields": ("phone", "email", "address", "emergency_contact")}),
         ("Record", {"fields": ("uuid", "created_at")}),
     )
@@ -294,6 +308,31 @@ class PatientAdmin(AccessLoggedAdmin):
     @admin.display(description="name", ordering="family_name")
     def name(self, obj: Patient) -> str:
         return f"{obj.family_name}, {obj.given_name}"
+
+
+@admin.register(Allergy)
+class AllergyAdmin(AccessLoggedAdmin, ReadOnlyModelAdmin):
+    """Patients' allergies, read-only: recorded and removed on the patient's allergy page, with history."""
+
+    audit_what = "allergy"
+    audit_ref = ""
+    list_display = ("patient", "allergen", "kind", "reaction", "severity", "recorded_by", "recorded_at", "removed_at")
+    list_filter = ("kind", "severity")
+    list_select_related = ("patient", "recorded_by")
+    search_fields = ("^patient__mrn", "patient__family_name", "allergen")
+
+
+@admin.register(DrugClass)
+class DrugClassAdmin(admin.ModelAdmin):
+    list_display = ("name", "also_matches")
+    search_fields = ("name", "also_matches")
+
+
+@admin.register(Ingredient)
+class IngredientAdmin(admin.ModelAdmin):
+    list_display = ("name", "rxnorm_code")
+    search_fields = ("name", "rxnorm_code")
+    filter_horizontal = ("classes",)
 
 
 # --- Rooms, stations, equipment ----------------------------------------------------------------
@@ -654,3 +693,13 @@ class StationHistoryAdmin(HistoryAdmin):
 @admin.register(apps.get_model("backoffice", "CredentialHistory"))
 class CredentialHistoryAdmin(HistoryAdmin):
     pass
+
+
+@admin.register(apps.get_model("backoffice", "AllergyHistory"))
+class AllergyHistoryAdmin(AccessLoggedAdmin, HistoryAdmin):
+    audit_what = "allergy history"
+    audit_ref = ""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The access log names each row's patient: join the way there instead of a query per row.
+        return super().get_queryset(request).select_related("patient")

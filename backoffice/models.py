@@ -192,11 +192,18 @@ class Patient(models.Model):
     sex = models.CharField(max_length=1, choices=Sex.choices)
     preferred_language = models.CharField(max_length=40, default="English")
     interpreter_needed = models.BooleanField(default=False)
+    # The active allergy records, one line each (backoffice.allergies keeps it): what banners show.
     allergies = models.TextField(blank=True, help_text="One allergy per line, with the reaction where known.")
     no_known_allergies = models.BooleanField(
         "No known allergies (NKA)",
         default=False,
         help_text="Tick only when the patient was asked and has none; leave blank allergies unticked if not asked.",
+    )
+    allergies_reviewed_at = models.DateTimeField(
+        "allergies asked at", null=True, blank=True, help_text="When the patient was last asked about allergies."
+    )
+    allergies_reviewed_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name="allergies asked by"
     )
     phone = models.CharField(max_length=30, blank=True)
     email = models.EmailField(blank=True)
@@ -261,6 +268,114 @@ class Patient(models.Model):
     @property
     def age(self) -> int:
         return self.age_on(timezone.localdate())
+
+
+# --- Allergies: what the cross-check at ordering and administration compares drugs with ------------
+
+
+class DrugClass(models.Model):
+    """A class of drugs an allergy can name (penicillins, cephalosporins, NSAIDs)."""
+
+    name = models.CharField(max_length=80, unique=True)
+    also_matches = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Other words for it in allergies typed as text, comma-separated (e.g. penicillin, PCN).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "drug classes"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def terms(self) -> list[str]:
+        return [self.name, *(t.strip() for t in self.also_matches.split(",") if t.strip())]
+
+
+class Ingredient(models.Model):
+    """An active ingredient (RxNorm IN), with the classes it belongs to."""
+
+    name = models.CharField(max_length=80, unique=True)
+    rxnorm_code = models.CharField("RxNorm code (IN)", max_length=12, blank=True)
+    classes = models.ManyToManyField(DrugClass, blank=True, related_name="ingredients")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track(**tracked_history("AllergyHistory"))
+class Allergy(models.Model):
+    """One of a patient's allergies. Removed ones are kept (with who, when and why), never deleted.
+
+    The patient row keeps a one-line-per-allergy summary of the active ones (Patient.allergies,
+    written by backoffice.allergies with every change): every banner and list reads it without a
+    query of its own, and the queue's cached rows notice the change (a new row version).
+    """
+
+    class Kind(models.TextChoices):
+        INGREDIENT = "ingredient", "Drug (ingredient)"
+        DRUG_CLASS = "drug_class", "Drug class"
+        FOOD = "food", "Food"
+        LATEX = "latex", "Latex"
+        OTHER = "other", "Other"
+
+    class Severity(models.TextChoices):
+        MILD = "mild", "Mild"
+        MODERATE = "moderate", "Moderate"
+        SEVERE = "severe", "Severe (anaphylaxis)"
+        UNKNOWN = "unknown", "Not known"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="allergy_records")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    ingredient = models.ForeignKey(Ingredient, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    drug_class = models.ForeignKey(DrugClass, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    allergen = models.CharField(max_length=120, help_text="As shown on the banner: the drug, class, food or thing.")
+    reaction = models.CharField(max_length=120, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.UNKNOWN)
+    # No one: brought over from the text the patient's record had before allergies were a list.
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    removed_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        verbose_name_plural = "allergies"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="ingredient") & Q(ingredient__isnull=False) & Q(drug_class__isnull=True))
+                | (Q(kind="drug_class") & Q(drug_class__isnull=False) & Q(ingredient__isnull=True))
+                | (~Q(kind__in=["ingredient", "drug_class"]) & Q(ingredient__isnull=True) & Q(drug_class__isnull=True)),
+                name="allergy_kind_matches_its_reference",
+            ),
+            models.CheckConstraint(condition=~Q(allergen=""), name="allergy_names_its_allergen"),
+            models.CheckConstraint(
+                condition=Q(removed_at__isnull=True) | (Q(removed_by__isnull=False) & ~Q(removed_reason="")),
+                name="allergy_removed_with_who_and_why",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient"], condition=Q(removed_at__isnull=True), name="allergy_active_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary_line
+
+    @property
+    def summary_line(self) -> str:
+        severity = " (severe)" if self.severity == self.Severity.SEVERE else ""
+        return f"{self.allergen} — {self.reaction}{severity}" if self.reaction else f"{self.allergen}{severity}"
 
 
 class Equipment(models.Model):

@@ -28,6 +28,10 @@ _MA = {
     "specimens.collect_specimen",
     "lab.cancel_testorder",
     "lab.view_result",
+    # Allergies are asked and recorded by whoever is with the patient (backoffice.allergies).
+    "backoffice.view_allergy",
+    "backoffice.add_allergy",
+    "backoffice.change_allergy",
 }
 # Lab technicians receive at the bench and the send-out desk, and reject what can't be tested.
 _SPECIMEN_HANDLING = {
@@ -76,6 +80,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "lab.view_result",
         "lab.acknowledge_result",
         "lab.view_criticalcall",
+        "backoffice.view_allergy",
+        "backoffice.add_allergy",
+        "backoffice.change_allergy",
+        # Only a clinician lifts an allergy's hard stop on a drug (procedures.medication).
+        "procedures.override_allergy",
     },
     ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"}
     | _SPECIMEN_HANDLING
@@ -98,7 +107,16 @@ ADMIN_APPS = {"backoffice", "procedures", "specimens", "lab"}
 # break_glass), which the Admin role can't either. Every model whose admin pages log access (any model
 # leading to a patient: backoffice.audit.patients) is here; tests/backoffice/test_admin_role.py checks it.
 CLINICAL_RECORDS = {
-    "backoffice": ("patient", "patienthistory", "handoff", "handoffevent", "handoffhistory", "stationevent"),
+    "backoffice": (
+        "patient",
+        "patienthistory",
+        "allergy",
+        "allergyhistory",
+        "handoff",
+        "handoffevent",
+        "handoffhistory",
+        "stationevent",
+    ),
     "procedures": (
         "procedureorder",
         "procedureorderhistory",
@@ -108,6 +126,10 @@ CLINICAL_RECORDS = {
         "vitalsigns",
         "vitalsignshistory",
         "medicationadministration",
+        "medicationerror",
+        "orderedmedication",
+        "allergyoverride",
+        "drugchargeline",
         "addendum",
         "procedureevent",
         "chargeline",
@@ -140,6 +162,7 @@ ADMIN_EXCLUDED = {
     "backoffice.cancel_handoff",
     "backoffice.view_board",
     "procedures.perform_procedure",
+    "procedures.override_allergy",
     *_PROCEDURE_SUPERVISION,
     "specimens.collect_specimen",
     "specimens.receive_specimen",

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from backoffice.accounts import views as account_views
 from backoffice.audit import views as audit_views
+from backoffice.pages import allergies as allergy_views
 from backoffice.pages import break_glass as break_glass_views
 from backoffice.pages import views
 
@@ -38,6 +39,10 @@ urlpatterns = [
     path("handoffs/<uuid:uuid>/cancel/", views.handoff_cancel, name="handoff_cancel"),
     path("handoffs/<uuid:uuid>/hand-back/", views.handoff_hand_back, name="handoff_hand_back"),
     path("handoffs/<uuid:uuid>/resend/", views.handoff_resend, name="handoff_resend"),
+    path("handoffs/<uuid:uuid>/allergies/", allergy_views.allergy_list, name="allergies"),
+    path("handoffs/<uuid:uuid>/allergies/add/", allergy_views.allergy_add, name="allergy_add"),
+    path("handoffs/<uuid:uuid>/allergies/<int:pk>/remove/", allergy_views.allergy_remove, name="allergy_remove"),
+    path("handoffs/<uuid:uuid>/allergies/none-known/", allergy_views.allergy_none_known, name="allergy_none_known"),
     path("stations/<slug:code>/turnover/", views.station_turnover, name="station_turnover"),
     path("procedures/", include("procedures.urls")),
     path("specimens/", include("specimens.urls")),

@@ -15,9 +15,15 @@ from django.http import HttpRequest
 from backoffice.admin import AccessLoggedAdmin, HistoryAdmin, ReadOnlyModelAdmin
 from procedures.models import (
     Addendum,
+    AllergyOverride,
     ChargeLine,
     Competency,
+    DrugChargeLine,
+    Medication,
     MedicationAdministration,
+    MedicationError,
+    MedicationPackage,
+    OrderedMedication,
     ProcedureDocumentation,
     ProcedureEvent,
     ProcedureOrder,
@@ -51,6 +57,58 @@ class ReadOnlyInline(admin.TabularInline):
 
 
 # --- Catalog -----------------------------------------------------------------------------------
+
+
+class MedicationPackageInline(admin.TabularInline):
+    model = MedicationPackage
+    extra = 1
+    fields = ("ndc", "gtin", "description")
+
+
+@admin.register(MedicationPackage)
+class MedicationPackageAdmin(admin.ModelAdmin):
+    list_display = ("ndc", "gtin", "medication", "description")
+    list_select_related = ("medication",)
+    search_fields = ("ndc", "gtin", "medication__name")
+
+
+@admin.register(Medication)
+class MedicationAdmin(admin.ModelAdmin):
+    """The clinic's drugs: what the allergy cross-check, the package scan and the drug charge line read."""
+
+    list_display = (
+        "name",
+        "strength",
+        "form",
+        "route_list",
+        "hcpcs_code",
+        "billing_unit_label",
+        "cvx_code",
+        "is_active",
+    )
+    list_filter = ("is_active", "form")
+    search_fields = ("name", "strength", "rxnorm_code", "hcpcs_code", "packages__ndc", "packages__gtin")
+    filter_horizontal = ("ingredients",)
+    list_select_related = ("administration_procedure",)
+    inlines = (MedicationPackageInline,)
+    fieldsets = (
+        (
+            None,
+            {"fields": ("name", "strength", "form", "routes", "ingredients", "administration_procedure", "is_active")},
+        ),
+        ("Codes", {"fields": ("rxnorm_code", "cvx_code", "mvx_code")}),
+        ("Billing", {"fields": ("hcpcs_code", "billing_unit_amount", "billing_unit")}),
+    )
+
+    @admin.display(description="routes")
+    def route_list(self, obj: Medication) -> str:
+        return ", ".join(obj.routes)
+
+    @admin.display(description="billing unit")
+    def billing_unit_label(self, obj: Medication) -> str:
+        if obj.billing_unit_amount is None:
+            return "per dose" if obj.hcpcs_code else "—"
+        return f"per {obj.billing_unit_amount.normalize():f} {obj.billing_unit}"
 
 
 class ProcedureStepInline(admin.TabularInline):
@@ -210,6 +268,41 @@ class MedicationAdministrationAdmin(_PatientRecordAdmin):
     list_select_related = ("documentation__order__handoff__patient", "administered_by")
     search_fields = ("drug", "lot_number")
     date_hierarchy = "administered_at"
+
+
+@admin.register(MedicationError)
+class MedicationErrorAdmin(_PatientRecordAdmin):
+    audit_what = "medication entered in error"
+
+    list_display = ("administration", "reason", "marked_by", "marked_at")
+    list_select_related = ("administration__documentation__order__handoff__patient", "marked_by")
+
+
+@admin.register(OrderedMedication)
+class OrderedMedicationAdmin(_PatientRecordAdmin):
+    audit_what = "medication ordered"
+
+    list_display = ("order", "medication", "ordered_by", "ordered_at")
+    list_select_related = ("order__handoff__patient", "order__procedure_type", "medication", "ordered_by")
+
+
+@admin.register(AllergyOverride)
+class AllergyOverrideAdmin(_PatientRecordAdmin):
+    audit_what = "allergy override"
+
+    list_display = ("overridden_at", "order", "medication", "conflicts", "reason", "stage", "overridden_by")
+    list_filter = ("stage",)
+    list_select_related = ("order__handoff__patient", "order__procedure_type", "medication", "overridden_by")
+    date_hierarchy = "overridden_at"
+
+
+@admin.register(DrugChargeLine)
+class DrugChargeLineAdmin(_PatientRecordAdmin):
+    audit_what = "drug charge line"
+
+    list_display = ("charge", "code", "units", "ndc", "description")
+    list_select_related = ("charge__patient",)
+    search_fields = ("code", "ndc")
 
 
 @admin.register(Addendum)

@@ -10,9 +10,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from backoffice.models import User
-from procedures import services
+from backoffice.workflow import TransitionNotAllowed
+from procedures import drugs, services
 from procedures.models import (
     Addendum,
+    Medication,
     MedicationAdministration,
     ProcedureDocumentation,
     ProcedureOrder,
@@ -235,28 +237,98 @@ class DocumentationForm(_Form):
 
 
 class MedicationForm(_Form):
+    """The drug given: scanned from its package (drug, lot and expiry read from the GS1 code) or typed."""
+
     prefix = "med"  # shares the page with the documentation form, which also has a site and a version
 
     version = forms.IntegerField(widget=forms.HiddenInput)
-    drug = forms.CharField(max_length=120, help_text="Name and strength, e.g. Ceftriaxone 250 mg/mL.")
-    dose = forms.DecimalField(min_value=Decimal("0.001"), max_digits=8, decimal_places=3)
+    scan = forms.CharField(
+        label="Scan the package",
+        required=False,
+        max_length=200,
+        strip=False,  # a GS1 code's group separators are part of it
+        help_text="The 2D code on the vial or carton fills the drug, lot and expiry.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "class": "font-monospace"}),
+    )
+    product = forms.ModelChoiceField(
+        label="Drug",
+        queryset=Medication.objects.filter(is_active=True),
+        required=False,
+        empty_label="Choose the drug…",
+    )
+    dose = forms.DecimalField(min_value=Decimal("0.001"), max_digits=12, decimal_places=3)
     unit = forms.ChoiceField(choices=MedicationAdministration.Unit.choices)
     route = forms.ChoiceField(choices=MedicationAdministration.Route.choices)
     site = forms.CharField(label="Site", max_length=80, required=False, help_text="E.g. left deltoid.")
-    lot_number = forms.CharField(label="Lot number", max_length=40)
-    expiry_date = forms.DateField(label="Lot expiry", widget=forms.DateInput(attrs={"type": "date"}))
+    lot_number = forms.CharField(label="Lot number", max_length=40, required=False)
+    expiry_date = forms.DateField(
+        label="Lot expiry", required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def __init__(self, *args: Any, order: ProcedureOrder | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ordered = list(order.ordered_medications.select_related("medication")) if order is not None else []
+        if ordered:
+            product = self.fields["product"]
+            assert isinstance(product, forms.ModelChoiceField)
+            product.queryset = Medication.objects.filter(pk__in=[o.medication_id for o in ordered])
+            product.help_text = "As ordered."
+            if len(ordered) == 1:
+                product.initial = ordered[0].medication_id
+        self.package_scan: drugs.PackageScan | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (data.get("scan") or "").strip():
+            try:
+                self.package_scan = drugs.read_package_barcode(data["scan"])
+            except TransitionNotAllowed as exc:
+                self.add_error("scan", str(exc))
+                return data
+            data["product"] = self.package_scan.medication
+            data["lot_number"] = self.package_scan.lot_number
+            data["expiry_date"] = self.package_scan.expiry_date
+            return data
+        for name, message in (
+            ("product", "Choose the drug, or scan the package."),
+            ("lot_number", "Give the lot number, or scan the package."),
+            ("expiry_date", "Give the lot's expiry date, or scan the package."),
+        ):
+            if not data.get(name) and name not in self.errors:
+                self.add_error(name, message)
+        return data
 
     def to_medication(self) -> services.Medication:
         data = self.cleaned_data
+        scanned = self.package_scan
         return services.Medication(
-            drug=data["drug"],
+            product=data["product"],
             dose=data["dose"],
             unit=data["unit"],
             route=data["route"],
             site=data["site"],
             lot_number=data["lot_number"],
             expiry_date=data["expiry_date"],
+            entry=MedicationAdministration.Entry.SCANNED if scanned else MedicationAdministration.Entry.TYPED,
+            gtin=scanned.gtin if scanned else "",
         )
+
+
+class MedicationErrorForm(_Form):
+    reason = forms.CharField(
+        label="Why it was entered in error",
+        max_length=200,
+        error_messages={"required": "Say why this entry was made in error."},
+    )
+
+
+class AllergyOverrideForm(_Form):
+    medication = forms.ModelChoiceField(queryset=Medication.objects.all(), widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Reason to give it despite the allergy",
+        max_length=300,
+        error_messages={"required": "Give the reason for giving it despite the allergy."},
+    )
 
 
 class NotDoneForm(_Form):

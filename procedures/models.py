@@ -4,18 +4,173 @@ Status fields, documentation versions, competency counts and charge lines are wr
 procedures.services. Events, addenda and charge lines are append-only.
 """
 
+import math
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 import pghistory
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from stdnum import ean
 
-from backoffice.models import Equipment, Handoff, Patient, Station, tracked_history, whole_minutes
+from backoffice.models import Equipment, Handoff, Ingredient, Patient, Station, tracked_history, whole_minutes
 from backoffice.transitions import APPEND_ONLY, TransitionEvent
 from procedures.workflow import DONE_STATUSES, OPEN_STATUSES, NotDoneReason, ProcedureStatus, Supervision
+
+
+class DoseUnit(models.TextChoices):
+    MG = "mg", "mg"
+    MCG = "mcg", "mcg"
+    ML = "mL", "mL"
+    UNITS = "units", "units"
+    G = "g", "g"
+
+
+class Route(models.TextChoices):
+    IM = "IM", "Intramuscular (IM)"
+    SC = "SC", "Subcutaneous (SC)"
+    ID = "ID", "Intradermal (ID)"
+    IV = "IV", "Intravenous (IV)"
+    PO = "PO", "By mouth (PO)"
+    INH = "INH", "Inhaled (nebulized)"
+    TOP = "TOP", "Topical"
+    LOCAL = "LOCAL", "Local infiltration"
+
+
+# A dose in one mass unit, in another: mg per unit. Doses in mL or units bill only in the same unit.
+MASS_IN_MG = {DoseUnit.G: 1000, DoseUnit.MG: 1, DoseUnit.MCG: 0.001}
+
+
+class Medication(models.Model):
+    """A drug the clinic stocks and gives: what the cross-check, the scan and the charge line read."""
+
+    class Form(models.TextChoices):
+        SOLUTION = "solution", "Injectable solution"
+        POWDER = "powder", "Powder for injection"
+        SUSPENSION = "suspension", "Injectable suspension"
+        VACCINE = "vaccine", "Vaccine"
+        INHALATION = "inhalation", "Inhalation solution"
+        TABLET = "tablet", "Tablet"
+        TOPICAL = "topical", "Topical"
+
+    name = models.CharField(max_length=80, help_text="Generic name, e.g. Ceftriaxone.")
+    strength = models.CharField(max_length=60, help_text="As on the package, e.g. 1 g vial, 1000 mcg/mL.")
+    form = models.CharField(max_length=12, choices=Form.choices)
+    routes = ArrayField(models.CharField(max_length=10, choices=Route.choices), help_text="Routes it may be given by.")
+    ingredients = models.ManyToManyField(
+        Ingredient, related_name="medications", help_text="What the allergy cross-check compares."
+    )
+    rxnorm_code = models.CharField("RxNorm code", max_length=12, blank=True, help_text="The clinical drug (SCD).")
+    hcpcs_code = models.CharField(
+        "HCPCS drug code",
+        max_length=10,
+        blank=True,
+        help_text="Billed beside the administration code, e.g. J0696 (ceftriaxone) or 90686 (a vaccine's CPT).",
+    )
+    billing_unit_amount = models.DecimalField(
+        max_digits=10, decimal_places=3, null=True, blank=True, help_text="One billing unit, e.g. 250 for J0696."
+    )
+    billing_unit = models.CharField(max_length=10, choices=DoseUnit.choices, blank=True)
+    cvx_code = models.CharField("CVX", max_length=4, blank=True, help_text="Vaccines: CDC vaccine code.")
+    mvx_code = models.CharField("MVX", max_length=4, blank=True, help_text="Vaccines: CDC manufacturer code.")
+    administration_procedure = models.ForeignKey(
+        "ProcedureType",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="medications",
+        help_text="The procedure that gives it (e.g. 96372): ordering the drug orders it.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name", "strength"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "strength", "form"], name="medication_unique_product"),
+            models.CheckConstraint(
+                condition=Q(billing_unit_amount__isnull=True, billing_unit="")
+                | Q(billing_unit_amount__gt=0) & ~Q(billing_unit=""),
+                name="medication_billing_unit_whole",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.strength}"
+
+    def billing_units(self, dose: "Decimal", unit: str) -> int | None:
+        """Billing units for a dose (rounded up, at least one), or None if it can't be computed."""
+        if not self.hcpcs_code:
+            return None
+        if self.billing_unit_amount is None:
+            return 1  # billed per dose (vaccines)
+        if unit == self.billing_unit:
+            amount = Decimal(dose)
+        elif unit in MASS_IN_MG and self.billing_unit in MASS_IN_MG:
+            amount = (
+                Decimal(dose)
+                * Decimal(str(MASS_IN_MG[DoseUnit(unit)]))
+                / Decimal(str(MASS_IN_MG[DoseUnit(self.billing_unit)]))
+            )
+        else:
+            return None
+        return max(1, math.ceil(amount / self.billing_unit_amount))
+
+
+validate_ndc = RegexValidator(
+    r"^(\d{4}-\d{4}-\d{2}|\d{5}-\d{3}-\d{2}|\d{5}-\d{4}-\d{1})$",
+    "An NDC as on the package: 4-4-2, 5-3-2 or 5-4-1 digits with hyphens, e.g. 0409-7338-01.",
+)
+
+
+def gtin_for_ndc(ndc: str) -> str:
+    """The GTIN-14 that a US drug package's barcode carries for its 10-digit NDC: 003, NDC, check digit."""
+    body = "003" + ndc.replace("-", "")
+    return body + ean.calc_check_digit(body)
+
+
+def validate_gtin(value: str) -> None:
+    if not (value.isdigit() and len(value) == 14 and ean.is_valid(value)):
+        raise ValidationError("A GTIN-14: fourteen digits ending in a valid check digit.")
+
+
+class MedicationPackage(models.Model):
+    """A package of a medication as it comes from the supplier: its NDC and the GTIN its barcode carries."""
+
+    medication = models.ForeignKey(Medication, on_delete=models.CASCADE, related_name="packages")
+    ndc = models.CharField("NDC", max_length=12, unique=True, validators=[validate_ndc])
+    gtin = models.CharField(
+        "GTIN",
+        max_length=14,
+        unique=True,
+        blank=True,
+        validators=[validate_gtin],
+        help_text="Left blank: from the NDC.",
+    )
+    description = models.CharField(max_length=80, blank=True, help_text="E.g. carton of 25 vials.")
+
+    class Meta:
+        ordering = ["medication", "ndc"]
+
+    def __str__(self) -> str:
+        return f"NDC {self.ndc}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.gtin and self.ndc:
+            self.gtin = gtin_for_ndc(self.ndc)
+        super().save(*args, **kwargs)
+
+    @property
+    def ndc11(self) -> str:
+        """The 11-digit 5-4-2 NDC billing asks for (a zero added to the short segment)."""
+        labeler, product, package = self.ndc.split("-")
+        return f"{labeler.zfill(5)}{product.zfill(4)}{package.zfill(2)}"
 
 
 class ProcedureType(models.Model):
@@ -229,6 +384,7 @@ class ProcedureOrder(models.Model):
             ("perform_procedure", "Can perform and document procedures"),
             ("supervise_procedure", "Can supervise, co-sign and return procedures"),
             ("view_charges", "Can view and export the daily charge list"),
+            ("override_allergy", "Can order or give a drug despite an allergy, with a reason"),
         ]
 
     def __str__(self) -> str:
@@ -256,6 +412,7 @@ class ProcedureEvent(TransitionEvent):
         STARTED = "started", "Started"
         DOCUMENTED = "documented", "Documentation saved"
         MEDICATION = "medication", "Medication recorded"
+        ALLERGY_OVERRIDE = "allergy_override", "Allergy stop overridden"
         PERFORMED = "performed", "Performed"
         COSIGN_REQUESTED = "cosign_requested", "Sent for co-sign"
         COSIGNED = "cosigned", "Co-signed"
@@ -394,26 +551,18 @@ class VitalSigns(models.Model):
 class MedicationAdministration(models.Model):
     """A medication given during a procedure, with the lot it came from."""
 
-    class Unit(models.TextChoices):
-        MG = "mg", "mg"
-        MCG = "mcg", "mcg"
-        ML = "mL", "mL"
-        UNITS = "units", "units"
-        G = "g", "g"
+    Unit = DoseUnit
+    Route = Route
 
-    class Route(models.TextChoices):
-        IM = "IM", "Intramuscular (IM)"
-        SC = "SC", "Subcutaneous (SC)"
-        ID = "ID", "Intradermal (ID)"
-        IV = "IV", "Intravenous (IV)"
-        PO = "PO", "By mouth (PO)"
-        INH = "INH", "Inhaled (nebulized)"
-        TOP = "TOP", "Topical"
-        LOCAL = "LOCAL", "Local infiltration"
+    class Entry(models.TextChoices):
+        SCANNED = "scanned", "Scanned from the package"
+        TYPED = "typed", "Typed"
 
     documentation = models.ForeignKey(ProcedureDocumentation, on_delete=models.PROTECT, related_name="medications")
+    # The catalog's drug (rows from before the catalog name it only as text, in `drug`).
+    medication = models.ForeignKey(Medication, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     drug = models.CharField(max_length=120)
-    dose = models.DecimalField(max_digits=8, decimal_places=3)
+    dose = models.DecimalField(max_digits=12, decimal_places=3)  # penicillin G: 1,200,000 units
     unit = models.CharField(max_length=10, choices=Unit.choices)
     route = models.CharField(max_length=10, choices=Route.choices)
     site = models.CharField("administration site", max_length=80, blank=True)
@@ -421,10 +570,15 @@ class MedicationAdministration(models.Model):
     expiry_date = models.DateField("lot expiry date")
     administered_at = models.DateTimeField(default=timezone.now)
     administered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    entry = models.CharField(
+        "drug, lot and expiry", max_length=10, choices=Entry.choices, default=Entry.TYPED, help_text="How they came in."
+    )
+    gtin = models.CharField("GTIN scanned", max_length=14, blank=True)
 
     class Meta:
         ordering = ["administered_at", "id"]
         constraints = [
+            models.CheckConstraint(condition=~Q(entry="scanned") | ~Q(gtin=""), name="medication_scan_has_gtin"),
             models.CheckConstraint(condition=Q(dose__gt=0), name="medication_dose_positive"),
             models.CheckConstraint(condition=~Q(lot_number=""), name="medication_has_lot"),
         ]
@@ -436,6 +590,63 @@ class MedicationAdministration(models.Model):
     @property
     def dose_label(self) -> str:
         return f"{self.dose.normalize():f} {self.unit}"
+
+
+class MedicationError(models.Model):
+    """A medication entry marked entered in error: the entry stays (struck through), with who, when and why."""
+
+    administration = models.OneToOneField(MedicationAdministration, on_delete=models.PROTECT, related_name="error")
+    reason = models.CharField(max_length=200)
+    marked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    marked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="medicationerror_has_reason")]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"Entered in error: {self.reason}"
+
+
+class OrderedMedication(models.Model):
+    """A drug the clinician ordered with a procedure (checked against the allergies when ordered and given)."""
+
+    order = models.ForeignKey("ProcedureOrder", on_delete=models.PROTECT, related_name="ordered_medications")
+    medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
+    ordered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ordered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["order", "medication"], name="orderedmedication_once_per_order")]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return str(self.medication)
+
+
+class AllergyOverride(models.Model):
+    """A clinician's decision to give a drug despite an allergy it runs into, with the reason: a hard stop lifted."""
+
+    class Stage(models.TextChoices):
+        ORDERING = "ordering", "At ordering"
+        ADMINISTRATION = "administration", "Before giving it"
+
+    order = models.ForeignKey("ProcedureOrder", on_delete=models.PROTECT, related_name="allergy_overrides")
+    medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
+    conflicts = models.TextField(help_text="The allergies it runs into, as shown when overridden.")
+    reason = models.CharField(max_length=300)
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    overridden_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["overridden_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="allergyoverride_has_reason")]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.medication} given despite {self.conflicts}: {self.reason}"
 
 
 class Addendum(models.Model):
@@ -490,6 +701,25 @@ class ChargeLine(models.Model):
         return f"{self.code}{modifiers}, {self.units} unit(s) on {self.service_date}"
 
 
+class DrugChargeLine(models.Model):
+    """The drug billed beside an administration code: its HCPCS code, units from the dose, and the NDC."""
+
+    charge = models.ForeignKey(ChargeLine, on_delete=models.PROTECT, related_name="drug_lines")
+    administration = models.OneToOneField(MedicationAdministration, on_delete=models.PROTECT, related_name="charge")
+    code = models.CharField("HCPCS", max_length=10)
+    description = models.CharField(max_length=120)
+    units = models.PositiveIntegerField()
+    ndc = models.CharField("NDC (11 digits)", max_length=11, blank=True)
+
+    class Meta:
+        ordering = ["charge", "id"]
+        constraints = [models.CheckConstraint(condition=Q(units__gte=1), name="drugchargeline_units_positive")]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.code} x {self.units}"
+
+
 # What a procedure accumulates, written only by procedures.services: shown read-only in admin.
 PROCEDURE_RECORDS: tuple[type[models.Model], ...] = (
     Competency,
@@ -498,6 +728,10 @@ PROCEDURE_RECORDS: tuple[type[models.Model], ...] = (
     StepCompletion,
     VitalSigns,
     MedicationAdministration,
+    MedicationError,
+    OrderedMedication,
+    AllergyOverride,
     Addendum,
     ChargeLine,
+    DrugChargeLine,
 )

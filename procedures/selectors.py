@@ -10,14 +10,17 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from backoffice.allergies import Conflict
 from backoffice.models import Credential, Handoff, Station, User
 from backoffice.selectors import load_staff_names
 from backoffice.transitions import Offer, offer
-from procedures import services
+from procedures import drugs, services
 from procedures.models import (
     Addendum,
+    AllergyOverride,
     ChargeLine,
     Competency,
+    Medication,
     ProcedureDocumentation,
     ProcedureEvent,
     ProcedureOrder,
@@ -118,13 +121,41 @@ def procedure_record(order: ProcedureOrder) -> ProcedureRecord:
     documentation = (
         ProcedureDocumentation.objects.filter(order=order)
         .select_related("consent_by", "timeout_by", "updated_by")
-        .prefetch_related("steps_done__done_by", "vitals__taken_by", "medications__administered_by")
+        .prefetch_related(
+            "steps_done__done_by", "vitals__taken_by", "medications__administered_by", "medications__error__marked_by"
+        )
         .first()
     )
     done = {c.step_id: c for c in documentation.steps_done.all()} if documentation else {}
     steps = [(step, done.get(step.pk)) for step in order.procedure_type.steps.all()]
     events = list(order.events.select_related("actor").order_by("at", "id"))
     return ProcedureRecord(documentation=documentation, steps=steps, events=events)
+
+
+@dataclass(frozen=True)
+class AllergyStopShown:
+    """A drug this procedure gives that runs into the patient's allergies, and its override if any."""
+
+    medication: Medication
+    conflicts: list[Conflict]
+    override: AllergyOverride | None
+
+
+def allergy_stops(order: ProcedureOrder) -> list[AllergyStopShown]:
+    """The drugs ordered with the procedure (or, none ordered, the catalog's drugs it gives) that the
+    patient's allergies stop: what the page warns of before anyone scans, as procedures.services refuses."""
+    ordered = [o.medication for o in order.ordered_medications.select_related("medication")]
+    candidates = ordered or list(
+        Medication.objects.filter(is_active=True, administration_procedure_id=order.procedure_type_id)
+    )
+    overrides = {o.medication_id: o for o in order.allergy_overrides.select_related("overridden_by")}
+    patient = order.handoff.patient
+    stops = []
+    for medication in candidates:
+        conflicts = drugs.medication_conflicts(patient, medication)
+        if conflicts:
+            stops.append(AllergyStopShown(medication, conflicts, overrides.get(medication.pk)))
+    return stops
 
 
 def addenda(order: ProcedureOrder) -> list[Addendum]:
@@ -291,6 +322,7 @@ def charges_for_day(*, user: User, day: date) -> list[ChargeLine]:
     return list(
         ChargeLine.objects.filter(service_date=day)
         .select_related("patient", "performer", "supervisor", "ordering_clinician", "order")
+        .prefetch_related("drug_lines")  # the drugs billed beside each administration code
         .order_by("created_at", "id")
     )
 

@@ -33,11 +33,16 @@ from backoffice.services import (
 )
 from backoffice.transitions import lock, move, record, record_all, require
 from backoffice.workflow import HandoffStatus, PermissionRefused, TransitionNotAllowed
+from procedures import drugs
 from procedures.models import (
     Addendum,
+    AllergyOverride,
     ChargeLine,
     Competency,
+    DrugChargeLine,
     MedicationAdministration,
+    MedicationError,
+    OrderedMedication,
     ProcedureDocumentation,
     ProcedureEvent,
     ProcedureOrder,
@@ -45,9 +50,11 @@ from procedures.models import (
     StepCompletion,
     VitalSigns,
 )
+from procedures.models import Medication as CatalogMedication
 from procedures.workflow import (
     ADDENDUM_STATUSES,
     CHOSEN_NOT_DONE_REASONS,
+    DONE_STATUSES,
     EDITABLE_STATUSES,
     PROCEDURE,
     NotDoneReason,
@@ -85,6 +92,14 @@ class SelfReview(PermissionRefused):
 
 class ExpiredLot(TransitionNotAllowed):
     """A medication lot past its expiry date."""
+
+
+class AllergyStop(TransitionNotAllowed):
+    """The drug runs into one of the patient's allergies and no clinician has overridden it."""
+
+
+class WrongDrug(TransitionNotAllowed):
+    """The drug scanned or chosen is not the one ordered, or can't be given this way."""
 
 
 class DocumentationIncomplete(TransitionNotAllowed):
@@ -140,13 +155,21 @@ class Documentation:
 
 @dataclass(frozen=True)
 class Medication:
-    drug: str
+    """A medication given: the catalog's drug, and its lot and expiry as scanned from the package or typed."""
+
+    product: CatalogMedication
     dose: Decimal
     unit: str
     route: str
     lot_number: str
     expiry_date: date
     site: str = ""
+    entry: str = MedicationAdministration.Entry.TYPED
+    gtin: str = ""
+
+    @property
+    def drug(self) -> str:
+        return str(self.product)
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -257,7 +280,7 @@ def documentation_gaps(order: ProcedureOrder, doc: ProcedureDocumentation) -> li
         gaps.append("give the body site and laterality")
     if ptype.documents_findings and not doc.findings.strip():
         gaps.append("describe the findings")
-    if ptype.documents_medication and not doc.medications.exists():
+    if ptype.documents_medication and not doc.medications.filter(error__isnull=True).exists():
         gaps.append("record the medication given")
     phases = set(doc.vitals.values_list("phase", flat=True))
     if ptype.vitals == ProcedureType.Vitals.ONCE and not phases:
@@ -303,7 +326,7 @@ def _close(order: ProcedureOrder, *, by: User, action: str, note: str = "", fiel
     doc = ProcedureDocumentation.objects.get(order=order)
     ptype = order.procedure_type
     performed_at = order.performed_at or order.completed_at
-    ChargeLine.objects.create(
+    charge = ChargeLine.objects.create(
         order=order,
         patient_id=order.handoff.patient_id,
         code=ptype.code,
@@ -315,12 +338,37 @@ def _close(order: ProcedureOrder, *, by: User, action: str, note: str = "", fiel
         supervisor_id=order.cosigned_by_id or order.supervisor_id,
         ordering_clinician_id=order.handoff.ordering_clinician_id,
     )
+    _charge_drugs(charge, doc)
     if order.supervision != Supervision.NONE:
         competency, _ = Competency.objects.get_or_create(
             user_id=order.performer_id, procedure_type_id=order.procedure_type_id
         )
         Competency.objects.filter(pk=competency.pk).update(supervised_count=F("supervised_count") + 1)
     _complete_handoff_if_done(order.handoff, by=by)
+
+
+def _charge_drugs(charge: ChargeLine, doc: ProcedureDocumentation) -> None:
+    """Each drug given (not entered in error) with a billing code: its code and units, beside the procedure's."""
+    given = doc.medications.filter(error__isnull=True, medication__isnull=False).select_related("medication")
+    lines = []
+    for administration in given:
+        product = administration.medication
+        assert product is not None
+        units = product.billing_units(administration.dose, administration.unit)
+        if units is None:
+            continue
+        package = product.packages.filter(gtin=administration.gtin).first() if administration.gtin else None
+        lines.append(
+            DrugChargeLine(
+                charge=charge,
+                administration=administration,
+                code=product.hcpcs_code,
+                description=f"{product} {administration.dose_label}"[:120],
+                units=units,
+                ndc=package.ndc11 if package else "",
+            )
+        )
+    DrugChargeLine.objects.bulk_create(lines)
 
 
 # --- Guards: each service checks one of these under its lock; procedure_actions asks the same ones. --
@@ -630,26 +678,67 @@ def procedure_document(*, order: ProcedureOrder, by: User, version: int, data: D
     return doc
 
 
+def check_drug(
+    order: ProcedureOrder, product: CatalogMedication, *, lot_number: str, expiry_date: date, scanned: bool
+) -> None:
+    """This package may be given on this order: in date, the drug ordered, and no allergy stop.
+
+    Asked when a package is scanned (the page says so at once) and again when the dose is recorded.
+    """
+    if expiry_date < timezone.localdate():
+        raise ExpiredLot(
+            f"Lot {lot_number} of {product} expired on {expiry_date:%m/%d/%Y}. "
+            "Don't give it: take a lot that is in date and set this one aside."
+        )
+    if not product.is_active:
+        raise WrongDrug(f"{product} is no longer in the clinic's catalog.")
+    ordered = [o.medication for o in order.ordered_medications.select_related("medication")]
+    if ordered and product.pk not in {m.pk for m in ordered}:
+        how = "scanned" if scanned else "chose"
+        raise WrongDrug(
+            f"Wrong drug: you {how} {product}, but {', '.join(map(str, ordered))} was ordered. Don't give it."
+        )
+    conflicts = drugs.medication_conflicts(order.handoff.patient, product)
+    if conflicts and not drugs.is_overridden(order, product):
+        raise AllergyStop(drugs.conflict_message(order.handoff.patient, product, conflicts))
+
+
+def check_medication(order: ProcedureOrder, medication: Medication) -> None:
+    """The drug may be given on this order: check_drug, then one of its routes and a dose it can be billed in."""
+    product = medication.product
+    check_drug(
+        order,
+        product,
+        lot_number=medication.lot_number,
+        expiry_date=medication.expiry_date,
+        scanned=medication.entry == MedicationAdministration.Entry.SCANNED,
+    )
+    if medication.route not in product.routes:
+        routes = ", ".join(product.routes)
+        raise WrongDrug(f"{product} is given {routes}, not {medication.route}.")
+    if product.hcpcs_code and product.billing_units(medication.dose, medication.unit) is None:
+        raise WrongDrug(
+            f"Give the dose of {product} in {product.billing_unit} (its billing unit), not {medication.unit}."
+        )
+
+
 def procedure_add_medication(
     *, order: ProcedureOrder, by: User, version: int, medication: Medication
 ) -> MedicationAdministration:
-    """Record a medication given; an expired lot is refused and must not be given."""
+    """Record a medication given: from the catalog, in date, the one ordered, and not a drug the patient is
+    allergic to unless a clinician overrode it (checked again here, under the lock, whatever the page showed)."""
     require(by, "procedures.perform_procedure", "document procedures")
-    today = timezone.localdate()
-    if medication.expiry_date < today:
-        raise ExpiredLot(
-            f"Lot {medication.lot_number} of {medication.drug} expired on {medication.expiry_date:%m/%d/%Y}. "
-            "Don't give it: take a lot that is in date and set this one aside."
-        )
-    if medication.dose <= 0 or not medication.lot_number.strip() or not medication.drug.strip():
+    if medication.dose <= 0 or not medication.lot_number.strip():
         raise TransitionNotAllowed("Give the drug, a dose above zero and the lot number.")
     with transaction.atomic():
         locked = _lock(order)
         check_add_medication(locked, by)
+        check_medication(locked, medication)
         doc = _lock_documentation(locked, version=version)
         given = MedicationAdministration.objects.create(
             documentation=doc,
-            drug=medication.drug.strip(),
+            medication=medication.product,
+            drug=medication.drug,
             dose=medication.dose,
             unit=medication.unit,
             route=medication.route,
@@ -657,12 +746,105 @@ def procedure_add_medication(
             lot_number=medication.lot_number.strip().upper(),
             expiry_date=medication.expiry_date,
             administered_by=by,
+            entry=medication.entry,
+            gtin=medication.gtin if medication.entry == MedicationAdministration.Entry.SCANNED else "",
         )
         doc.version += 1
         doc.updated_at, doc.updated_by = timezone.now(), by
         doc.save(update_fields=["version", "updated_at", "updated_by"])
         record(locked, by=by, action=Action.MEDICATION, note=str(given))
     return given
+
+
+def check_mark_medication_error(order: ProcedureOrder, by: User) -> None:
+    require(by, "procedures.perform_procedure", "document procedures")
+    _require_editable(order, what="its medication can't be changed", late="Add an addendum to correct it.")
+    _require_performer(order, by, doing="correct its medication")
+
+
+def medication_mark_error(*, administration: MedicationAdministration, by: User, reason: str) -> MedicationError:
+    """Mark a medication entry entered in error: it stays, struck through, with who, when and why."""
+    reason = reason.strip()
+    if not reason:
+        raise TransitionNotAllowed("Say why this entry was made in error.")
+    order = administration.documentation.order
+    with transaction.atomic():
+        locked = _lock(order)
+        check_mark_medication_error(locked, by)
+        if MedicationError.objects.filter(administration=administration).exists():
+            raise TransitionNotAllowed(f"{administration.drug} is already marked entered in error.")
+        doc = ProcedureDocumentation.objects.select_for_update().get(order=locked)
+        error = MedicationError.objects.create(administration=administration, reason=reason[:200], marked_by=by)
+        doc.version += 1
+        doc.updated_at, doc.updated_by = timezone.now(), by
+        doc.save(update_fields=["version", "updated_at", "updated_by"])
+        record(locked, by=by, action=Action.MEDICATION, note=f"Entered in error: {administration} ({reason[:120]})")
+    return error
+
+
+def check_override_allergy(order: ProcedureOrder, by: User) -> None:
+    require(by, "procedures.override_allergy", "override an allergy stop (a clinician does)")
+    if order.status in DONE_STATUSES:
+        raise TransitionNotAllowed(f"This procedure is {PROCEDURE.name(order.status)}.")
+
+
+def allergy_override(
+    *, order: ProcedureOrder, medication: CatalogMedication, by: User, reason: str, stage: str
+) -> AllergyOverride:
+    """A clinician lifts the allergy stop on one drug for one procedure, with a reason; recorded."""
+    reason = reason.strip()
+    if not reason:
+        raise TransitionNotAllowed("Give the reason for giving it despite the allergy.")
+    with transaction.atomic():
+        locked = _lock(order)
+        check_override_allergy(locked, by)
+        conflicts = drugs.medication_conflicts(locked.handoff.patient, medication)
+        if not conflicts:
+            raise TransitionNotAllowed(
+                f"{medication} runs into none of {locked.handoff.patient.full_name}'s allergies."
+            )
+        override = AllergyOverride.objects.create(
+            order=locked,
+            medication=medication,
+            conflicts="; ".join(str(c) for c in conflicts),
+            reason=reason[:300],
+            stage=stage,
+            overridden_by=by,
+        )
+        record(locked, by=by, action=Action.ALLERGY_OVERRIDE, note=f"{medication}: {reason[:150]}")
+    return override
+
+
+def medications_order(
+    *, order: ProcedureOrder, medications: Sequence[CatalogMedication], by: User, override_reason: str = ""
+) -> list[OrderedMedication]:
+    """Order drugs with a procedure, checked against the allergies: a match stops the order unless the
+    orderer is a clinician who gives a reason (the override is recorded with the order)."""
+    if not medications:
+        return []
+    with transaction.atomic():
+        locked = _lock(order)
+        patient = locked.handoff.patient
+        for medication in medications:
+            if not medication.is_active:
+                raise WrongDrug(f"{medication} is no longer in the clinic's catalog.")
+            conflicts = drugs.medication_conflicts(patient, medication)
+            if not conflicts:
+                continue
+            if not override_reason.strip():
+                raise AllergyStop(drugs.conflict_message(patient, medication, conflicts))
+            allergy_override(
+                order=locked,
+                medication=medication,
+                by=by,
+                reason=override_reason,
+                stage=AllergyOverride.Stage.ORDERING,
+            )
+        ordered = OrderedMedication.objects.bulk_create(
+            [OrderedMedication(order=locked, medication=m, ordered_by=by) for m in medications]
+        )
+        record(locked, by=by, action=Action.ORDERED, note="Medication: " + ", ".join(map(str, medications)))
+    return ordered
 
 
 def procedure_perform(*, order: ProcedureOrder, by: User, version: int) -> ProcedureOrder:

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
@@ -17,13 +17,15 @@ from django.views.decorators.http import require_GET, require_POST
 from backoffice.audit.log import csv_safe, log_access, log_refusals, refusals_logged, render_logged
 from backoffice.models import AccessAction, Handoff, User
 from backoffice.workflow import HandoffStatus, StationState, TransitionNotAllowed, naming_patient
-from procedures import selectors, services
+from procedures import drugs, selectors, services
 from procedures.filters import ProcedureQueueFilter
 from procedures.forms import (
     AddendumForm,
+    AllergyOverrideForm,
     ChargeDayForm,
     CosignForm,
     DocumentationForm,
+    MedicationErrorForm,
     MedicationForm,
     NotDoneForm,
     ResubmitForm,
@@ -31,7 +33,7 @@ from procedures.forms import (
     SignOffForm,
     StartForm,
 )
-from procedures.models import ProcedureDocumentation, ProcedureOrder
+from procedures.models import AllergyOverride, MedicationAdministration, ProcedureDocumentation, ProcedureOrder
 from procedures.workflow import ProcedureStatus
 
 # Work waiting this long in one status is highlighted on the procedure queue.
@@ -117,7 +119,15 @@ def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", *
     if actions.document and doc is not None:
         context["doc_form"] = forms_.get("doc_form") or DocumentationForm(order=order, documentation=doc)
         if actions.add_medication:
-            context["med_form"] = forms_.get("med_form") or MedicationForm(initial={"version": doc.version})
+            context["med_form"] = forms_.get("med_form") or MedicationForm(
+                order=order, initial={"version": doc.version}
+            )
+            context["scan_error"] = forms_.get("scan_error", "")
+            context["scanned"] = forms_.get("scanned")
+    if ptype.documents_medication and doc is not None:
+        context["allergy_stops"] = selectors.allergy_stops(order)
+        context["may_override_allergy"] = user.has_perm("procedures.override_allergy") and order.is_open
+        context["may_mark_error"] = actions.add_medication
     context["not_done_form"] = forms_.get("not_done_form") or NotDoneForm()
     context["return_form"] = forms_.get("return_form") or ReturnForm()
     context["cosign_form"] = CosignForm()
@@ -256,7 +266,9 @@ def procedure_document(request: HttpRequest, uuid: str) -> HttpResponse:
 def procedure_medication(request: HttpRequest, uuid: str) -> HttpResponse:
     user = _user(request)
     order = selectors.procedure_for_user(user=user, uuid=uuid)
-    form = MedicationForm(request.POST)
+    if "read_scan" in request.POST:
+        return _read_scan(request, order, user)
+    form = MedicationForm(request.POST, order=order)
     if form.is_valid():
         try:
             with refusals_logged(request, subject="procedure", ref=uuid):
@@ -271,6 +283,79 @@ def procedure_medication(request: HttpRequest, uuid: str) -> HttpResponse:
             messages.success(request, f"Recorded: {given}.")
             return redirect("procedures:detail", uuid=order.uuid)
     return _again(request, order, med_form=form)
+
+
+def _read_scan(request: HttpRequest, order: ProcedureOrder, user: User) -> HttpResponse:
+    """Fill the medication form from the scanned package, and say at once if it must not be given."""
+    raw = request.POST.get("med-scan", "")
+    initial: dict[str, Any] = {"version": request.POST.get("med-version"), "scan": raw}
+    for name in ("dose", "unit", "route", "site"):
+        if request.POST.get(f"med-{name}"):
+            initial[name] = request.POST[f"med-{name}"]
+    try:
+        scan = drugs.read_package_barcode(raw)
+        initial.update(product=scan.medication.pk, lot_number=scan.lot_number, expiry_date=scan.expiry_date)
+        if "route" not in initial and scan.medication.routes:
+            initial["route"] = scan.medication.routes[0]
+        with refusals_logged(request, subject="procedure", ref=str(order.uuid)):
+            services.check_drug(
+                order, scan.medication, lot_number=scan.lot_number, expiry_date=scan.expiry_date, scanned=True
+            )
+    except TransitionNotAllowed as exc:
+        initial.pop("product", None)
+        initial.pop("lot_number", None)
+        initial.pop("expiry_date", None)
+        form = MedicationForm(order=order, initial={**initial, "scan": ""})
+        return _again(request, order, med_form=form, scan_error=str(exc))
+    form = MedicationForm(order=order, initial=initial)
+    return _render_detail(request, order, user, scanned=scan, med_form=form)
+
+
+@log_refusals("procedure medication error", subject="procedure")
+@require_POST
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def procedure_medication_error(request: HttpRequest, uuid: str, pk: int) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    administration = get_object_or_404(MedicationAdministration, pk=pk, documentation__order=order)
+    form = MedicationErrorForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not marked: {form.errors['reason'][0]}")
+        return redirect("procedures:detail", uuid=order.uuid)
+    return _run(
+        request,
+        uuid,
+        lambda o, u: services.medication_mark_error(
+            administration=administration, by=u, reason=form.cleaned_data["reason"]
+        ),
+        f"Marked entered in error: {administration}.",
+    )
+
+
+@log_refusals("procedure allergy override", subject="procedure")
+@require_POST
+@permission_required("procedures.override_allergy", raise_exception=True)
+def procedure_allergy_override(request: HttpRequest, uuid: str) -> HttpResponse:
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    form = AllergyOverrideForm(request.POST)
+    if not form.is_valid():
+        first = next(iter(form.errors.values()))[0]
+        messages.error(request, f"Not overridden: {first}")
+        return redirect("procedures:detail", uuid=order.uuid)
+    data = form.cleaned_data
+    return _run(
+        request,
+        uuid,
+        lambda o, u: services.allergy_override(
+            order=o,
+            medication=data["medication"],
+            by=u,
+            reason=data["reason"],
+            stage=AllergyOverride.Stage.ADMINISTRATION,
+        ),
+        f"Allergy stop overridden for {data['medication']}: recorded with your reason.",
+    )
 
 
 @log_refusals("procedure not done", subject="procedure")
@@ -458,6 +543,9 @@ def charges(request: HttpRequest) -> HttpResponse:
     lines = selectors.charges_for_day(user=_user(request), day=day)
     log_access(request=request, action=AccessAction.LIST, what="charge list", patients=[c.patient_id for c in lines])
     totals = Counter(line.code for line in lines)
+    for line in lines:
+        for drug in line.drug_lines.all():
+            totals[drug.code] += drug.units
     context = {
         "form": form if form.is_bound else ChargeDayForm(initial={"date": day}),
         "day": day,
@@ -499,6 +587,7 @@ def charges_csv(request: HttpRequest) -> HttpResponse:
             "Supervised by",
             "Ordering clinician",
             "Procedure ID",
+            "NDC",
         ]
     )
     for line in lines:
@@ -518,7 +607,30 @@ def charges_csv(request: HttpRequest) -> HttpResponse:
                     line.supervisor or "",
                     line.ordering_clinician,
                     line.order.uuid,
+                    "",
                 )
             ]
         )
+        # Each drug billed beside the administration code: its HCPCS code, units from the dose, its NDC.
+        for drug in line.drug_lines.all():
+            writer.writerow(
+                [
+                    csv_safe(value)
+                    for value in (
+                        f"{line.service_date:%Y-%m-%d}",
+                        line.patient.mrn,
+                        f"{line.patient.family_name}, {line.patient.given_name}",
+                        f"{line.patient.date_of_birth:%Y-%m-%d}",
+                        drug.code,
+                        "",
+                        drug.units,
+                        drug.description,
+                        line.performer,
+                        line.supervisor or "",
+                        line.ordering_clinician,
+                        line.order.uuid,
+                        drug.ndc,
+                    )
+                ]
+            )
     return response

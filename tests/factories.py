@@ -80,3 +80,15 @@ class HandoffFactory(factory.django.DjangoModelFactory):
     ordering_clinician = factory.LazyFunction(clinician_user)
     exam_room = factory.SubFactory(ExamRoomFactory)
     created_by = factory.SelfAttribute("ordering_clinician")
+
+
+def medication(name: str, strength: str, *, ingredients: tuple[str, ...] = (), **fields: object):  # type: ignore[no-untyped-def]
+    """A catalog drug (procedures.models.Medication) made of the migration's seeded ingredients."""
+    from backoffice.models import Ingredient
+    from procedures.models import Medication
+
+    defaults: dict[str, object] = {"form": "solution", "routes": ["IM", "SC", "LOCAL", "INH", "ID"]}
+    defaults.update(fields)
+    product, _ = Medication.objects.get_or_create(name=name, strength=strength, defaults=defaults)
+    product.ingredients.set(Ingredient.objects.filter(name__in=ingredients or (name.lower(),)))
+    return product

@@ -13,7 +13,7 @@ from backoffice.models import ExamRoom, Handoff, Patient, Station, User
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.workflow import HandBackReason, Priority, StationState
 from lab.models import TestDefinition
-from procedures.models import ProcedureType
+from procedures.models import Medication, ProcedureType
 
 MAX_NOTE = 2000
 
@@ -39,6 +39,21 @@ class HandoffForm(forms.Form):
         queryset=ProcedureType.objects.filter(is_active=True).order_by("category", "name"),
         required=False,
         widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+    )
+    medications = forms.ModelMultipleChoiceField(
+        label="Medications to give",
+        queryset=Medication.objects.filter(is_active=True, administration_procedure__isnull=False).order_by(
+            "name", "strength"
+        ),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+        help_text="Checked against the patient's allergies; each orders the procedure that gives it.",
+    )
+    allergy_override_reason = forms.CharField(
+        label="Reason to give it despite the allergy",
+        required=False,
+        max_length=300,
+        help_text="Clinicians only: recorded with the order.",
     )
     tests = forms.ModelMultipleChoiceField(
         label="Lab tests",
@@ -90,7 +105,7 @@ class HandoffForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if not data.get("procedures") and not data.get("tests"):
+        if not data.get("procedures") and not data.get("tests") and not data.get("medications"):
             raise ValidationError("Order at least one procedure or lab test.")
         return data
 

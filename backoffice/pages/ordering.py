@@ -13,8 +13,8 @@ from backoffice.services import Needs, handoff_create
 from backoffice.workflow import TransitionNotAllowed
 from lab.models import TestDefinition
 from lab.services import test_orders_add
-from procedures.models import ProcedureType
-from procedures.services import procedure_orders_add
+from procedures.models import Medication, ProcedureType
+from procedures.services import medications_order, procedure_orders_add
 
 
 def handoff_order(
@@ -29,8 +29,21 @@ def handoff_order(
     procedure_types: Sequence[ProcedureType],
     tests: Sequence[TestDefinition],
     by: User,
+    medications: Sequence[Medication] = (),
+    allergy_override_reason: str = "",
 ) -> Handoff:
-    """Create the handoff and its ordered items in one transaction: all of it or nothing."""
+    """Create the handoff and its ordered items in one transaction: all of it or nothing.
+
+    A drug orders the procedure that gives it (its catalog entry says which) and is checked against
+    the patient's allergies: a match stops the whole order unless a clinician gives a reason.
+    """
+    procedure_types = list(procedure_types)
+    for medication in medications:
+        procedure = medication.administration_procedure
+        if procedure is None:
+            raise TransitionNotAllowed(f"{medication} has no procedure to give it: ask an admin to set one.")
+        if procedure.pk not in {p.pk for p in procedure_types}:
+            procedure_types.append(procedure)
     if not procedure_types and not tests:
         raise TransitionNotAllowed("Order at least one procedure or lab test.")
     with transaction.atomic():
@@ -44,6 +57,12 @@ def handoff_order(
             needs=needs,
             by=by,
         )
-        procedure_orders_add(handoff=handoff, procedure_types=procedure_types, by=by)
+        orders = {
+            o.procedure_type_id: o
+            for o in procedure_orders_add(handoff=handoff, procedure_types=procedure_types, by=by)
+        }
+        for order in orders.values():
+            given_here = [m for m in medications if m.administration_procedure_id == order.procedure_type_id]
+            medications_order(order=order, medications=given_here, by=by, override_reason=allergy_override_reason)
         test_orders_add(handoff=handoff, tests=tests, by=by)
     return handoff

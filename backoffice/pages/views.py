@@ -45,6 +45,7 @@ from backoffice.workflow import (
 )
 from lab.selectors import test_orders_by_handoff
 from procedures.selectors import procedure_orders_by_handoff
+from procedures.services import AllergyStop
 from specimens import selectors as specimen_selectors
 from specimens.accession import is_valid as is_accession
 from specimens.accession import normalise
@@ -453,6 +454,7 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     form = HandoffForm(request.POST or None, user=user)
     selected = None
+    allergy_stop = False
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
@@ -475,8 +477,13 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
                     needs=needs,
                     procedure_types=list(data["procedures"]),
                     tests=list(data["tests"]),
+                    medications=list(data["medications"]),
+                    allergy_override_reason=data["allergy_override_reason"],
                     by=user,
                 )
+            except AllergyStop as exc:
+                form.add_error(None, str(exc))
+                allergy_stop = True
             except TransitionNotAllowed as exc:
                 form.add_error(None, str(exc))
             else:
@@ -500,7 +507,14 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
         log_access(
             request=request, action=AccessAction.LIST, what="handed back", patients=[h.patient_id for h in handed_back]
         )
-    context = {"form": form, "selected_list": [selected] if selected else [], "handed_back": handed_back, "nav": "new"}
+    context = {
+        "form": form,
+        "selected_list": [selected] if selected else [],
+        "handed_back": handed_back,
+        "nav": "new",
+        "allergy_stop": allergy_stop,
+        "may_override_allergy": user.has_perm("procedures.override_allergy"),
+    }
     return render(request, "backoffice/pages/handoff_new.html", context, status=status)
 
 

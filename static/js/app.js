@@ -11,6 +11,17 @@
     }
   });
 
+  // A drug package's scan: the scanner's Enter reads the barcode (the form's "Read the scan" button),
+  // never records the medication with whatever else the form holds.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key !== "Enter" || !(target instanceof HTMLElement) || !target.hasAttribute("data-scan-read")) return;
+    var read = target.form && target.form.querySelector("button[name=read_scan]");
+    if (!(read instanceof HTMLButtonElement)) return;
+    event.preventDefault();
+    read.click();
+  });
+
   // A patient search's results are radios: Enter on one picks that patient and goes on to the next
   // part of the form, instead of submitting the form with whatever was picked before.
   document.addEventListener("keydown", function (event) {

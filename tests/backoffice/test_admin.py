@@ -21,6 +21,7 @@ from backoffice.models import (
     AccessLog,
     AccessLogPatient,
     AccountChange,
+    Allergy,
     BreakGlass,
     BreakGlassAccess,
     Credential,
@@ -86,6 +87,7 @@ CLINICAL = {apps.get_model(app, name) for app, names in roles.CLINICAL_RECORDS.i
 # The send-out desk's records move only through its services.
 SEND_OUT_RECORDS = {Shipment, ShipmentEvent, SendOut, SendOutEvent, OutboundMessage, *INTAKE_RECORDS}
 NO_ADD = {
+    Allergy,  # recorded on the patient's allergy page (backoffice.allergies), which keeps the banner's summary
     Handoff,
     HandoffEvent,
     StationEvent,
@@ -98,6 +100,7 @@ NO_ADD = {
     *HISTORY,
 }
 READ_ONLY = {
+    Allergy,
     HandoffEvent,
     StationEvent,
     ProcedureOrder,

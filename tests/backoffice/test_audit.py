@@ -401,8 +401,7 @@ class TestHistory:
             "given_name": patient.given_name,
             "date_of_birth": patient.date_of_birth.isoformat(),
             "sex": patient.sex,
-            "preferred_language": patient.preferred_language,
-            "allergies": "Latex",
+            "preferred_language": "Spanish",
             "phone": "",
             "email": "",
             "address": "",
@@ -413,7 +412,7 @@ class TestHistory:
 
         assert response.status_code == 302
         change = MiddlewareEvents.objects.tracks(patient).get(pgh_label="update")
-        assert change.pgh_diff == {"allergies": ["Penicillin — hives\nLatex", "Latex"]}
+        assert change.pgh_diff == {"preferred_language": ["English", "Spanish"]}
         assert change.user == records_admin
         assert change.url == url
 

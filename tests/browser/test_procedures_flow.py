@@ -23,6 +23,7 @@ from procedures.services import procedure_orders_add
 from procedures.workflow import ProcedureStatus
 from tests.browser.conftest import Screen
 from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory
+from tests.factories import medication as catalog_drug
 from tests.procedures.helpers import credentialed, equipped, procedure_type, signed_off
 
 pytestmark = pytest.mark.browser
@@ -71,6 +72,7 @@ def test_a_trainee_performs_under_supervision_and_the_supervisor_cosigns_and_ret
     procedure_orders_add(
         handoff=handoff, procedure_types=[procedure_type("36415"), procedure_type("96372")], by=clinician
     )
+    catalog_drug("Ceftriaxone", "250 mg/mL", hcpcs_code="J0696", billing_unit_amount=250, billing_unit="mg")
     page = screen.page
     lot_expiry = (timezone.localdate() + dt.timedelta(days=240)).isoformat()
 
@@ -113,7 +115,7 @@ def test_a_trainee_performs_under_supervision_and_the_supervisor_cosigns_and_ret
     page.get_by_label("A supervisor co-signs my documentation afterwards").check()
     page.get_by_role("button", name="Start Therapeutic injection, IM or SC").click()
     medication = page.locator("form.med-form")
-    medication.get_by_label("Drug").fill("Ceftriaxone 250 mg/mL")
+    medication.get_by_label("Drug").select_option(label="Ceftriaxone 250 mg/mL")  # from the catalog, not typed
     medication.get_by_label("Dose").fill("250")
     medication.get_by_label("Unit").select_option("mg")
     medication.get_by_label("Route").select_option("IM")

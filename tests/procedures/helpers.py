@@ -10,12 +10,14 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from backoffice import roles
-from backoffice.models import Equipment, Handoff, Station, User
+from backoffice.allergies import allergy_record
+from backoffice.models import DrugClass, Equipment, Handoff, Station, User
 from backoffice.services import handoff_assign_station, handoff_claim, handoff_verify_identity
 from procedures import services
-from procedures.models import Competency, ProcedureDocumentation, ProcedureOrder, ProcedureType
+from procedures.drugs import read_package_barcode
+from procedures.models import Competency, MedicationPackage, ProcedureDocumentation, ProcedureOrder, ProcedureType
 from procedures.services import Documentation, Medication, Vitals
-from tests.factories import CredentialFactory, HandoffFactory, StationFactory, UserFactory
+from tests.factories import CredentialFactory, HandoffFactory, StationFactory, UserFactory, medication
 
 
 def credentialed(user: User, *, expires_in_days: int = 365) -> User:
@@ -96,9 +98,18 @@ def start(order: ProcedureOrder, by: User, *, cosign: bool = False, supervisor: 
     return services.procedure_start(order=order, by=by, supervision="cosign" if cosign else "none")
 
 
+# The drugs the tests give, by the name they were typed as before the catalog: (name, strength, ingredient).
+CATALOG = {
+    "Ceftriaxone 250 mg/mL": ("Ceftriaxone", "250 mg/mL", "ceftriaxone"),
+    "Lidocaine 1%": ("Lidocaine", "1%", "lidocaine"),
+}
+
+
 def good_lot(**overrides: object) -> Medication:
+    drug = str(overrides.pop("drug", "Ceftriaxone 250 mg/mL"))
+    name, strength, ingredient = CATALOG.get(drug, (drug, "", drug.split()[0].lower()))
     values: dict[str, object] = {
-        "drug": "Ceftriaxone 250 mg/mL",
+        "product": overrides.pop("product", None) or medication(name, strength, ingredients=(ingredient,)),
         "dose": Decimal("250"),
         "unit": "mg",
         "route": "IM",
@@ -162,4 +173,73 @@ def one_of_everything() -> ProcedureOrder:
     order = awaiting_cosign("10005", ma=ma)
     services.procedure_cosign(order=order, by=supervisor)
     services.procedure_add_addendum(order=order, by=ma, reason="late_entry", text="Two passes; slides to cytology.")
+    medication_records(ma=ma, supervisor=supervisor)
+    return order
+
+
+def penicillin_g():  # type: ignore[no-untyped-def]
+    """Bicillin L-A as the catalog has it: J0561 per 100,000 units, one package with its NDC and GTIN."""
+    product = medication(
+        "Penicillin G benzathine",
+        "1,200,000 units/2 mL",
+        ingredients=("penicillin G benzathine",),
+        form="suspension",
+        routes=["IM"],
+        hcpcs_code="J0561",
+        billing_unit_amount=Decimal("100000"),
+        billing_unit="units",
+        administration_procedure=procedure_type("96372"),
+    )
+    MedicationPackage.objects.get_or_create(medication=product, ndc="60793-700-10")
+    return product
+
+
+def package_scan(product, *, lot: str = "PG2291", expiry: str = "301231") -> str:  # type: ignore[no-untyped-def]
+    """What a scanner reads off the package's GS1 DataMatrix: GTIN, expiry, then lot (FNC1 as GS)."""
+    return f"01{product.packages.get().gtin}17{expiry}10{lot}"
+
+
+def medication_records(*, ma: User, supervisor: User) -> ProcedureOrder:
+    """A penicillin given to a penicillin-allergic patient after a clinician's override, scanned from its package,
+    with a typed entry marked entered in error, co-signed and charged with its drug line."""
+    product = penicillin_g()
+    handoff = HandoffFactory()
+    allergy_record(
+        patient=handoff.patient,
+        by=handoff.ordering_clinician,
+        kind="drug_class",
+        drug_class=DrugClass.objects.get(name="Penicillins"),
+        reaction="hives",
+    )
+    _, orders = ready_handoff("96372", ma=ma, handoff=handoff)
+    order = orders["96372"]
+    services.medications_order(
+        order=order, medications=[product], by=handoff.ordering_clinician, override_reason="Syphilis; desensitized"
+    )
+    start(order, ma, cosign=True)
+    typed = services.procedure_add_medication(
+        order=order,
+        by=ma,
+        version=version(order),
+        medication=good_lot(product=product, unit="units", dose=Decimal("1200000"), lot_number="TYPO"),
+    )
+    services.medication_mark_error(administration=typed, by=ma, reason="Lot typed wrong; scanned instead")
+    scan = read_package_barcode(package_scan(product))
+    services.procedure_add_medication(
+        order=order,
+        by=ma,
+        version=version(order),
+        medication=good_lot(
+            product=product,
+            unit="units",
+            dose=Decimal("1200000"),
+            lot_number=scan.lot_number,
+            expiry_date=scan.expiry_date,
+            entry="scanned",
+            gtin=scan.gtin,
+        ),
+    )
+    services.procedure_document(order=order, by=ma, version=version(order), data=full_documentation(order))
+    finished(order, ma)
+    services.procedure_cosign(order=order, by=supervisor)
     return order

@@ -15,7 +15,7 @@ from backoffice.workflow import HandoffStatus, Priority, StationState
 from procedures import services
 from procedures.models import ChargeLine, MedicationAdministration, ProcedureDocumentation, ProcedureOrder
 from procedures.workflow import ProcedureStatus, Supervision
-from tests.factories import PatientFactory, UserFactory
+from tests.factories import PatientFactory, UserFactory, medication
 from tests.procedures.helpers import (
     awaiting_cosign,
     credentialed,
@@ -272,7 +272,7 @@ class TestProcedurePage:
             detail(order, "medication"),
             {
                 "med-version": 1,
-                "med-drug": "Ceftriaxone 250 mg/mL",
+                "med-product": medication("Ceftriaxone", "250 mg/mL").pk,
                 "med-dose": "250",
                 "med-unit": "mg",
                 "med-route": "IM",

@@ -70,6 +70,8 @@ SKIPPED = {
     "stations/<slug:code>/turnover/": "POST only: a station's turnover, no patient",
     "lab/qc/controls/<int:pk>/": "a control lot's QC chart: control values, no patient",
     "lab/qc/lots/<int:pk>/run/": "POST only: a QC run on a kit lot",
+    "handoffs/<uuid:uuid>/allergies/<int:pk>/remove/": "POST only: takes an allergy off, redirects to its page",
+    "procedures/<uuid:uuid>/medications/<int:pk>/error/": "POST only: marks an entry in error, redirects",
 }
 # Admin site pages that belong to no model (index, app lists, login): no patient's data on them.
 ROLES = ("superuser", "medical_assistant", "supervisor", "clinician", "lab_tech", "auditor")

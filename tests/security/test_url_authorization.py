@@ -85,6 +85,11 @@ BACKOFFICE: dict[str, dict[str, str]] = {
     "handoff_hand_back": POST_ONLY,  # the claimer or a supervisor: tests/backoffice/test_hand_back.py
     "handoff_resend": POST_ONLY,  # the ordering clinician or a supervisor: the same
     "station_turnover": POST_ONLY,
+    # The patient's allergies, from a handoff: whoever is with the patient asks and records them.
+    "allergies": only("medical_assistant", "supervisor", "clinician"),
+    "allergy_add": POST_ONLY,
+    "allergy_remove": POST_ONLY,
+    "allergy_none_known": POST_ONLY,
     "audit": only("supervisor", "auditor"),
     "audit_export": POST_ONLY,
     "audit_account_changes": only("supervisor", "auditor"),  # who changed roles, passwords, authenticators
@@ -107,6 +112,8 @@ PROCEDURES: dict[str, dict[str, str]] = {
     "procedures:start": POST_ONLY,
     "procedures:document": POST_ONLY,
     "procedures:medication": POST_ONLY,
+    "procedures:medication_error": POST_ONLY,
+    "procedures:allergy_override": POST_ONLY,  # clinicians only (procedures.override_allergy)
     "procedures:not_done": POST_ONLY,
     "procedures:cosign": POST_ONLY,
     "procedures:return": POST_ONLY,
@@ -135,6 +142,12 @@ _ADMIN_READ_ONLY = [
     "procedures_competency",
     "procedures_competencyhistory",
     "procedures_medicationadministration",
+    "procedures_medicationerror",
+    "procedures_orderedmedication",
+    "procedures_allergyoverride",
+    "procedures_drugchargeline",
+    "backoffice_allergy",
+    "backoffice_allergyhistory",
     "procedures_proceduredocumentation",
     "procedures_proceduredocumentationhistory",
     "procedures_procedureevent",
@@ -564,8 +577,9 @@ def test_every_refused_object_url_names_the_patient_in_the_access_log(client: Cl
         assert entry.outcome in ("denied", "not_found"), key
         assert list(entry.patients.all()) == [patient], f"{key}: the refusal must name {patient}"
         checked += 1
-    # 13 handoff URLs (3 of them lab's and specimens'), 9 procedure, 10 specimen, 1 call-back, 2 lab test,
-    # 1 patient (its results), 2 bench pages of a specimen, 7 of a result, 3 of a critical call,
-    # 7 of a send-out shipment, 5 of a send-out, 3 of a lab's message (held against an order), 1 break-glass.
-    assert checked == 64
+    # 17 handoff URLs (3 of them lab's and specimens', 4 the patient's allergies), 11 procedure, 10 specimen,
+    # 1 call-back, 2 lab test, 1 patient (its results), 2 bench pages of a specimen, 7 of a result, 3 of a
+    # critical call, 7 of a send-out shipment, 5 of a send-out, 3 of a lab's message (held against an order),
+    # 1 break-glass.
+    assert checked == 70
     assert Patient.objects.count() >= 2

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from backoffice.devtools.seed.catalogs import PATIENT_STATION_KINDS, STATIONS, TEMPLATES, OrderTemplate
 from backoffice.devtools.seed.common import IP, IV, Action, C, W, patient_fields, seeded_rng
+from backoffice.devtools.seed.medications import ORDERED_WITH
 from backoffice.models import (
     ExamRoom,
     Handoff,
@@ -42,9 +43,11 @@ from backoffice.services import (
 from backoffice.workflow import HandBackReason, HandoffStatus, Priority, StationState
 from lab.models import TestDefinition, TestOrder
 from lab.services import test_orders_add
-from procedures.models import ProcedureDocumentation, ProcedureEvent, ProcedureOrder, ProcedureType
+from procedures.models import Medication, ProcedureDocumentation, ProcedureEvent, ProcedureOrder, ProcedureType
 from procedures.services import (
+    AllergyStop,
     Documentation,
+    medications_order,
     procedure_document,
     procedure_finish,
     procedure_orders_add,
@@ -194,6 +197,25 @@ def seed_patients(stdout: OutputWrapper) -> list[Patient]:
     return patients
 
 
+def _order_medications(orders: list[ProcedureOrder], *, clinician: User) -> None:
+    """The drug each injection, vaccine or nebulizer gives, ordered by the clinician and checked against the
+    patient's allergies; where one runs into an allergy, the clinician's override is recorded with it."""
+    catalog = {m.name: m for m in Medication.objects.filter(is_active=True)}
+    for order in orders:
+        product = catalog.get(ORDERED_WITH.get(order.procedure_type.code, ""))
+        if product is None:
+            continue
+        try:
+            medications_order(order=order, medications=[product], by=clinician)
+        except AllergyStop:
+            medications_order(
+                order=order,
+                medications=[product],
+                by=clinician,
+                override_reason="Tolerated it last year; benefit outweighs the risk. Watch 30 minutes after.",
+            )
+
+
 def seed_handoffs(stdout: OutputWrapper, *, users: dict[str, User], patients: list[Patient]) -> None:
     specs = _demo_plan()
     keys = [uuid.uuid5(DEMO_NAMESPACE, f"demo-handoff-{n}") for n in range(len(specs))]
@@ -225,7 +247,8 @@ def seed_handoffs(stdout: OutputWrapper, *, users: dict[str, User], patients: li
             chosen_procedures = [procedure_types[c] for c in template.procedures if c in procedure_types]
             chosen_tests = [tests[c] for c in template.tests if c in tests]
             if chosen_procedures:
-                procedure_orders_add(handoff=handoff, procedure_types=chosen_procedures, by=creator)
+                orders = procedure_orders_add(handoff=handoff, procedure_types=chosen_procedures, by=creator)
+                _order_medications(orders, clinician=users[spec.clinician])
             if chosen_tests:
                 test_orders_add(handoff=handoff, tests=chosen_tests, by=creator)
         at = _demo_times(spec=spec, now=now, rng=rng)

@@ -31,6 +31,7 @@ from backoffice.devtools.seed.clinic_day import seed_handoffs, seed_patients
 from backoffice.devtools.seed.lab_criticals import seed_lab_criticals
 from backoffice.devtools.seed.lab_qc import seed_lab_qc
 from backoffice.devtools.seed.lab_results import seed_lab_results
+from backoffice.devtools.seed.medications import seed_allergy_records, seed_medications
 from backoffice.devtools.seed.scale import seed_scale
 from backoffice.devtools.seed.sendout_results import seed_sendout_results
 from backoffice.devtools.seed.sendouts import seed_reference_labs, seed_sendouts
@@ -70,6 +71,8 @@ class Command(BaseCommand):
             else:
                 seed_competencies(self.stdout, users=users)
                 patients = seed_patients(self.stdout)
+                seed_medications(self.stdout)
+                seed_allergy_records(self.stdout, patients)
                 seed_handoffs(self.stdout, users=users, patients=patients)
                 # The reference labs first: the visits' send-out tests join the desk as they are collected.
                 seed_reference_labs(self.stdout)
