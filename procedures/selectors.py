@@ -21,6 +21,7 @@ from procedures.models import (
     ChargeLine,
     Competency,
     Medication,
+    MedicationAdministration,
     ProcedureDocumentation,
     ProcedureEvent,
     ProcedureOrder,
@@ -224,7 +225,10 @@ def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
             "documentation",
         )
         # What the supervisor reads before co-signing inline: one more query for every row's medications.
-        .prefetch_related("documentation__medications")
+        .prefetch_related(
+            # An entry marked in error comes with its mark (a join, not a query), so the row strikes it through.
+            Prefetch("documentation__medications", queryset=MedicationAdministration.objects.select_related("error"))
+        )
         # The handoff's priority and wait, as on the handoff queue (Priority.STAT is 1); then as ordered.
         .order_by("handoff__priority", "handoff__created_at", "handoff_id", "created_at", "id")
     )

@@ -446,3 +446,27 @@ def test_the_dose_unit_and_typed_entry_need_a_catalog_drug(client: Client, ma: U
     assert "Choose the drug, or scan the package." in content
     assert "Give the lot&#x27;s expiry date, or scan the package." in content
     assert not MedicationAdministration.objects.exists()
+
+
+def test_the_cosign_queue_shows_the_lot_expiry_by_month_name_and_strikes_an_entry_in_error(
+    client: Client, ma: User, sup: User
+) -> None:
+    order = _at_administration(ma)
+    wrong = services.procedure_add_medication(
+        order=order, by=ma, version=1, medication=good_lot(product=ceftriaxone(), dose=Decimal("2"), unit="g")
+    )
+    services.medication_mark_error(administration=wrong, by=ma, reason="Wrong dose typed")
+    services.procedure_add_medication(
+        order=order,
+        by=ma,
+        version=version(order),
+        medication=good_lot(
+            product=ceftriaxone(), dose=Decimal("1"), unit="g", lot_number="CX1", expiry_date=dt.date(2030, 12, 31)
+        ),
+    )
+    services.procedure_document(order=order, by=ma, version=version(order), data=full_documentation(order))
+    finished(order, ma)
+    client.force_login(sup)
+    content = client.get(reverse("procedures:queue")).content.decode()
+    assert '<del>Ceftriaxone 1 g vial 2 g</del> <span class="small">entered in error</span>' in content
+    assert 'lot <span class="font-monospace">CX1</span> exp Dec 2030' in content
