@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -184,6 +185,22 @@ class TestQueue:
         with django_assert_num_queries(5):
             again = c.get(reverse("queue"), headers={"HX-Request": "true"})
         assert [r.pk for r in again.context["rows"]] == [r.pk for r in response.context["rows"]]
+
+    def test_the_refresh_morphs_rows_in_place_with_vendored_idiomorph(
+        self, client: Client, medical_assistant: User
+    ) -> None:
+        handoff = HandoffFactory()
+        page = _as(client, medical_assistant).get(reverse("queue")).content.decode()
+        # The refresh morphs (so a focused Claim button is the same element afterwards), each row
+        # matched by its id, never a neighbour's content poured into it when the order changes.
+        assert 'hx-ext="morph" hx-swap="morph:innerHTML"' in page
+        assert f'<tr id="handoff-{handoff.uuid}"' in page
+        # Served from our static files with its licence, after htmx (the extension registers with it).
+        script = "/static/vendor/idiomorph-0.8.0/idiomorph-ext.min.js"
+        assert page.index("htmx.min.js") < page.index(script)
+        vendored = settings.BASE_DIR / "static" / "vendor" / "idiomorph-0.8.0"
+        assert 'defineExtension("morph"' in (vendored / "idiomorph-ext.min.js").read_text()
+        assert "Zero-Clause BSD" in (vendored / "LICENSE").read_text()
 
     def test_it_pages_a_long_queue_keeping_the_filters(
         self,
