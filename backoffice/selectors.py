@@ -74,6 +74,47 @@ def handed_back_to(*, user: User) -> list[Handoff]:
     )
 
 
+@dataclass(frozen=True)
+class CarriedNeeds:
+    """What a new handoff starts with from the patient: their interpreter and their precautions."""
+
+    interpreter_needed: bool
+    interpreter_language: str
+    isolation: str
+    isolation_from: Handoff | None  # the handoff whose precautions these are, to say so on the page
+    open_handoff: Handoff | None  # the patient is already on the queue: a second handoff is confirmed
+
+
+def carried_needs(*, patient: Patient, user: User) -> CarriedNeeds:
+    """The needs a new handoff for this patient starts with; one query.
+
+    The interpreter is the patient's own (their record). Isolation precautions come from the
+    patient's open handoff, else from their latest handoff today: a clinic's precautions follow the
+    visit's symptoms (droplet for a sore throat), so last week's are not offered as today's, while a
+    patient sent back for more today still needs the precautions they had this morning.
+    """
+    _require_view(user)
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    recent = list(
+        Handoff.objects.filter(Q(status__in=OPEN_STATUSES) | Q(created_at__gte=today), patient=patient)
+        .select_related("ordering_clinician")
+        .order_by("-created_at", "-id")[:10]
+    )
+    for handoff in recent:
+        handoff.patient = patient  # the page names them: no query for the row we have
+    open_ones = [h for h in recent if h.is_open]
+    first_open = open_ones[-1] if open_ones else None
+    source = first_open or (recent[0] if recent else None)
+    isolated = source is not None and source.isolation != Handoff.Isolation.NONE
+    return CarriedNeeds(
+        interpreter_needed=patient.interpreter_needed,
+        interpreter_language=patient.preferred_language if patient.interpreter_needed else "",
+        isolation=source.isolation if source is not None and isolated else Handoff.Isolation.NONE,
+        isolation_from=source if isolated else None,
+        open_handoff=first_open,
+    )
+
+
 # What the pages show of a member of staff: User.__str__ (full name, else username).
 STAFF_NAME_FIELDS = ("id", "username", "first_name", "last_name")
 

@@ -48,6 +48,14 @@ class IdentityNotVerified(TransitionNotAllowed):
     """Work for the patient was attempted before their identity was confirmed."""
 
 
+class AlreadyOnTheQueue(TransitionNotAllowed):
+    """A second open handoff for a patient was asked for without saying so; names the open one."""
+
+    def __init__(self, message: str, *, open_handoff: Handoff) -> None:
+        super().__init__(message)
+        self.open_handoff = open_handoff
+
+
 @dataclass(frozen=True)
 class Needs:
     interpreter_needed: bool = False
@@ -201,6 +209,34 @@ def check_order_as(ordering_clinician: User, by: User) -> None:
         raise PermissionRefused(f"A clinician orders as themselves, not as {ordering_clinician}.")
 
 
+def open_handoff_of(patient: Patient) -> Handoff | None:
+    """The patient's first open handoff (on the back-office queue), with its clinician; None if none."""
+    first = (
+        Handoff.objects.open()
+        .filter(patient=patient)
+        .select_related("ordering_clinician")
+        .order_by("created_at", "id")
+        .first()
+    )
+    if first is not None:
+        first.patient = patient  # named by the refusal and the page: no query for the row we have
+    return first
+
+
+def check_second_handoff(patient: Patient, *, confirmed: bool) -> Handoff | None:
+    """Refuse a second open handoff for a patient unless it was confirmed; return the open one."""
+    open_handoff = open_handoff_of(patient)
+    if open_handoff is not None and not confirmed:
+        at = timezone.localtime(open_handoff.created_at)
+        raise AlreadyOnTheQueue(
+            f"{patient.full_name} is already on the back-office queue: handed off at {at:%H:%M} by "
+            f"{open_handoff.ordering_clinician}, {HANDOFF.name(open_handoff.status)}. "
+            "Tick “Hand off again” to send a second handoff.",
+            open_handoff=open_handoff,
+        )
+    return open_handoff
+
+
 def check_add_items(handoff: Handoff, by: User) -> None:
     """Items are ordered on an open handoff by someone who may hand patients off."""
     require(by, "backoffice.add_handoff", "order for patients")
@@ -229,9 +265,14 @@ def handoff_create(
     clinical_note: str = "",
     diagnosis_codes: Sequence[str] = (),
     needs: Needs = Needs(),
+    again: bool = False,
     by: User,
 ) -> Handoff:
-    """Hand a patient off from the exam room to the back-office queue (ICD-10-CM codes checked)."""
+    """Hand a patient off from the exam room to the back-office queue (ICD-10-CM codes checked).
+
+    A patient already on the queue gets a second handoff only when ``again`` says so; it keeps the
+    first one's isolation precautions when none are given (the patient still needs them).
+    """
     require(by, "backoffice.add_handoff", "hand patients off")
     check_order_as(ordering_clinician, by)
     language = needs.interpreter_language.strip()
@@ -252,8 +293,14 @@ def handoff_create(
         isolation=needs.isolation,
         created_by=by,
     )
-    handoff.full_clean()
     with transaction.atomic():
+        # The patient's row locked: two handoffs sent at once for one patient are decided one after
+        # the other, so the second sees the first.
+        lock(patient)
+        first = check_second_handoff(patient, confirmed=again)
+        if first is not None and handoff.isolation == Handoff.Isolation.NONE:
+            handoff.isolation = first.isolation
+        handoff.full_clean()
         handoff.save()
         note = "" if by.pk == ordering_clinician.pk else f"On behalf of {ordering_clinician}"
         record(handoff, by=by, action=Action.CREATED, note=note, created=True)

@@ -28,6 +28,7 @@ urlpatterns = [
     path("queue/", views.queue, name="queue"),
     path("board/", views.board, name="board"),
     path("handoffs/new/", views.handoff_new, name="handoff_new"),
+    path("handoffs/new/needs/", views.handoff_needs, name="handoff_needs"),
     path("patients/search/", views.patient_search, name="patient_search"),
     path("handoffs/<uuid:uuid>/", views.handoff_detail, name="handoff_detail"),
     path("handoffs/<uuid:uuid>/claim/", views.handoff_claim, name="handoff_claim"),

@@ -82,6 +82,8 @@ class HandoffForm(forms.Form):
     aide_needed = forms.BooleanField(required=False, label="Needs an aide")
     mobility = forms.ChoiceField(choices=Handoff.Mobility.choices, initial=Handoff.Mobility.INDEPENDENT)
     isolation = forms.ChoiceField(choices=Handoff.Isolation.choices, initial=Handoff.Isolation.NONE)
+    # Shown only when the patient is already on the queue; the service refuses a second handoff without it.
+    again = forms.BooleanField(required=False, label="Hand off again: send a second handoff for this patient")
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

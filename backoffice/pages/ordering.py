@@ -28,6 +28,7 @@ def handoff_order(
     diagnosis_codes: Sequence[str] = (),
     procedure_types: Sequence[ProcedureType],
     tests: Sequence[TestDefinition],
+    again: bool = False,
     by: User,
     medications: Sequence[Medication] = (),
     allergy_override_reason: str = "",
@@ -55,6 +56,7 @@ def handoff_order(
             clinical_note=clinical_note,
             diagnosis_codes=diagnosis_codes,
             needs=needs,
+            again=again,
             by=by,
         )
         orders = {

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
@@ -453,7 +454,7 @@ def handoff_resend(request: HttpRequest, uuid: str) -> HttpResponse:
 def handoff_new(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     form = HandoffForm(request.POST or None, user=user)
-    selected = None
+    selected = open_handoff = None
     allergy_stop = False
     if request.method == "POST":
         if form.is_valid():
@@ -479,6 +480,7 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
                     tests=list(data["tests"]),
                     medications=list(data["medications"]),
                     allergy_override_reason=data["allergy_override_reason"],
+                    again=data["again"],
                     by=user,
                 )
             except AllergyStop as exc:
@@ -498,8 +500,9 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
                 return redirect("handoff_detail", uuid=handoff.uuid)
         selected = form.cleaned_data.get("patient") if hasattr(form, "cleaned_data") else None
         if selected is not None:
-            # The refused form shows the chosen patient again.
+            # The refused form shows the chosen patient again, and asks to confirm if they are on the queue.
             log_access(request=request, action=AccessAction.VIEW, what="new handoff", patients=[selected])
+            open_handoff = services.open_handoff_of(selected)
     status = 422 if request.method == "POST" else 200
     # A clinician's patients handed back by the back office, waiting for them to re-queue or cancel.
     handed_back = selectors.handed_back_to(user=user)
@@ -510,12 +513,40 @@ def handoff_new(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "selected_list": [selected] if selected else [],
+        "open_handoff": open_handoff,
         "handed_back": handed_back,
         "nav": "new",
         "allergy_stop": allergy_stop,
         "may_override_allergy": user.has_perm("procedures.override_allergy"),
     }
     return render(request, "backoffice/pages/handoff_new.html", context, status=status)
+
+
+@log_refusals("new handoff needs", subject=None)
+@require_POST
+@permission_required("backoffice.add_handoff", raise_exception=True)
+def handoff_needs(request: HttpRequest) -> HttpResponse:
+    """The new handoff's needs, pre-filled for the patient just picked (htmx, on picking one)."""
+    user = _user(request)
+    form = HandoffForm(user=user)
+    try:
+        patient = HandoffForm.base_fields["patient"].clean(request.POST.get("patient"))
+    except ValidationError:
+        patient = None  # none picked, or a tampered id: the needs as a new form has them
+    carried = None
+    if patient is not None:
+        carried = selectors.carried_needs(patient=patient, user=user)
+        form = HandoffForm(
+            user=user,
+            initial={
+                "interpreter_needed": carried.interpreter_needed,
+                "interpreter_language": carried.interpreter_language,
+                "isolation": carried.isolation,
+            },
+        )
+        log_access(request=request, action=AccessAction.VIEW, what="new handoff needs", patients=[patient.pk])
+    context = {"form": form, "carried": carried, "open_handoff": carried.open_handoff if carried else None}
+    return render(request, "backoffice/pages/handoff_new.html#needs", context)
 
 
 @log_refusals("patient search", subject=None)

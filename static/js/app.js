@@ -39,6 +39,15 @@
     if (field instanceof HTMLElement) field.focus();
   });
 
+  // A search that found exactly one patient picks them (the radio comes checked): tell the needs,
+  // which fetch what carries over from the patient on a change, as a click on it would.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.target;
+    if (!(target instanceof HTMLElement) || target.id !== "patient-results") return;
+    var picked = target.querySelector("input[type=radio][name=patient]:checked");
+    if (picked) picked.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
   // Down arrow from the search box goes to the first result, so the keyboard can pick one.
   document.addEventListener("keydown", function (event) {
     var target = event.target;

@@ -6,12 +6,14 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from backoffice import roles
 from backoffice.models import ExamRoom, Handoff, HandoffEvent, Patient, Station, StationEvent, User
 from backoffice.selectors import handoff_actions
 from backoffice.services import (
     AlreadyClaimed,
+    AlreadyOnTheQueue,
     IdentityMismatch,
     IdentityNotVerified,
     Needs,
@@ -967,3 +969,43 @@ def test_closed_handoffs_may_share_a_station(
     handoff_cancel(handoff=earlier, by=clinician, reason="Duplicate")
     Handoff.objects.filter(pk=earlier.pk).update(station=station)  # history may point at the same room
     assert Handoff.objects.filter(station=station).count() == 2
+
+
+class TestSecondHandoff:
+    """A patient already on the queue gets a second handoff only when it is confirmed."""
+
+    def _send(self, patient: Patient, clinician: User, exam_room: ExamRoom, **kwargs: object) -> Handoff:
+        return handoff_create(
+            patient=patient, ordering_clinician=clinician, exam_room=exam_room, by=clinician, **kwargs
+        )  # type: ignore[arg-type]
+
+    def test_a_second_open_handoff_is_refused_naming_the_patient_and_the_open_one(
+        self, clinician: User, patient: Patient, exam_room: ExamRoom
+    ) -> None:
+        first = self._send(patient, clinician, exam_room)
+        at = timezone.localtime(first.created_at)
+        with pytest.raises(AlreadyOnTheQueue) as refused:
+            self._send(patient, clinician, exam_room)
+        assert str(refused.value) == (
+            f"Rosa Martínez is already on the back-office queue: handed off at {at:%H:%M} by Priya Shah, "
+            "waiting. Tick “Hand off again” to send a second handoff."
+        )
+        assert refused.value.open_handoff == first
+        assert Handoff.objects.filter(patient=patient).count() == 1
+
+    def test_confirmed_it_is_sent_and_keeps_the_first_ones_precautions(
+        self, clinician: User, patient: Patient, exam_room: ExamRoom
+    ) -> None:
+        self._send(patient, clinician, exam_room, needs=Needs(isolation=Handoff.Isolation.DROPLET))
+        second = self._send(patient, clinician, exam_room, again=True)
+        assert second.status == HandoffStatus.WAITING
+        assert second.isolation == Handoff.Isolation.DROPLET
+        # Precautions chosen for the second one stand.
+        third = self._send(patient, clinician, exam_room, again=True, needs=Needs(isolation=Handoff.Isolation.CONTACT))
+        assert third.isolation == Handoff.Isolation.CONTACT
+
+    def test_a_closed_handoff_asks_nothing(self, clinician: User, patient: Patient, exam_room: ExamRoom) -> None:
+        first = self._send(patient, clinician, exam_room)
+        handoff_cancel(handoff=first, by=clinician, reason="Wrong patient")
+        again = self._send(patient, clinician, exam_room)
+        assert again.isolation == Handoff.Isolation.NONE

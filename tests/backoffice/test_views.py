@@ -11,7 +11,7 @@ from django.utils import timezone
 from backoffice import services
 from backoffice.audit.models import SecurityAlert
 from backoffice.identifiers import as_scanned
-from backoffice.models import Handoff, HandoffEvent, Station, User
+from backoffice.models import AccessLog, Handoff, HandoffEvent, Station, User
 from backoffice.workflow import HandoffStatus, Priority, StationState
 from lab.models import TestDefinition
 from procedures.models import ProcedureType
@@ -571,6 +571,66 @@ class TestNewHandoff:
         response = _as(client, clinician).post(reverse("handoff_new"), payload)
         assert response.status_code == 422
         assert not Handoff.objects.exists()
+
+    def test_picking_a_patient_fills_in_their_interpreter_and_todays_precautions(
+        self, client: Client, clinician: User, patient, exam_room, django_assert_num_queries
+    ) -> None:  # type: ignore[no-untyped-def]
+        patient.preferred_language = "Spanish"
+        patient.interpreter_needed = True
+        patient.save()
+        # Last week's droplet precautions are not today's; this morning's completed handoff's are.
+        old = HandoffFactory(patient=patient, isolation=Handoff.Isolation.DROPLET, ordering_clinician=clinician)
+        services.handoff_cancel(handoff=old, by=clinician, reason="Seen")
+        Handoff.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=7))
+        c = _as(client, clinician)
+        page = c.post(reverse("handoff_needs"), {"patient": str(patient.uuid)}).content.decode()
+        assert (
+            'name="interpreter_needed" class="checkboxinput form-check-input" id="id_interpreter_needed" checked'
+            in page
+        )
+        assert 'value="Spanish"' in page
+        assert '<option value="none" selected>' in page
+        assert "second-handoff" not in page
+        services.handoff_cancel(
+            handoff=HandoffFactory(patient=patient, isolation=Handoff.Isolation.CONTACT, ordering_clinician=clinician),
+            by=clinician,
+            reason="Seen",
+        )
+        # 1 session, 2 user, 3 permissions and roles, 4 the clinician's role (the form's orderer), 5 the
+        # patient picked, 6 their open and today's handoffs with clinicians, 7 access row, 8 its patient.
+        with django_assert_num_queries(8):
+            page = c.post(reverse("handoff_needs"), {"patient": str(patient.uuid)}).content.decode()
+        assert '<option value="contact" selected>' in page
+        assert "contact precautions (their handoff of" in page
+        logged = AccessLog.objects.filter(what="new handoff needs")
+        assert logged.count() == 2
+        assert list(logged.latest("id").patients.values_list("pk", flat=True)) == [patient.pk]
+
+    def test_a_patient_on_the_queue_needs_a_confirmed_second_handoff(
+        self, client: Client, clinician: User, patient, exam_room
+    ) -> None:  # type: ignore[no-untyped-def]
+        c = _as(client, clinician)
+        assert (
+            c.post(
+                reverse("handoff_new"), self._payload(patient, clinician, exam_room, isolation="droplet")
+            ).status_code
+            == 302
+        )
+        first = Handoff.objects.get(patient=patient)
+        # Picking them again shows the open handoff, its precautions carried, and the confirmation.
+        needs = c.post(reverse("handoff_needs"), {"patient": str(patient.uuid)}).content.decode()
+        assert "Rosa Martínez is already on the back-office queue" in needs
+        assert 'name="again"' in needs and '<option value="droplet" selected>' in needs
+        refused = c.post(reverse("handoff_new"), self._payload(patient, clinician, exam_room))
+        assert refused.status_code == 422
+        page = refused.content.decode()
+        assert "Rosa Martínez is already on the back-office queue: handed off at" in page
+        assert 'name="again" id="id_again"' in page and reverse("handoff_detail", args=[first.uuid]) in page
+        assert Handoff.objects.filter(patient=patient).count() == 1
+        sent = c.post(reverse("handoff_new"), self._payload(patient, clinician, exam_room, again="on"))
+        assert sent.status_code == 302
+        second = Handoff.objects.exclude(pk=first.pk).get(patient=patient)
+        assert second.isolation == Handoff.Isolation.DROPLET
 
     def test_patient_search_finds_by_mrn_and_name(self, client: Client, clinician: User, patient) -> None:  # type: ignore[no-untyped-def]
         PatientFactory(family_name="Other", given_name="Person")

@@ -74,6 +74,7 @@ BACKOFFICE: dict[str, dict[str, str]] = {
     "board": only("supervisor"),
     "handoff_new": only("medical_assistant", "supervisor", "clinician"),
     "patient_search": POST_ONLY,
+    "handoff_needs": POST_ONLY,
     "handoff_detail": only(*CLINICAL),
     "handoff_claim": POST_ONLY,
     "handoff_release": POST_ONLY,
