@@ -9,7 +9,8 @@ the cancel's transaction (a handler that refuses rolls the whole cancel back); a
 can refuse also answers, without locking or writing, why it would (the same rule), so the handoff page
 says so instead of offering a cancel the service refuses. Apps whose work a
 person without the whole clinic's patients (a lab technician) searches register which patients
-are in that work.
+are in that work. Apps whose items need equipment at the station say which, so the core offers and
+assigns only a station that has it.
 """
 
 from collections.abc import Callable
@@ -121,3 +122,19 @@ def register_patient_work(app_label: str, reader: PatientWork) -> None:
 def patient_work(since: datetime) -> "list[QuerySet[Any]]":
     """Each registered app's work for the outer query's patient, open or changed since `since`."""
     return [reader(since) for reader in _patient_work.values()]
+
+
+# The equipment one app's items of the handoff still to be done need, a row per (item, equipment): the
+# item as a page names it ("Laceration repair"), the equipment's id and name. One query.
+EquipmentNeeded = Callable[["Handoff"], list[tuple[str, int, str]]]
+
+_equipment_needed: dict[str, EquipmentNeeded] = {}
+
+
+def register_equipment_needed(app_label: str, reader: EquipmentNeeded) -> None:
+    _equipment_needed[app_label] = reader
+
+
+def equipment_needed(handoff: "Handoff") -> list[tuple[str, int, str]]:
+    """What the station must have for every item still to be done, every app's (empty: any station)."""
+    return [need for reader in _equipment_needed.values() for need in reader(handoff)]

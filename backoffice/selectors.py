@@ -6,10 +6,11 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from django.conf import settings
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Count, Exists, F, ForeignKey, Model, Prefetch, Q, QuerySet, When, Window
+from django.db.models import Case, Count, Exists, F, ForeignKey, Model, Prefetch, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
@@ -18,7 +19,7 @@ from backoffice import hooks, services
 from backoffice.models import AccessLog, Handoff, HandoffEvent, HandoffQuerySet, Patient, Station, User
 from backoffice.text import MRN_PART_MIN, search_words
 from backoffice.transitions import Offer, offer
-from backoffice.workflow import OPEN_STATUSES, HandoffStatus
+from backoffice.workflow import OPEN_STATUSES, HandoffStatus, StationState
 
 
 def _require_view(user: User) -> None:
@@ -175,6 +176,36 @@ def station_choices() -> list[tuple[str, str]]:
 
 
 STATION_CHOICES_KEY = "selectors:station_choices"
+
+
+@dataclass(frozen=True)
+class StationChoice:
+    station: Station
+    lacks: list[services.EquipmentNeed]  # empty: it has what the handoff's items need
+
+
+@dataclass(frozen=True)
+class StationPicker:
+    """The ready stations for a handoff: those with every piece of equipment its items need first."""
+
+    needs: list[services.EquipmentNeed]
+    fitting: list[StationChoice]
+    lacking: list[StationChoice]
+
+
+def station_picker(handoff: Handoff) -> StationPicker:
+    """Ready stations for this handoff, each with what it lacks of what its items need. Two queries: the
+    needs (one per app that has any, hooks.equipment_needed), the stations with their equipment's ids."""
+    needs = services.equipment_needs(handoff)
+    stations = list(
+        Station.objects.filter(is_active=True, state=StationState.READY)
+        .annotate(equipment_ids=ArrayAgg("equipment", filter=Q(equipment__isnull=False), default=Value([])))
+        .order_by("kind", "name")
+    )
+    choices = [StationChoice(s, services.lacking(needs, set(s.equipment_ids))) for s in stations]
+    return StationPicker(
+        needs=needs, fitting=[c for c in choices if not c.lacks], lacking=[c for c in choices if c.lacks]
+    )
 
 
 def stations_with_occupant() -> list[Station]:

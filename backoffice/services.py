@@ -118,6 +118,45 @@ def check_assign_station(handoff: Handoff, by: User) -> None:
     require_works_handoff(handoff, by)
 
 
+@dataclass(frozen=True)
+class EquipmentNeed:
+    """One kind of equipment the handoff's items still to be done need, and which items need it."""
+
+    equipment_id: int
+    name: str
+    items: tuple[str, ...]
+
+
+def equipment_needs(handoff: Handoff) -> list[EquipmentNeed]:
+    """What a station must have for this handoff, asked of every app (hooks.equipment_needed), by name."""
+    items: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
+    for item, equipment_id, name in hooks.equipment_needed(handoff):
+        names[equipment_id] = name
+        if item not in items.setdefault(equipment_id, []):
+            items[equipment_id].append(item)
+    return sorted(
+        (EquipmentNeed(pk, names[pk], tuple(found)) for pk, found in items.items()), key=lambda n: n.name.lower()
+    )
+
+
+def lacking(needs: Sequence[EquipmentNeed], has: set[int]) -> list[EquipmentNeed]:
+    return [need for need in needs if need.equipment_id not in has]
+
+
+def check_station_equipment(station: Station, needs: Sequence[EquipmentNeed], has: set[int]) -> None:
+    """Refuse a station without the equipment the handoff's items need, naming what it lacks and for what."""
+    missing = lacking(needs, has)
+    if missing:
+        names = [m.name.lower() for m in missing]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        items = list(dict.fromkeys(item for m in missing for item in m.items))
+        raise TransitionNotAllowed(
+            f"{station} has no {listed} (for {'; '.join(items)}); "
+            f"choose a station that has {'it' if len(names) == 1 else 'them'}."
+        )
+
+
 def check_verify_identity(handoff: Handoff, by: User) -> None:
     require(by, "backoffice.claim_handoff", "verify patients")
     require_works_handoff(handoff, by)
@@ -365,7 +404,9 @@ def handoff_release(*, handoff: Handoff, by: User, reason: str = "") -> Handoff:
 
 
 def handoff_assign_station(*, handoff: Handoff, station: Station, by: User) -> Handoff:
-    """Bring the patient to a ready station; the previous one, if any, needs turnover."""
+    """Bring the patient to a ready station that has the equipment the handoff's open items need; the
+    previous one, if any, needs turnover. A move after identity is verified keeps it verified (the
+    status stays; the move is an event)."""
     require(by, "backoffice.claim_handoff", "assign stations")
     with transaction.atomic():
         lock(handoff, related=("patient",))
@@ -377,6 +418,10 @@ def handoff_assign_station(*, handoff: Handoff, station: Station, by: User) -> H
             raise TransitionNotAllowed(f"{station} is out of service.")
         if station.state != StationState.READY:
             raise TransitionNotAllowed(f"{station} is {STATION.name(station.state)}; pick a ready station.")
+        # Here, not at Start: the patient isn't walked to a room where the procedure can't be done.
+        needs = equipment_needs(handoff)
+        if needs:
+            check_station_equipment(station, needs, set(station.equipment.values_list("pk", flat=True)))
         _free_station(handoff, by=by)
         move(
             station,

@@ -53,6 +53,23 @@ def procedures_under_way(handoff: Handoff) -> list[str]:
     return list(rows.values_list("procedure_type__name", flat=True))
 
 
+def equipment_needed(handoff: Handoff) -> list[tuple[str, int, str]]:
+    """The equipment the handoff's procedures not yet finished need at the station (hooks.equipment_needed):
+    (procedure, equipment id, equipment name), one row each. One query."""
+    rows = (
+        ProcedureOrder.objects.filter(
+            handoff=handoff,
+            status__in=(ProcedureStatus.ORDERED, ProcedureStatus.IN_PROGRESS),
+            procedure_type__required_equipment__isnull=False,
+        )
+        .order_by("id", "procedure_type__required_equipment__name")
+        .values_list(
+            "procedure_type__name", "procedure_type__required_equipment__id", "procedure_type__required_equipment__name"
+        )
+    )
+    return list(rows)
+
+
 def open_procedure_count(handoff: Handoff) -> int:
     return len(open_procedures(handoff))
 

@@ -11,6 +11,7 @@ from backoffice import icd10
 from backoffice.identifiers import read_entry
 from backoffice.models import ExamRoom, Handoff, Patient, Station, User
 from backoffice.roles import ROLE_CLINICIAN
+from backoffice.selectors import StationChoice, StationPicker
 from backoffice.workflow import HandBackReason, Priority, StationState
 from lab.models import TestDefinition
 from procedures.models import Medication, ProcedureType
@@ -165,13 +166,62 @@ class ListedModelChoiceField(forms.ModelChoiceField):
     iterator = ListedChoiceIterator
 
 
+class StationSelect(forms.Select):
+    """The ready stations as the handoff's picker orders them: those that have what its items need, then
+    the others, each saying what it lacks and disabled (the service refuses them)."""
+
+    picker: StationPicker | None = None
+
+    def optgroups(self, name: str, value: list[str], attrs: dict[str, Any] | None = None) -> Any:
+        picker = self.picker
+        if picker is not None:
+            self.choices = [("", "Choose a ready station…")]
+            if not picker.needs:
+                self.choices += [(c.station.code, c.station.name) for c in picker.fitting]
+            else:
+                if picker.fitting:
+                    self.choices.append(
+                        ("Has what's needed", [(c.station.code, c.station.name) for c in picker.fitting])
+                    )
+                if picker.lacking:
+                    self.choices.append(("Missing equipment", [(c.station.code, _lacks(c)) for c in picker.lacking]))
+        return super().optgroups(name, value, attrs)
+
+    def create_option(
+        self,
+        name: str,
+        value: Any,
+        label: int | str,
+        selected: bool,
+        index: int,
+        subindex: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if self.picker is not None and value in {c.station.code for c in self.picker.lacking}:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def _lacks(choice: StationChoice) -> str:
+    return f"{choice.station.name} (no {', '.join(need.name.lower() for need in choice.lacks)})"
+
+
 class StationForm(forms.Form):
     station = ListedModelChoiceField(
         queryset=Station.objects.filter(is_active=True, state=StationState.READY).order_by("kind", "name"),
         to_field_name="code",
         empty_label="Choose a ready station…",
         error_messages={"invalid_choice": "That station is no longer ready; choose another."},
+        widget=StationSelect,
     )
+
+    def offer(self, picker: StationPicker) -> "StationForm":
+        """List the stations as the picker orders them (it read them; the field's query isn't run)."""
+        widget = self.fields["station"].widget
+        assert isinstance(widget, StationSelect)
+        widget.picker = picker
+        return self
 
 
 class CancelForm(forms.Form):

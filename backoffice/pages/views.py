@@ -5,7 +5,7 @@ so they sit on the top floor and read each app's selectors.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,6 +16,7 @@ from django.db.models import Count, F, Q, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -234,6 +235,8 @@ def _render_detail(
 def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any]:
     """What the page shows, each read once. The procedures panel reads its own orders (procedure_tags)."""
     events = selectors.handoff_events(handoff)
+    # Read only if the page shows a station picker (its two queries), once for the select and its note.
+    picker = cast(selectors.StationPicker, SimpleLazyObject(lambda: selectors.station_picker(handoff)))
     return {
         "handoff": handoff,
         "patient": handoff.patient,
@@ -246,7 +249,8 @@ def _detail_context(handoff: Handoff, user: User, **forms: Any) -> dict[str, Any
         "actions": selectors.handoff_actions(handoff, user),
         "hand_back_cancels": settings.MA_HAND_BACK == HandBack.CANCEL,
         "verify_form": forms.get("verify_form") or VerifyIdentityForm(),
-        "station_form": forms.get("station_form") or StationForm(),
+        "station_form": (forms.get("station_form") or StationForm()).offer(picker),
+        "station_picker": picker,
         "cancel_form": forms.get("cancel_form") or CancelForm(),
         "hand_back_form": forms.get("hand_back_form") or HandBackForm(),
         "now": timezone.now(),

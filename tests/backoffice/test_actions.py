@@ -62,7 +62,7 @@ def build(state: str, claimer: User) -> Handoff:
         return handoff
     services.handoff_claim(handoff=handoff, by=claimer)
     if state in ("claimed_at_station", "verified_at_station") or state.startswith(("in_progress", "completed")):
-        services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=claimer)
+        services.handoff_assign_station(handoff=handoff, station=equipped(StationFactory()), by=claimer)
     if state in ("claimed", "claimed_at_station"):
         return handoff
     services.handoff_verify_identity(handoff=handoff, by=claimer, scanned_mrn=handoff.patient.mrn)
@@ -129,7 +129,7 @@ def test_the_offered_actions_are_exactly_those_the_services_accept(state: str, r
     claimer = UserFactory(role=roles.ROLE_MEDICAL_ASSISTANT)
     handoff = build(state, claimer)
     user = claimer if role == "claimer" else UserFactory(role=ROLES[role])
-    spare = StationFactory()
+    spare = equipped(StationFactory())  # has what any procedure needs
 
     offered = handoff_actions(Handoff.objects.get(pk=handoff.pk), user).allowed()
     done = {name for name, attempt in attempts(user, spare).items() if accepted(handoff, attempt)}

@@ -342,10 +342,11 @@ class TestDetail:
         c = _as(client, medical_assistant)
         # 1 session, 2 user, 3 permissions and roles, 4 the handoff with patient/room/station, 5 the
         # staff it names (orderer, claimer), 6 events with actors, 7 access row with its patient,
-        # 8 ready stations for the station form, 9 procedures with types, 10 lab tests with their
-        # specimen types and containers (what to draw comes from the same rows), 11 the handoff's
+        # 8 the equipment the procedures need (hooks.equipment_needed), 9 ready stations with their
+        # equipment for the station picker, 10 procedures with types, 11 lab tests with their
+        # specimen types and containers (what to draw comes from the same rows), 12 the handoff's
         # specimens with their label-print counts (none yet).
-        with django_assert_num_queries(11) as captured:
+        with django_assert_num_queries(12) as captured:
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         # The station choices are one plain query, not a server-side cursor (DECLARE, FETCH, CLOSE).
         assert not [q for q in captured.captured_queries if q["sql"].startswith("DECLARE")]
