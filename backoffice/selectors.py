@@ -192,6 +192,15 @@ class StationPicker:
     fitting: list[StationChoice]
     lacking: list[StationChoice]
 
+    @property
+    def by_item(self) -> list[tuple[str, list[str]]]:
+        """The needs as the page says them: each item with the equipment it needs."""
+        grouped: dict[str, list[str]] = {}
+        for need in self.needs:
+            for item in need.items:
+                grouped.setdefault(item, []).append(need.name.lower())
+        return list(grouped.items())
+
 
 def station_picker(handoff: Handoff) -> StationPicker:
     """Ready stations for this handoff, each with what it lacks of what its items need. Two queries: the
@@ -209,8 +218,13 @@ def station_picker(handoff: Handoff) -> StationPicker:
 
 
 def stations_with_occupant() -> list[Station]:
-    """Active stations with the open handoff occupying each (one query)."""
-    stations = list(Station.objects.filter(is_active=True).order_by("kind", "name"))
+    """Active stations with their equipment's names, and the open handoff occupying each (two queries)."""
+    names = ArrayAgg(
+        "equipment__name", filter=Q(equipment__isnull=False), order_by="equipment__name", default=Value([])
+    )
+    stations: list[Station] = list(
+        Station.objects.filter(is_active=True).annotate(equipment_names=names).order_by("kind", "name")
+    )
     occupants = {
         h.station_id: h
         for h in Handoff.objects.open().filter(station__isnull=False).select_related("patient", "claimed_by")

@@ -44,6 +44,7 @@ urlpatterns = [
     path("handoffs/<uuid:uuid>/allergies/add/", allergy_views.allergy_add, name="allergy_add"),
     path("handoffs/<uuid:uuid>/allergies/<int:pk>/remove/", allergy_views.allergy_remove, name="allergy_remove"),
     path("handoffs/<uuid:uuid>/allergies/none-known/", allergy_views.allergy_none_known, name="allergy_none_known"),
+    path("stations/", views.stations, name="stations"),
     path("stations/<slug:code>/turnover/", views.station_turnover, name="station_turnover"),
     path("procedures/", include("procedures.urls")),
     path("specimens/", include("specimens.urls")),

@@ -42,6 +42,7 @@ from backoffice.workflow import (
     HandBack,
     HandBackReason,
     HandoffStatus,
+    StationState,
     TransitionNotAllowed,
     naming_patient,
 )
@@ -593,6 +594,27 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/pages/partials/patient_results.html", context)
 
 
+@log_refusals("stations", subject=None)
+@require_GET
+# Both: the page names the patients at the stations, which the Admin role (who may keep stations) never sees.
+@permission_required(("backoffice.manage_station", "backoffice.view_handoff"), raise_exception=True)
+def stations(request: HttpRequest) -> HttpResponse:
+    """Every station's state, who is at it and what it has; those needing turnover are turned over here."""
+    stations = selectors.stations_with_occupant()
+    occupants = [s.occupant for s in stations if s.occupant]  # type: ignore[attr-defined]
+    log_access(request=request, action=AccessAction.LIST, what="stations", patients=[h.patient_id for h in occupants])
+    counts = dict.fromkeys(StationState, 0)
+    for station in stations:
+        counts[StationState(station.state)] += 1
+    context = {
+        "stations": stations,
+        "counts": counts,
+        "to_turn_over": [s for s in stations if s.state == StationState.NEEDS_TURNOVER],
+        "nav": "stations",
+    }
+    return render(request, "backoffice/pages/stations.html", context)
+
+
 @require_POST
 @permission_required("backoffice.manage_station", raise_exception=True)
 def station_turnover(request: HttpRequest, code: str) -> HttpResponse:
@@ -603,5 +625,7 @@ def station_turnover(request: HttpRequest, code: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{station.name} is clean, restocked and ready.")
+    if request.POST.get("back") == "stations":
+        return redirect("stations")
     next_page = "board" if _user(request).has_perm("backoffice.view_board") else "queue"
     return redirect(next_page)

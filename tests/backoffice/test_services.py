@@ -34,6 +34,7 @@ from lab.services import test_orders_add
 from procedures.models import ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
 from tests.factories import HandoffFactory, StationFactory, UserFactory
+from tests.procedures.helpers import equipped
 
 Action = HandoffEvent.Action
 
@@ -684,7 +685,7 @@ def test_it_refuses_to_complete_while_ordered_items_are_open(
     handoff: Handoff, medical_assistant: User, clinician: User, station: Station
 ) -> None:
     procedure_orders_add(handoff=handoff, procedure_types=[an_active_procedure()], by=clinician)
-    started(handoff, station, medical_assistant)
+    started(handoff, equipped(station), medical_assistant)
 
     with pytest.raises(TransitionNotAllowed, match="1 open item"):
         handoff_complete(handoff=handoff, by=medical_assistant)
@@ -699,7 +700,7 @@ def test_the_refusal_names_the_patient_and_lists_what_is_still_open(
 ) -> None:
     procedure_orders_add(handoff=handoff, procedure_types=[an_active_procedure()], by=clinician)
     [test] = test_orders_add(handoff=handoff, tests=[TestDefinition.objects.get(loinc_code="41653-7")], by=clinician)
-    started(handoff, station, medical_assistant)
+    started(handoff, equipped(station), medical_assistant)
 
     with pytest.raises(TransitionNotAllowed) as refused:
         handoff_complete(handoff=handoff, by=medical_assistant)
@@ -715,7 +716,7 @@ def test_a_handoff_completes_when_no_items_are_open(
     handoff: Handoff, medical_assistant: User, clinician: User, station: Station
 ) -> None:
     [order] = procedure_orders_add(handoff=handoff, procedure_types=[an_active_procedure()], by=clinician)
-    started(handoff, station, medical_assistant)
+    started(handoff, equipped(station), medical_assistant)
     # Closing the last procedure through its service would complete the handoff by itself (tests in
     # tests/procedures cover that); here the core's own check is under test, so the row is closed directly.
     ProcedureOrder.objects.filter(pk=order.pk).update(status=ProcedureOrder.Status.COMPLETED)

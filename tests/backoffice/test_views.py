@@ -17,7 +17,7 @@ from lab.models import TestDefinition
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
 from tests.factories import HandoffFactory, PatientFactory, StationFactory, UserFactory
-from tests.procedures.helpers import new_ma, ready_handoff, start
+from tests.procedures.helpers import equipped, new_ma, ready_handoff, start
 
 pytestmark = pytest.mark.django_db
 
@@ -279,7 +279,9 @@ class TestBoard:
             procedure_orders_add(handoff=handoff, procedure_types=[procedure], by=handoff.ordering_clinician)
             if index < 3:
                 services.handoff_claim(handoff=handoff, by=medical_assistant)
-                services.handoff_assign_station(handoff=handoff, station=StationFactory(), by=medical_assistant)
+                services.handoff_assign_station(
+                    handoff=handoff, station=equipped(StationFactory()), by=medical_assistant
+                )
         # Sign-in alerts, one per five rows (the panel shows ten at most), of both kinds.
         for index in range(rows // 5):
             kind = SecurityAlert.Kind.CONFIRMATION_PAUSED if index % 2 else SecurityAlert.Kind.SIGN_IN_PAUSED
@@ -373,10 +375,11 @@ class TestDetail:
         # 1 session, 2 user, 3 permissions and roles, 4 the handoff with patient/room/station, 5 the
         # staff it names (orderer, claimer, identity checker), 6 lab tests, 7 events with actors,
         # 8 access row with its patient, 9-10 the open procedures and open lab tests (whether
-        # "Complete handoff" can be offered), 11 ready stations for "move to another station",
-        # 12 the procedures being performed (whether she can hand the patient back: here, why not),
-        # 13 procedures with types, 14 the staff the procedures name (performers).
-        with django_assert_num_queries(14):
+        # "Complete handoff" can be offered), 11 the equipment the procedures still need and 12 the
+        # ready stations with their equipment, for "move to another station", 13 the procedures being
+        # performed (whether she can hand the patient back: here, why not), 14 procedures with types,
+        # 15 the staff the procedures name (performers).
+        with django_assert_num_queries(15):
             response = c.get(reverse("handoff_detail", args=[handoff.uuid]))
         assert response.content.decode().count(">Document<") == started
 

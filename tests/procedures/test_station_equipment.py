@@ -201,7 +201,11 @@ class TestTheHandoffPage:
         assert '<optgroup label="Has what&#x27;s needed">' in content
         assert content.index('value="r"') < content.index('value="b"')
         assert '<option value="b" disabled>Bay 2 (no suture and laceration tray)</option>' in content
-        assert "Needs <strong>exam table</strong>" in content
+        assert (
+            "Simple laceration repair (sutures), up to 2.5 cm needs <strong>exam table</strong> and "
+            "<strong>suture and laceration tray</strong>." in content
+        )
+        assert "Stations without it can't be chosen; each says what it lacks." in content
 
     def test_it_says_when_no_ready_station_has_what_is_needed(self, client: Client, ma: User) -> None:
         handoff, _ = ordered("69209")

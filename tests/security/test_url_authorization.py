@@ -85,6 +85,7 @@ BACKOFFICE: dict[str, dict[str, str]] = {
     "handoff_cancel": POST_ONLY,
     "handoff_hand_back": POST_ONLY,  # the claimer or a supervisor: tests/backoffice/test_hand_back.py
     "handoff_resend": POST_ONLY,  # the ordering clinician or a supervisor: the same
+    "stations": only("medical_assistant", "supervisor"),  # they turn stations over
     "station_turnover": POST_ONLY,
     # The patient's allergies, from a handoff: whoever is with the patient asks and records them.
     "allergies": only("medical_assistant", "supervisor", "clinician"),

@@ -28,6 +28,7 @@ from backoffice.models import (
     StationEvent,
     User,
 )
+from backoffice.selectors import station_picker
 from backoffice.services import (
     Needs,
     handoff_assign_station,
@@ -312,7 +313,7 @@ def _play(
     if reach >= _REACHED[C] and worker is not None:
         handoff_claim(handoff=handoff, by=worker)
         if spec.station:
-            station = ready_station(stations=stations, preferred=spec.station)
+            station = ready_station(stations=stations, preferred=spec.station, handoff=handoff)
             handoff_assign_station(handoff=handoff, station=station, by=worker)
         if reach >= _REACHED[IV]:
             patient = handoff.patient
@@ -380,8 +381,14 @@ class PatientPicker:
         raise CommandError(f"No demo patient left for {template.note[:40]!r}.")
 
 
-def ready_station(*, stations: dict[str, Station], preferred: str) -> Station:
-    """The preferred station, or any ready patient station if someone is using it already."""
+def ready_station(*, stations: dict[str, Station], preferred: str, handoff: Handoff | None = None) -> Station:
+    """The preferred station, or any ready patient station if someone is using it already; for a handoff,
+    one with the equipment its procedures need (as the page offers them), the preferred one if it has it."""
+    if handoff is not None:
+        fitting = [c.station for c in station_picker(handoff).fitting if c.station.kind in PATIENT_STATION_KINDS]
+        if not fitting:
+            raise CommandError("No ready station has what the demo handoff needs; turn some over and run again.")
+        return next((s for s in fitting if s.pk == stations[preferred].pk), fitting[0])
     choice = Station.objects.get(pk=stations[preferred].pk)
     if choice.state == StationState.READY and choice.is_active:
         return choice

@@ -535,7 +535,7 @@ def _collect(
         )
         test_orders_add(handoff=handoff, tests=[tests[code] for code in visit.template.tests], by=clinician)
     Handoff.objects.filter(pk=handoff.pk).update(uuid=key)  # the marker that the demo send-outs exist
-    station = ready_station(stations=stations, preferred="phleb-2")
+    station = ready_station(stations=stations, preferred="phleb-2", handoff=handoff)
     # Claimed once the station is free: after the visit before it there, or the station's last change.
     # After this seed's visit before it there; the station's real history is today's, later than these.
     with timeline.step(6, not_before=timeline.turned_over.get(station.pk)):

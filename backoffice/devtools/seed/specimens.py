@@ -486,7 +486,7 @@ def _play(
         )
         test_orders_add(handoff=handoff, tests=tests, by=clinician)
     Handoff.objects.filter(pk=handoff.pk).update(uuid=key)  # the marker that the demo specimens exist
-    station = ready_station(stations=stations, preferred=visit.preferred_station)
+    station = ready_station(stations=stations, preferred=visit.preferred_station, handoff=handoff)
     # Claimed once the station is free: after the visit before it there, or the station's last change.
     with timeline.step(visit.waited, not_before=timeline.turned_over.get(station.pk, station.state_changed_at)):
         handoff_claim(handoff=handoff, by=worker)
