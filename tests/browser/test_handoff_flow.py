@@ -12,7 +12,7 @@ from procedures.services import procedure_not_done
 from procedures.workflow import NotDoneReason
 from tests.browser.conftest import Screen
 from tests.factories import ExamRoomFactory, HandoffFactory, PatientFactory, StationFactory
-from tests.procedures.helpers import credentialed, ready_handoff, start
+from tests.procedures.helpers import credentialed, equipped, ready_handoff, start
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +35,7 @@ def test_a_clinician_hands_off_and_an_ma_claims_verifies_and_the_board_shows_it(
     )
     PatientFactory(mrn="M271828", given_name="Roberto", family_name="Martin", no_known_allergies=True)
     ExamRoomFactory(name="Exam 3")
-    StationFactory(code="phleb-1", name="Phlebotomy chair 1")
+    equipped(StationFactory(code="phleb-1", name="Phlebotomy chair 1"))  # the draw and the ECG can be done there
     page = screen.page
     caplog.set_level(logging.DEBUG)  # everything any logger says while the live server runs the flow
     requested: list[str] = []
