@@ -23,6 +23,7 @@ from django.utils import dateformat, timezone
 
 from backoffice import hooks
 from backoffice.accounts import reauth
+from backoffice.allergies import Conflict
 from backoffice.models import Credential, Handoff, User
 from backoffice.services import (
     handoff_complete,
@@ -788,12 +789,34 @@ def check_override_allergy(order: ProcedureOrder, by: User) -> None:
         raise TransitionNotAllowed(f"This procedure is {PROCEDURE.name(order.status)}.")
 
 
+def _record_override(
+    locked: ProcedureOrder,
+    medication: CatalogMedication,
+    conflicts: list[Conflict],
+    *,
+    by: User,
+    reason: str,
+    stage: str,
+) -> AllergyOverride:
+    """Under the caller's lock: a clinician's override of these conflicts, recorded with its event."""
+    check_override_allergy(locked, by)
+    override = AllergyOverride.objects.create(
+        order=locked,
+        medication=medication,
+        conflicts="; ".join(str(c) for c in conflicts),
+        reason=reason.strip()[:300],
+        stage=stage,
+        overridden_by=by,
+    )
+    record(locked, by=by, action=Action.ALLERGY_OVERRIDE, note=f"{medication}: {reason.strip()[:150]}")
+    return override
+
+
 def allergy_override(
     *, order: ProcedureOrder, medication: CatalogMedication, by: User, reason: str, stage: str
 ) -> AllergyOverride:
     """A clinician lifts the allergy stop on one drug for one procedure, with a reason; recorded."""
-    reason = reason.strip()
-    if not reason:
+    if not reason.strip():
         raise TransitionNotAllowed("Give the reason for giving it despite the allergy.")
     with transaction.atomic():
         locked = _lock(order)
@@ -803,16 +826,7 @@ def allergy_override(
             raise TransitionNotAllowed(
                 f"{medication} runs into none of {locked.handoff.patient.full_name}'s allergies."
             )
-        override = AllergyOverride.objects.create(
-            order=locked,
-            medication=medication,
-            conflicts="; ".join(str(c) for c in conflicts),
-            reason=reason[:300],
-            stage=stage,
-            overridden_by=by,
-        )
-        record(locked, by=by, action=Action.ALLERGY_OVERRIDE, note=f"{medication}: {reason[:150]}")
-    return override
+        return _record_override(locked, medication, conflicts, by=by, reason=reason, stage=stage)
 
 
 def medications_order(
@@ -833,12 +847,9 @@ def medications_order(
                 continue
             if not override_reason.strip():
                 raise AllergyStop(drugs.conflict_message(patient, medication, conflicts))
-            allergy_override(
-                order=locked,
-                medication=medication,
-                by=by,
-                reason=override_reason,
-                stage=AllergyOverride.Stage.ORDERING,
+            # Already locked and checked here: the override is recorded without doing either again.
+            _record_override(
+                locked, medication, conflicts, by=by, reason=override_reason, stage=AllergyOverride.Stage.ORDERING
             )
         ordered = OrderedMedication.objects.bulk_create(
             [OrderedMedication(order=locked, medication=m, ordered_by=by) for m in medications]
