@@ -45,7 +45,7 @@ class Route(models.TextChoices):
 
 
 # A dose in one mass unit, in another: mg per unit. Doses in mL or units bill only in the same unit.
-MASS_IN_MG = {DoseUnit.G: 1000, DoseUnit.MG: 1, DoseUnit.MCG: 0.001}
+MASS_IN_MG = {DoseUnit.G: Decimal(1000), DoseUnit.MG: Decimal(1), DoseUnit.MCG: Decimal("0.001")}
 
 
 class Medication(models.Model):
@@ -113,11 +113,7 @@ class Medication(models.Model):
         if unit == self.billing_unit:
             amount = Decimal(dose)
         elif unit in MASS_IN_MG and self.billing_unit in MASS_IN_MG:
-            amount = (
-                Decimal(dose)
-                * Decimal(str(MASS_IN_MG[DoseUnit(unit)]))
-                / Decimal(str(MASS_IN_MG[DoseUnit(self.billing_unit)]))
-            )
+            amount = Decimal(dose) * MASS_IN_MG[DoseUnit(unit)] / MASS_IN_MG[DoseUnit(self.billing_unit)]
         else:
             return None
         return max(1, math.ceil(amount / self.billing_unit_amount))
