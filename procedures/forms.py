@@ -7,6 +7,7 @@ from typing import Any
 from crispy_forms.helper import FormHelper
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.utils import timezone
 
 from backoffice.models import User
@@ -192,6 +193,22 @@ class DocumentationForm(_Form):
                 )
                 initial[f"{phase}_temperature"] = getattr(existing.get(phase), "temperature", None)
         self.initial = {**initial, **self.initial}
+
+    def draft_values(self, data: QueryDict) -> dict[str, Any]:
+        """What a draft keeps of a half-typed form: this form's own fields only, unvalidated (a pulse
+        half typed is still what was typed), each cut to its field's length; ticked boxes as booleans
+        and the checklist as its list. They come back as the form's initial values."""
+        values: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            if name == "version":
+                continue
+            if isinstance(field, forms.MultipleChoiceField):
+                values[name] = [v for v in data.getlist(name) if v.isdigit()][:100]
+            elif isinstance(field, forms.BooleanField):
+                values[name] = bool(data.get(name))
+            else:
+                values[name] = data.get(name, "")[: getattr(field, "max_length", None) or 20]
+        return values
 
     def vitals_rows(self) -> list[tuple[str, list[forms.BoundField]]]:
         names = [name for name, *_ in VITAL_FIELDS] + ["temperature"]

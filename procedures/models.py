@@ -498,6 +498,33 @@ class StepCompletion(models.Model):
         return f"{self.step} ✓"
 
 
+class DocumentationDraft(models.Model):
+    """What the performer has typed and ticked but not saved yet, kept as they type.
+
+    Not part of the record: saving the documentation files it (each step with the time it was
+    ticked) and deletes it; finishing or closing the procedure deletes it too. It is always of the
+    documentation's current version (``base_version``): a draft sent from an older version is
+    refused, and a change that touches nothing the draft holds (a medication recorded, or marked
+    entered in error) carries it along to the new version.
+    """
+
+    documentation = models.OneToOneField(ProcedureDocumentation, on_delete=models.CASCADE, related_name="draft")
+    base_version = models.PositiveIntegerField()
+    # The form's fields as typed (text, as the browser sent them; a list for the checklist).
+    values = models.JSONField(default=dict)
+    # Checklist step id (as text) → when it was ticked (ISO 8601), stamped by the server at the tick.
+    steps_ticked = models.JSONField(default=dict)
+    saved_at = models.DateTimeField(default=timezone.now)
+    saved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Draft of {self.documentation.order} (on v{self.base_version})"
+
+    def ticked_at(self) -> dict[int, datetime]:
+        """The draft's ticked steps with when each was ticked."""
+        return {int(pk): datetime.fromisoformat(at) for pk, at in self.steps_ticked.items()}
+
+
 @pghistory.track(**tracked_history("VitalSignsHistory"))
 class VitalSigns(models.Model):
     """One set of vital signs taken around a procedure."""

@@ -20,6 +20,7 @@ from procedures.models import (
     AllergyOverride,
     ChargeLine,
     Competency,
+    DocumentationDraft,
     Medication,
     MedicationAdministration,
     ProcedureDocumentation,
@@ -148,6 +149,15 @@ def procedure_record(order: ProcedureOrder) -> ProcedureRecord:
     steps = [(step, done.get(step.pk)) for step in order.procedure_type.steps.all()]
     events = list(order.events.select_related("actor").order_by("at", "id"))
     return ProcedureRecord(documentation=documentation, steps=steps, events=events)
+
+
+def documentation_draft(documentation: ProcedureDocumentation, user: User) -> DocumentationDraft | None:
+    """The user's unsaved draft of this documentation. A draft is always of the current version (a
+    save deletes it, a draft of another version is refused, a medication carries it along); the
+    filter on the version keeps that promise here too."""
+    return DocumentationDraft.objects.filter(
+        documentation=documentation, base_version=documentation.version, saved_by=user
+    ).first()
 
 
 @dataclass(frozen=True)

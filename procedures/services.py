@@ -9,9 +9,9 @@ accept. Views, admin, commands and tests call these; nothing else assigns a proc
 its documentation version or a competency.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -40,6 +40,7 @@ from procedures.models import (
     AllergyOverride,
     ChargeLine,
     Competency,
+    DocumentationDraft,
     DrugChargeLine,
     MedicationAdministration,
     MedicationError,
@@ -644,12 +645,18 @@ def procedure_document(*, order: ProcedureOrder, by: User, version: int, data: D
         valid_steps = set(ptype.steps.values_list("pk", flat=True))
         wanted_steps = set(data.steps_done) & valid_steps
         done = set(doc.steps_done.values_list("step_id", flat=True))
+        # A step ticked while typing (the draft) keeps the time it was ticked; the save files it.
+        ticked_at = _draft_ticks(doc)
         if wanted_steps != done:
             steps_changed = True
             doc.steps_done.filter(step_id__in=done - wanted_steps).delete()
             StepCompletion.objects.bulk_create(
-                [StepCompletion(documentation=doc, step_id=pk, done_by=by) for pk in sorted(wanted_steps - done)]
+                [
+                    StepCompletion(documentation=doc, step_id=pk, done_by=by, done_at=min(ticked_at.get(pk, now), now))
+                    for pk in sorted(wanted_steps - done)
+                ]
             )
+        DocumentationDraft.objects.filter(documentation=doc).delete()
 
         vitals_changed = False
         if ptype.vitals:
@@ -677,6 +684,53 @@ def procedure_document(*, order: ProcedureOrder, by: User, version: int, data: D
         doc.save(update_fields=[*changed, "version", "updated_at", "updated_by"])
         record(locked, by=by, action=Action.DOCUMENTED, note=f"Version {doc.version}")
     return doc
+
+
+def _draft_ticks(doc: ProcedureDocumentation) -> dict[int, datetime]:
+    """When each step in the documentation's current draft was ticked (none when there is no current draft)."""
+    draft = DocumentationDraft.objects.filter(documentation=doc, base_version=doc.version).first()
+    return draft.ticked_at() if draft else {}
+
+
+def _bump_version_keeping_draft(doc: ProcedureDocumentation, *, by: User) -> None:
+    """A new version for a change that touches nothing a draft holds (the medications): the draft
+    of the current version stays current, so what the performer typed survives the page's reload."""
+    DocumentationDraft.objects.filter(documentation=doc, base_version=doc.version).update(base_version=doc.version + 1)
+    doc.version += 1
+    doc.updated_at, doc.updated_by = timezone.now(), by
+    doc.save(update_fields=["version", "updated_at", "updated_by"])
+
+
+def documentation_draft_save(
+    *, order: ProcedureOrder, by: User, version: int, values: Mapping[str, Any], steps: Iterable[int]
+) -> DocumentationDraft:
+    """Keep what the performer has typed so far, unsaved (the page sends it as they type).
+
+    Refused like a save: only while the performer may document, and only on the version they
+    opened (StaleDocumentation otherwise, nothing kept). Each checklist step is stamped the first
+    time a draft carries it ticked (or keeps its saved time); unticking drops the stamp.
+    """
+    require(by, "procedures.perform_procedure", "document procedures")
+    with transaction.atomic():
+        locked = _lock(order)
+        check_document(locked, by)
+        doc = _lock_documentation(locked, version=version)
+        valid_steps = set(locked.procedure_type.steps.values_list("pk", flat=True))
+        now = timezone.now()
+        earlier = _draft_ticks(doc)
+        saved = dict(doc.steps_done.values_list("step_id", "done_at"))
+        ticked = {pk: saved.get(pk) or earlier.get(pk) or now for pk in sorted(set(steps) & valid_steps)}
+        draft, _ = DocumentationDraft.objects.update_or_create(
+            documentation=doc,
+            defaults={
+                "base_version": doc.version,
+                "values": dict(values),
+                "steps_ticked": {str(pk): at.isoformat() for pk, at in ticked.items()},
+                "saved_at": now,
+                "saved_by": by,
+            },
+        )
+    return draft
 
 
 def check_drug(
@@ -750,9 +804,7 @@ def procedure_add_medication(
             entry=medication.entry,
             gtin=medication.gtin if medication.entry == MedicationAdministration.Entry.SCANNED else "",
         )
-        doc.version += 1
-        doc.updated_at, doc.updated_by = timezone.now(), by
-        doc.save(update_fields=["version", "updated_at", "updated_by"])
+        _bump_version_keeping_draft(doc, by=by)
         record(locked, by=by, action=Action.MEDICATION, note=str(given))
     return given
 
@@ -776,9 +828,7 @@ def medication_mark_error(*, administration: MedicationAdministration, by: User,
             raise TransitionNotAllowed(f"{administration.drug} is already marked entered in error.")
         doc = ProcedureDocumentation.objects.select_for_update().get(order=locked)
         error = MedicationError.objects.create(administration=administration, reason=reason[:200], marked_by=by)
-        doc.version += 1
-        doc.updated_at, doc.updated_by = timezone.now(), by
-        doc.save(update_fields=["version", "updated_at", "updated_by"])
+        _bump_version_keeping_draft(doc, by=by)
         record(locked, by=by, action=Action.MEDICATION, note=f"Entered in error: {administration} ({reason[:120]})")
     return error
 
@@ -866,6 +916,7 @@ def procedure_perform(*, order: ProcedureOrder, by: User, version: int) -> Proce
         check_finish(locked, by)
         doc = _lock_documentation(locked, version=version)
         _require_complete(locked, doc, doing="finish")
+        DocumentationDraft.objects.filter(documentation=doc).delete()
         locked.performed_at = timezone.now()
         move(locked, table=PROCEDURE, to=S.PERFORMED, by=by, action=Action.PERFORMED, fields=("performed_at",))
     return order
@@ -920,6 +971,7 @@ def procedure_not_done(*, order: ProcedureOrder, by: User, reason: str, note: st
     with transaction.atomic():
         locked = _lock(order)
         check_not_done(locked, by)
+        DocumentationDraft.objects.filter(documentation__order=locked).delete()
         locked.not_done_reason = reason
         locked.not_done_note = note[:300]
         text = NotDoneReason(reason).label + (f": {note}" if note else "")

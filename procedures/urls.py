@@ -16,6 +16,7 @@ urlpatterns = [
     path("<uuid:uuid>/", views.procedure_detail, name="detail"),
     path("<uuid:uuid>/start/", views.procedure_start, name="start"),
     path("<uuid:uuid>/document/", views.procedure_document, name="document"),
+    path("<uuid:uuid>/draft/", views.procedure_draft, name="draft"),
     path("<uuid:uuid>/medications/", views.procedure_medication, name="medication"),
     path("<uuid:uuid>/medications/<int:pk>/error/", views.procedure_medication_error, name="medication_error"),
     path("<uuid:uuid>/allergy-override/", views.procedure_allergy_override, name="allergy_override"),

@@ -3,7 +3,7 @@
 import csv
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -117,7 +117,16 @@ def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", *
             order=order, performer=user, needs_supervision=actions.needs_supervision
         )
     if actions.document and doc is not None:
-        context["doc_form"] = forms_.get("doc_form") or DocumentationForm(order=order, documentation=doc)
+        # What the performer typed and didn't save (a medication recorded, a reload, a sign-out) comes back.
+        draft = selectors.documentation_draft(doc, user)
+        doc_form = forms_.get("doc_form") or DocumentationForm(
+            order=order, documentation=doc, initial=draft.values if draft else None
+        )
+        context["draft"], context["doc_form"] = draft, doc_form
+        ticks = {step.pk: done.done_at for step, done in record.steps if done}
+        if draft:
+            ticks.update(draft.ticked_at())
+        context["checklist"] = _checklist(doc_form, ticks)
         if actions.add_medication:
             context["med_form"] = forms_.get("med_form") or MedicationForm(
                 order=order, initial={"version": doc.version}
@@ -134,6 +143,17 @@ def _detail_context(order: ProcedureOrder, user: User, *, doc_error: str = "", *
     context["resubmit_form"] = forms_.get("resubmit_form") or ResubmitForm()
     context["addendum_form"] = forms_.get("addendum_form") or AddendumForm()
     return context
+
+
+def _checklist(form: DocumentationForm, ticks: dict[int, datetime]) -> list[tuple[Any, datetime | None]]:
+    """Each checklist box with when its step was ticked, if it is ticked now."""
+    if "steps" not in form.fields:
+        return []
+    ticked = {str(v) for v in form["steps"].value() or ()}
+    return [
+        (option, ticks.get(int(option.data["value"])) if str(option.data["value"]) in ticked else None)
+        for option in form["steps"]
+    ]
 
 
 def _again(request: HttpRequest, order: ProcedureOrder, *, doc_error: str = "", **forms_: Any) -> HttpResponse:
@@ -258,6 +278,39 @@ def procedure_document(request: HttpRequest, uuid: str) -> HttpResponse:
             messages.success(request, "Documentation saved.")
             return redirect("procedures:detail", uuid=order.uuid)
     return _again(request, order, doc_form=form)
+
+
+@log_refusals("procedure draft", subject="procedure")
+@require_POST
+@permission_required("procedures.perform_procedure", raise_exception=True)
+def procedure_draft(request: HttpRequest, uuid: str) -> HttpResponse:
+    """Keep the documentation form as typed so far (the page posts it as the performer types: htmx).
+
+    Answers with the draft's status line and each ticked step's time (out of band); a refusal says
+    why in the status line (409), so the performer knows their typing is not being kept.
+    """
+    user = _user(request)
+    order = selectors.procedure_for_user(user=user, uuid=uuid)
+    form = DocumentationForm(order=order, documentation=_documentation(order))
+    values = form.draft_values(request.POST)
+    context: dict[str, Any] = {"order": order}
+    try:
+        version = int(request.POST.get("version", ""))
+        with refusals_logged(request, subject="procedure", ref=uuid):
+            draft = services.documentation_draft_save(
+                order=order, by=user, version=version, values=values, steps=map(int, values.get("steps", []))
+            )
+    except ValueError:
+        context["error"] = "The page is out of date: reload it to go on documenting."
+    except TransitionNotAllowed as exc:
+        context["error"] = str(exc)
+    else:
+        ticked = draft.ticked_at()
+        context["draft"] = draft
+        steps = order.procedure_type.steps.values_list("pk", flat=True)
+        context["ticks"] = [(pk, ticked.get(pk)) for pk in steps]
+        return render(request, "procedures/partials/draft_status.html", context)
+    return render(request, "procedures/partials/draft_status.html", context, status=409)
 
 
 @log_refusals("procedure medication", subject="procedure")

@@ -48,6 +48,71 @@
     if (picked) picked.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
+  // Procedure documentation is kept as a draft as it is typed (the form's hx-post, debounced). Before
+  // another form on the page leaves it (a medication recorded, an override), typing not yet kept is
+  // sent first; the documentation's own Save sends everything itself, so a late draft is dropped.
+  function draftForm() {
+    return document.querySelector("form[data-draft-form]");
+  }
+  document.addEventListener("input", function (event) {
+    var form = draftForm();
+    if (form && form.contains(event.target)) form.dataset.dirty = "1";
+  });
+  document.addEventListener("change", function (event) {
+    var form = draftForm();
+    if (form && form.contains(event.target)) form.dataset.dirty = "1";
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = draftForm();
+    if (!form || event.detail.elt !== form) return;
+    if (form.dataset.leaving) {
+      event.preventDefault();
+      return;
+    }
+    delete form.dataset.dirty;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = draftForm();
+    if (form && event.detail.elt === form && !event.detail.successful) form.dataset.dirty = "1";
+  });
+  // The draft's refusal (409) carries the reason to show where the draft's status is.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = draftForm();
+    if (form && event.detail.elt === form && event.detail.xhr.status === 409) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = draftForm();
+    var other = event.target;
+    if (!form || !(other instanceof HTMLFormElement)) return;
+    if (other === form) {
+      form.dataset.leaving = "1";
+      return;
+    }
+    if (form.dataset.leaving || !form.dataset.dirty || !window.fetch) return;
+    event.preventDefault();
+    var submitter = event.submitter;
+    form.dataset.leaving = "1";
+    var go = function () {
+      if (submitter) other.requestSubmit(submitter);
+      else other.requestSubmit();
+    };
+    fetch(form.getAttribute("hx-post"), {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { "X-User-Activity": "1" },
+    }).then(go, go);
+  });
+
+  // Back to this page from the browser's cache: drafts go on being kept.
+  window.addEventListener("pageshow", function () {
+    var form = draftForm();
+    if (form) delete form.dataset.leaving;
+  });
+
   // Down arrow from the search box goes to the first result, so the keyboard can pick one.
   document.addEventListener("keydown", function (event) {
     var target = event.target;
