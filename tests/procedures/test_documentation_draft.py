@@ -224,6 +224,11 @@ def test_the_page_brings_the_draft_back_after_a_medication_is_recorded(client: C
     assert f'id="tick-{first}" class="tick-at small text-body-secondary">ticked' in content
     assert AccessLog.objects.filter(what="procedure").exists()
 
+    # Signed out (the idle timeout) and back in: still there.
+    client.logout()
+    client.force_login(ma)
+    assert client.get(_url(order)).context["doc_form"]["findings"].value() == "Clean edges, no foreign body"
+
     # Saving files it: the draft is gone, the record holds it.
     data = {"version": "2", "steps": [str(first), str(second)], "findings": "Clean edges, no foreign body", "save": "1"}
     assert client.post(_url(order, "document"), data).status_code == 302
