@@ -66,6 +66,8 @@ def validate_npi(value: str) -> None:
 class User(AbstractUser):
     """A member of staff. Roles are Django groups (see backoffice.roles)."""
 
+    # The opaque id other systems know them by (the FHIR API's Practitioner id), never the primary key.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     title = models.CharField(max_length=80, blank=True, help_text="Shown beside the name, e.g. 'Medical assistant'.")
     phone = models.CharField(
         "callback phone",

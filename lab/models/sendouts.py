@@ -67,6 +67,8 @@ class DialectProfile(models.Model):
 class ReferenceLab(models.Model):
     """A lab the clinic sends tests to: who it is, how we reach it, and how it speaks HL7."""
 
+    # The opaque id other systems know it by (the FHIR API's Organization id), never the primary key.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     class Version(models.TextChoices):
         V251 = "2.5.1", "2.5.1"
         V23 = "2.3", "2.3"
