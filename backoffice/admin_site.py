@@ -146,7 +146,16 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     # The machinery: authenticators (a key is a credential), every tracked record's history in one list,
     # the task worker's results. Superusers only, whatever permissions a role is given.
-    ("Internals", ("otp_totp.totpdevice", "pghistory.middlewareevents", "django_tasks_database.dbtaskresult")),
+    # API clients of the FHIR API (backoffice.fhir): each holds a token that reads patients' records.
+    (
+        "Internals",
+        (
+            "otp_totp.totpdevice",
+            "pghistory.middlewareevents",
+            "django_tasks_database.dbtaskresult",
+            "fhir.apiclient",
+        ),
+    ),
 )
 SUPERUSERS_ONLY = frozenset(dict(SECTIONS)["Internals"])
 # What the index calls third-party tables: django-axes' names say "access", as our own access log does,
@@ -159,6 +168,7 @@ INDEX_NAMES = {
     "axes.accesslog": "Sign-ins",
     "axes.accessfailurelog": "Failed sign-ins",
     "pghistory.middlewareevents": "History of every tracked record",
+    "fhir.apiclient": "FHIR API clients",
 }
 
 

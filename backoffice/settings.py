@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "lab",
     # The append-only tables' checkpoints (tamper evidence) and the database roles' set-up.
     "backoffice.audit",
+    # The FHIR read API (/fhir/): its API clients and the searches their paging links name.
+    "backoffice.fhir",
     # Append-only triggers and field-level history (docs/security.md, "Access log and history");
     # pghistory.admin before django.contrib.admin so its "History" links reach the change forms.
     "pgtrigger",

@@ -55,6 +55,7 @@ urlpatterns = [
     path("audit/break-glass/", audit_views.break_glass_report, name="audit_break_glass"),
     path("break-glass/", break_glass_views.request_access, name="break_glass"),
     path("break-glass/<uuid:uuid>/", break_glass_views.record, name="break_glass_record"),
+    path("fhir/", include("backoffice.fhir.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -30,6 +30,11 @@ OTP_EXEMPT_VIEWS = frozenset(
         "session_status",
         "healthz",
         "admin:logout",
+        # The FHIR API takes a bearer token, never a session: it answers 401 itself.
+        "fhir:metadata",
+        "fhir:search",
+        "fhir:search_post",
+        "fhir:read",
     }
 )
 

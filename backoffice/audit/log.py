@@ -71,12 +71,16 @@ def log_access(
     patients: Iterable[Patient | int],
     object_ref: str = "",
     outcome: str = AccessOutcome.OK,
+    user: User | None = None,
 ) -> AccessLog:
     """Record that the request's user was shown (or refused) these patients' data.
 
-    One statement whatever the number of patients (see _INSERT_SQL).
+    ``user`` stands in for the request's when someone else is answerable: an API client's owner
+    (backoffice.fhir), whose requests carry a token and no session. One statement whatever the number
+    of patients (see _INSERT_SQL).
     """
-    user = getattr(request, "user", None)
+    if user is None:
+        user = getattr(request, "user", None)
     staff = user if isinstance(user, User) else None
     entry = AccessLog(
         at=timezone.now(),
