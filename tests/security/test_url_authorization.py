@@ -22,6 +22,7 @@ from backoffice.models import User
 from lab.models import ControlLot, SendOut, TestOrder
 from procedures.models import ProcedureType
 from procedures.services import procedure_orders_add
+from tests.backoffice.fhir_helpers import api_client
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 from tests.lab.helpers import released_critical_result
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "medical_assistant", "supervisor", "clinician", "lab_tech", "admin_user", "auditor", "outsider")
 
-OK, LOGIN, FORBIDDEN, METHOD = "ok", "login", "forbidden", "method"
+OK, LOGIN, FORBIDDEN, METHOD, UNAUTHORIZED = "ok", "login", "forbidden", "method", "unauthorized"
 
 
 def rule(default: str, **per_role: str) -> dict[str, str]:
@@ -191,6 +192,8 @@ _ADMIN_NO_ACCESS = [
     "django_tasks_database_dbtaskresult",
     "lab_inboundmessage",
     "lab_inboundmessageevent",
+    # An API client's token reads patients' records: superusers only (backoffice.admin_site's Internals).
+    "fhir_apiclient",
 ]
 # Patients' data: the Admin role opens none of it (backoffice.roles.CLINICAL_RECORDS), nor pghistory's
 # events across models, which carry patients' changes.
@@ -320,6 +323,12 @@ LAB_INBOUND: dict[str, dict[str, str]] = {
     "lab:inbound:resolve": POST_ONLY,
 }
 
+# The FHIR API takes an API client's bearer token only: no session opens it, whoever is signed in
+# (tests/backoffice/test_fhir_api.py tests the tokens, scopes and methods).
+FHIR: dict[str, dict[str, str]] = dict.fromkeys(
+    ("fhir:metadata", "fhir:search", "fhir:search_post", "fhir:read"), rule(UNAUTHORIZED, anonymous=UNAUTHORIZED)
+)
+
 RULES: dict[str, dict[str, str]] = {
     **BACKOFFICE,
     **PROCEDURES,
@@ -330,6 +339,7 @@ RULES: dict[str, dict[str, str]] = {
     **LAB_INBOX,
     **LAB_SEND_OUTS,
     **LAB_INBOUND,
+    **FHIR,
     **ADMIN,
 }
 
@@ -375,6 +385,8 @@ def _outcome(status: int, location: str) -> str:
         return FORBIDDEN
     if status == 405:
         return METHOD
+    if status == 401:
+        return UNAUTHORIZED
     return f"status {status}"
 
 
@@ -475,6 +487,7 @@ def test_every_url_has_an_authorization_rule_and_keeps_it(request: pytest.Fixtur
     ids["breakglass"] = str(grant.uuid)
     # A row for every admin model the admin may not open, so the refusal is tested on a real object.
     AccessFailureLog.objects.create(username="someone", ip_address="127.0.0.1", user_agent="", path_info="/login/")
+    api_client(request.getfixturevalue("supervisor"))
     endpoints = sorted(set(_walk(get_resolver().url_patterns)))
     missing = [key for key, _ in endpoints if rule_for(key) is None]
     assert not missing, "new URL without an authorization rule: " + ", ".join(missing)
