@@ -69,6 +69,7 @@ class ReferenceLab(models.Model):
 
     # The opaque id other systems know it by (the FHIR API's Organization id), never the primary key.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
     class Version(models.TextChoices):
         V251 = "2.5.1", "2.5.1"
         V23 = "2.3", "2.3"

@@ -19,7 +19,7 @@ from backoffice.fhir.search import TYPES
 from backoffice.models import AccessLog, Patient, User
 from lab.models import TestOrder
 from lab.services import test_orders_add
-from procedures.models import ProcedureType
+from procedures.models import ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
 from tests.backoffice.fhir_helpers import api_client, bearer, get, post_search
 from tests.factories import HandoffFactory, PatientFactory, UserFactory
@@ -344,3 +344,51 @@ def test_metadata_lists_exactly_what_works(token: str) -> None:
         for param in TYPES[name].params:
             assert all(param.name in source.filters for source in TYPES[name].sources)
         _outcome(post_search(token, name, unlisted="x"), 400)
+
+
+def test_a_supervisor_present_and_one_who_co_signed_are_performers_with_function_supervisor(
+    medical_assistant: User, supervisor: User, token: str
+) -> None:
+    from backoffice.fhir import builders
+    from procedures.workflow import ProcedureStatus, Supervision
+
+    _orders(1)
+    order = ProcedureOrder.objects.get()
+    order.performer, order.supervision, order.supervisor = medical_assistant, Supervision.PRESENT, supervisor
+    order.cosigned_by = UserFactory(role=roles.ROLE_SUPERVISOR)
+    order.status = ProcedureStatus.COMPLETED
+    performers = builders.as_json(builders.procedure(order))["performer"]
+    assert [(p["function"]["text"], p["actor"]["reference"]) for p in performers] == [
+        ("performer", f"Practitioner/{medical_assistant.uuid}"),
+        ("supervisor", f"Practitioner/{supervisor.uuid}"),
+        ("supervisor", f"Practitioner/{order.cosigned_by.uuid}"),
+    ]
+    # The same person present and co-signing is named once.
+    order.cosigned_by = supervisor
+    assert len(builders.as_json(builders.procedure(order))["performer"]) == 2
+    # A practitioner reads by the id the reference names.
+    assert get(token, performers[1]["actor"]["reference"].replace("Practitioner/", "/fhir/Practitioner/")).json()[
+        "id"
+    ] == str(supervisor.uuid)
+
+
+def test_admin_shows_a_new_client_s_token_once_and_keeps_only_its_hash(client: Client, patient: Patient) -> None:
+    superuser = UserFactory(is_superuser=True, is_staff=True)
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/fhir/apiclient/add/",
+        {
+            "name": "Clinic EHR",
+            "owner": superuser.pk,
+            "scopes": ["Patient.read"],
+            "expires_at_0": (timezone.localdate() + timedelta(days=30)).isoformat(),
+            "expires_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 200, response.content[:500]
+    token = response.context["token"]
+    assert token in response.content.decode() and "no-store" in response["Cache-Control"]
+    row = ApiClient.objects.get()
+    assert row.scopes == ["Patient.read"] and token not in row.token_hash
+    assert get(token, f"/fhir/Patient/{patient.uuid}").status_code == 200
+    assert token not in client.get(f"/admin/fhir/apiclient/{row.pk}/change/").content.decode()
