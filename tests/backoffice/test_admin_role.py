@@ -27,6 +27,7 @@ from pghistory.models import MiddlewareEvents
 
 from backoffice import roles
 from backoffice.admin import AccessLoggedAdmin
+from backoffice.fhir.models import ApiClient
 from backoffice.models import AccountChange, AccountChangeKind, Credential, User
 from tests.backoffice.test_admin import CLINICAL, NO_ADD, READ_ONLY
 from tests.conftest import PASSWORD
@@ -41,7 +42,8 @@ Kind = AccountChangeKind
 # What the Admin role may not open at all: roles and authenticators are a superuser's; sign-in records
 # and the task queue are machinery; patients' data (and pghistory's events across models, which carry
 # patients' changes) is minimum-necessary: none of it.
-NO_ACCESS = {Group, TOTPDevice, AccessFailureLog, AxesAccessLog, DBTaskResult, MiddlewareEvents, *CLINICAL}
+# FHIR API clients: a token reads patients' records, so superusers only (backoffice.admin_site's Internals).
+NO_ACCESS = {Group, TOTPDevice, AccessFailureLog, AxesAccessLog, DBTaskResult, MiddlewareEvents, ApiClient, *CLINICAL}
 # Shown, never written: workflow and audit records, history; lockouts are cleared (deleted), not edited.
 VIEW_ONLY = READ_ONLY - CLINICAL
 VIEW_AND_DELETE = {AccessAttempt}
