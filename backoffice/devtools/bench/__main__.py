@@ -241,9 +241,10 @@ def _forwarded_to(opener: urllib.request.OpenerDirector, url: str) -> str:
     return ""
 
 
-def expect_status(base: str, path: str, cookie: str, status: int) -> None:
+def expect_status(base: str, path: str, cookie: str, status: int, *, headers: tuple[str, ...] = ()) -> None:
     opener = urllib.request.build_opener(NoRedirect)
-    request = urllib.request.Request(base + path, headers={"Cookie": cookie})
+    sent = {"Cookie": cookie} | dict(h.split(": ", 1) for h in headers)
+    request = urllib.request.Request(base + path, headers=sent)
     try:
         code = opener.open(request).status
     except urllib.error.HTTPError as exc:
@@ -261,10 +262,13 @@ def wrk(
     cookie: str = "",
     expect: int = 200,
     extra_env: dict[str, str] | None = None,
+    headers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     cmd = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA)]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
+    for header in headers:
+        cmd += ["-H", header]
     cmd.append(base + path)
     env = {**os.environ, "BENCH_EXPECT": str(expect), "BENCH_THREADS": str(THREADS), **(extra_env or {})}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
@@ -521,6 +525,20 @@ def entry_result(raw: dict[str, Any], pool: EntryPool, written: int, rows: int) 
 PREPARE_DESK = """
 from backoffice.devtools.bench.intake import dump, prepare_desk
 dump(prepare_desk(), {path!r})
+"""
+
+# A FHIR API client of the bench's own, with a fresh token each run (the old one's client replaced).
+FHIR_CLIENT = """
+import datetime as dt
+from django.utils import timezone
+from backoffice.fhir.auth import client_token_issue
+from backoffice.fhir.models import SCOPES, ApiClient
+from backoffice.models import User
+ApiClient.objects.filter(name="Benchmark").delete()
+client = ApiClient(name="Benchmark", owner=User.objects.get(username="clinician"), scopes=list(SCOPES),
+                   expires_at=timezone.now() + dt.timedelta(hours=6))
+import json
+json.dump({{"token": client_token_issue(client=client)}}, open({path!r}, "w"))
 """
 
 PREPARE_INTAKE = """
@@ -816,12 +834,16 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         sup_cookie, _ = login(server.base, "supervisor")
         lab_cookie, _ = login(server.base, "labtech")
         doc_cookie, _ = login(server.base, "clinician")
+        bearer = ("Authorization: Bearer " + shell_json(db_url, FHIR_CLIENT)["token"],)
         pages: list[tuple[str, str, str, int, dict[str, Any]]] = [
             ("healthz", "/healthz", "", 200, {}),
             # The floor for a signed-in page: session and user loaded, every middleware run, no page.
             ("signed-in floor", "/session/status/", ma_cookie, 200, {}),
             ("queue (MA)", "/queue/", ma_cookie, 200, {}),
             ("handoff detail (MA)", f"/handoffs/{detail}/", ma_cookie, 200, {}),
+            ("patient's allergies (MA)", f"/handoffs/{detail}/allergies/", ma_cookie, 200, {}),
+            ("stations (MA)", "/stations/", ma_cookie, 200, {}),
+            ("procedure queue (supervisor)", "/procedures/queue/", sup_cookie, 200, {}),
             ("supervisor board", "/board/", sup_cookie, 200, {}),
             # The tracking list, unfiltered: every specimen still moving (GETs change none of them).
             (
@@ -837,12 +859,24 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             ("results inbox (clinician)", "/lab/inbox/", doc_cookie, 200, {}),
             # The send-out desk: every tube waiting to be packed, the open shipments, the sent ones.
             ("send-out desk (lab tech)", "/lab/send-outs/", lab_cookie, 200, desk),
+            # The FHIR read API, a token's (no session): a page of 50 patients, of 50 service requests.
+            ("FHIR Patient search, 50 a page (API client)", "/fhir/Patient?_count=50", "", 200, {"fhir": True}),
+            (
+                "FHIR ServiceRequest search, 50 a page (API client)",
+                "/fhir/ServiceRequest?_count=50",
+                "",
+                200,
+                {"fhir": True},
+            ),
         ]
         for label, path, cookie, status, notes in pages:
-            expect_status(server.base, path, cookie, status)
+            headers = bearer if notes.pop("fhir", False) else ()
+            expect_status(server.base, path, cookie, status, headers=headers)
             say(f"{label}: {args.connections} connections, {args.duration} s")
-            wrk(server.base, path, duration=2, connections=args.connections, cookie=cookie)  # warm-up
-            raw = wrk(server.base, path, duration=args.duration, connections=args.connections, cookie=cookie)
+            wrk(server.base, path, duration=2, connections=args.connections, cookie=cookie, headers=headers)  # warm-up
+            raw = wrk(
+                server.base, path, duration=args.duration, connections=args.connections, cookie=cookie, headers=headers
+            )
             result = measure(label, path, raw)
             result.notes.update(notes)
             results.append(result)
