@@ -53,7 +53,7 @@ from lab.models import (
     TestOrderEvent,
 )
 from lab.services import test_orders_add
-from procedures.models import PROCEDURE_RECORDS, ProcedureOrder, ProcedureType
+from procedures.models import PROCEDURE_RECORDS, DocumentationDraft, ProcedureOrder, ProcedureType
 from procedures.services import procedure_orders_add
 from specimens import services as specimen_services
 from specimens.models import LabelPrint, Specimen, SpecimenEvent
@@ -71,7 +71,17 @@ PROJECT_APPS = ("backoffice", "procedures", "specimens", "lab")
 # Sessions neither: a row's primary key is its session key, a credential, which admin would put in the
 # change page's URL (server logs, browser history); each person ends their own on /account/2fa/, and a
 # deactivation or a new password ends all of an account's (backoffice.accounts.sessions).
-NOT_IN_ADMIN = {AccessLog, AccessLogPatient, AccountChange, BreakGlass, BreakGlassAccess, UserSession}
+# A performer's documentation draft is their typing not yet saved: not part of the record, shown only to
+# them on the procedure's page, gone at the save.
+NOT_IN_ADMIN = {
+    AccessLog,
+    AccessLogPatient,
+    AccountChange,
+    BreakGlass,
+    BreakGlassAccess,
+    UserSession,
+    DocumentationDraft,
+}
 # Field-level history snapshots (pghistory), written by triggers: append-only like the event rows.
 HISTORY = {
     model for label in PROJECT_APPS for model in apps.get_app_config(label).get_models() if issubclass(model, Event)
