@@ -76,7 +76,11 @@ class CriticalCall(models.Model):
 
     class Meta:
         ordering = ["due_at", "id"]
-        indexes = [models.Index(fields=["due_at"], name="criticalcall_open_idx", condition=Q(status="open"))]
+        indexes = [
+            models.Index(fields=["due_at"], name="criticalcall_open_idx", condition=Q(status="open")),
+            # The turnaround dashboard: critical result → read-back, by when the call opened.
+            models.Index(fields=["opened_at"], name="criticalcall_opened_idx"),
+        ]
         permissions = [("record_critical_call", "Can record critical-value calls")]
 
     def __str__(self) -> str:

@@ -62,6 +62,12 @@ class TestOrder(models.Model):
         db_index=False,
     )
     status_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Turnaround (lab.turnaround): when its first results were in (entered at the bench, or a send-out's
+    # final filed) and when it was resulted (its panel released, or the final filed). A result's own
+    # entered_at moves with each correction, and its verified_at is cleared when sent back: the test's
+    # first times are kept here, set once by lab.results.services and lab.sendouts.intake.
+    resulted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    released_at = models.DateTimeField(null=True, blank=True, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -80,6 +86,8 @@ class TestOrder(models.Model):
                 name="testorder_cancel_unseen_idx",
                 condition=Q(status="cancelled", acknowledged_at__isnull=True),
             ),
+            # The turnaround dashboard reads a date range of orders (lab.turnaround.selectors).
+            models.Index(fields=["created_at"], name="testorder_created_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["handoff", "test"], name="testorder_once_per_handoff"),
@@ -88,7 +96,10 @@ class TestOrder(models.Model):
                 name="testorder_cancel_has_reason",
             ),
         ]
-        permissions = [("cancel_testorder", "Can cancel ordered lab tests")]
+        permissions = [
+            ("cancel_testorder", "Can cancel ordered lab tests"),
+            ("view_turnaround", "Can see the lab's turnaround times"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.test.short_name} — {self.get_status_display()}"

@@ -296,6 +296,8 @@ class SendOut(models.Model):
                 name="sendout_awaiting_results_idx",
                 condition=Q(status__in=["sent", "preliminary"], overdue_since__isnull=True),
             ),
+            # The turnaround dashboard: sent → final and overdue, by when it was sent.
+            models.Index(fields=["sent_at"], name="sendout_sent_idx", condition=Q(sent_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(

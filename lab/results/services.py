@@ -276,6 +276,10 @@ def results_enter(
             created=True,
             note=lambda r: f"{r.display_value}{f' ({r.flag})' if r.flag else ''} on lot {kit_lot.lot_number}",
         )
+        if order.resulted_at is None:
+            # The test's first results, for its turnaround (lab.turnaround): a correction keeps this time.
+            order.resulted_at = now
+            order.save(update_fields=["resulted_at"])
     return results
 
 
@@ -379,6 +383,8 @@ def _release(panel: Sequence[Result], *, specimen: Specimen, order: TestOrder, b
         move(r, table=RESULT, to=R.RELEASED, by=by, action=Action.RELEASED, fields=("released_by", "released_at"))
         _released(r, order=order, by=by)
     if order.status == O.IN_PROGRESS and _all_released(order):
+        order.released_at = now
+        order.resulted_at = order.resulted_at or now
         move(
             order,
             table=TEST_ORDER,
@@ -386,6 +392,7 @@ def _release(panel: Sequence[Result], *, specimen: Specimen, order: TestOrder, b
             by=by,
             action=TestOrderEvent.Action.RESULTED,
             note=specimen.accession,
+            fields=("released_at", "resulted_at"),
         )
         if specimen.status == SpecimenStatus.IN_TESTING and not pending_bench_orders(specimen.pk).exists():
             specimen_testing_done(specimen=specimen, by=by)

@@ -750,6 +750,9 @@ def _advance(
             send_out, by=by, action=action, note=f"{note}, while the desk shows it {SEND_OUT.name(send_out.status)}"
         )
     if send_out.status == SO.FINAL and order.status == TestOrderStatus.SENT_OUT:
+        # For its turnaround (lab.turnaround): a send-out's results are in, and released, with its final.
+        order.released_at = send_out.final_at or timezone.now()
+        order.resulted_at = order.resulted_at or order.released_at
         batch.move(
             order,
             table=TEST_ORDER,
@@ -757,6 +760,7 @@ def _advance(
             by=by,
             action=TestOrderEvent.Action.RESULTED,
             note=f"Placer {send_out.placer_number}: final from {send_out.reference_lab}",
+            fields=("released_at", "resulted_at"),
         )
 
 
