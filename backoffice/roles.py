@@ -66,7 +66,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | {"backoffice.cancel_handoff", "backoffice.view_board", "backoffice.view_accesslog"}
     | {"backoffice.view_accountchange", "backoffice.view_breakglass"}
     # Paused sign-ins and supervisor confirmations, on the board (backoffice.accounts.alerts).
-    | {"audit.view_securityalert"},
+    | {"audit.view_securityalert"}
+    # How long each step of a test takes (lab.turnaround): the supervisors run the lab (no lab director role).
+    | {"lab.view_turnaround"},
     ROLE_CLINICIAN: {
         "backoffice.view_patient",
         "backoffice.view_handoff",
@@ -175,6 +177,8 @@ ADMIN_EXCLUDED = {
     "lab.acknowledge_result",
     "lab.run_qc",
     "lab.record_critical_call",
+    # The lab's turnaround times are for those who run the lab, not for who keeps its catalogs.
+    "lab.view_turnaround",
     # Results, QC runs and critical calls are clinical records, changed only by the bench's services.
     "lab.add_result",
     "lab.change_result",

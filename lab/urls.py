@@ -18,6 +18,8 @@ urlpatterns = [
     path("results/", include("lab.results.urls")),
     path("criticals/", include("lab.criticals.urls")),
     path("inbox/", include("lab.inbox.urls")),
+    # How long each step takes, for supervisors.
+    path("turnaround/", include("lab.turnaround.urls")),
     # Tests sent to reference labs: packing, shipping, ordering over HL7, tracking.
     path("send-outs/", include("lab.sendouts.urls")),
     path("send-outs/inbound/", include("lab.sendouts.inbound.urls")),

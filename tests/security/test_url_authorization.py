@@ -287,6 +287,11 @@ LAB_CRITICALS: dict[str, dict[str, str]] = {
     "lab:criticals:attempt": POST_ONLY,
     "lab:criticals:acknowledge": POST_ONLY,
 }
+# Turnaround times (lab.view_turnaround): supervisors run the lab; there is no lab director role.
+LAB_TURNAROUND: dict[str, dict[str, str]] = {
+    "lab:turnaround:dashboard": only("supervisor"),
+    "lab:turnaround:export_csv": only("supervisor"),
+}
 LAB_INBOX: dict[str, dict[str, str]] = {
     "lab:inbox:inbox": only("supervisor", "clinician"),  # who acknowledges results: their own, or for one away
     "lab:inbox:acknowledge": POST_ONLY,
@@ -337,6 +342,7 @@ RULES: dict[str, dict[str, str]] = {
     **LAB_RESULTS,
     **LAB_CRITICALS,
     **LAB_INBOX,
+    **LAB_TURNAROUND,
     **LAB_SEND_OUTS,
     **LAB_INBOUND,
     **FHIR,
