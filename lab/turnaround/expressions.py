@@ -2,7 +2,9 @@
 
 from typing import Any
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Aggregate, Expression, F, FloatField, Func
+from django.db.models.sql.compiler import SQLCompiler
 
 
 class Minutes(Func):
@@ -34,7 +36,17 @@ class PercentileCont(Aggregate):
         self.fraction = fraction
         super().__init__(expression, **extra)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
         # A float literal, never user input: repr() of a checked float is plain digits.
         extra_context["fraction"] = repr(self.fraction)
-        return super().as_sql(compiler, connection, **extra_context)
+        return super().as_sql(
+            compiler, connection, function=function, template=template, arg_joiner=arg_joiner, **extra_context
+        )

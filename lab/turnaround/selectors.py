@@ -270,7 +270,7 @@ def histogram_width(stats: Stats) -> int:
     return next((w for w in NICE_WIDTHS if w >= wanted), NICE_WIDTHS[-1])
 
 
-def priority_label(value: object) -> str:
+def priority_label(value: int) -> str:
     try:
         return Priority(value).label
     except ValueError:
