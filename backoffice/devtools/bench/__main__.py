@@ -4,6 +4,7 @@
                                                         # specimen list, lab pages, claim, result entry;
                                                         # then label rendering
     python -m backoffice.devtools.bench --growth        # queue p95 at 10k vs 1M historical handoffs
+    python -m backoffice.devtools.bench --turnaround    # /lab/turnaround/ p95 at 10k vs 1M resulted tests
     python -m backoffice.devtools.bench --database NAME # the main table on a database of that name
     python -m backoffice.devtools.bench --intake 2000   # the HL7 intake over 2,000 messages (0: skip it)
     python -m backoffice.devtools.bench --access-rows 20000000  # with 20 million access rows loaded first
@@ -42,7 +43,7 @@ from typing import Any
 
 import psycopg
 
-from backoffice.devtools.bench import access_rows, audit_seal, labels
+from backoffice.devtools.bench import access_rows, audit_seal, labels, turnaround
 from backoffice.devtools.bench.profile import configure
 from backoffice.devtools.demo_totp import unused_demo_code
 from lab.hl7.transport import ack_code, send_mllp
@@ -986,6 +987,37 @@ def growth_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     return {"growth": rows, "p95_ratio_large_to_small": ratio}
 
 
+def turnaround_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    """The dashboard at --turnaround-small then --turnaround-large tests, topped up in one database."""
+    db_url = ensure_database(url, args.database or "bench_tat", fresh=args.fresh)
+    env = app_env(db_url, "owner")
+    manage(env, "db_roles")
+    say("migrate and seed_demo (the users, catalogs and rows the generated tests copy)")
+    manage(env, "migrate", "--no-input", "-v", "0")
+    manage(env, "seed_demo")
+    manage(env, "collectstatic", "--no-input", "-v", "0")
+    rows = []
+    for total in (args.turnaround_small, args.turnaround_large):
+        started = time.monotonic()
+        counts = turnaround.top_up(db_url, total, say=say)
+        counts["generate_seconds"] = round(time.monotonic() - started, 1)
+        server = Server(db_url, args)
+        try:
+            cookie, _ = login(server.base, "supervisor")
+            path = "/lab/turnaround/"
+            expect_status(server.base, path, cookie, 200)
+            say(f"turnaround at {total:,}: {args.connections} connections, {args.duration} s")
+            wrk(server.base, path, duration=2, connections=args.connections, cookie=cookie)
+            raw = wrk(server.base, path, duration=args.duration, connections=args.connections, cookie=cookie)
+        finally:
+            server.stop()
+        result = measure(f"turnaround at {counts['turnaround_tests_generated']:,} tests", path, raw)
+        result.notes.update(counts)
+        rows.append({"database": counts, "result": asdict(result)})
+    ratio = rows[1]["result"]["p95_ms"] / rows[0]["result"]["p95_ms"]
+    return {"turnaround": rows, "turnaround_p95_ratio_large_to_small": ratio}
+
+
 def print_table(report: dict[str, Any]) -> None:
     machine, settings = report["machine"], report["settings"]
     print()
@@ -1026,6 +1058,13 @@ def print_table(report: dict[str, Any]) -> None:
             r = row["result"]
             print(f"{r['name']:<32} req/s {r['rps']:>7.0f}  p50 {r['p50_ms']:>6.1f} ms  p95 {r['p95_ms']:>6.1f} ms")
         print(f"queue p95 ratio (large / small): {report['p95_ratio_large_to_small']:.2f}")
+    if "turnaround" in report:
+        print()
+        for row in report["turnaround"]:
+            r = row["result"]
+            print(f"{r['name']:<32} req/s {r['rps']:>7.0f}  p50 {r['p50_ms']:>6.1f} ms  p95 {r['p95_ms']:>6.1f} ms")
+            print("  " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in row["database"].items()))
+        print(f"turnaround p95 ratio (large / small): {report['turnaround_p95_ratio_large_to_small']:.2f} (target 1.5)")
 
 
 def main() -> None:
@@ -1036,6 +1075,11 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=500, help="open handoffs")
     parser.add_argument("--growth-small", type=int, default=10_000)
     parser.add_argument("--growth-large", type=int, default=1_000_000)
+    parser.add_argument(
+        "--turnaround", action="store_true", help="/lab/turnaround/ p95 at --turnaround-small vs --turnaround-large"
+    )
+    parser.add_argument("--turnaround-small", type=int, default=10_000, help="generated resulted tests")
+    parser.add_argument("--turnaround-large", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=15, help="seconds per page")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
@@ -1073,12 +1117,15 @@ def main() -> None:
             "load_generator": "wrk -t2 on the same machine",
         },
     }
-    report |= growth_run(args, url) if args.growth else main_run(args, url)
+    if args.turnaround:
+        report |= turnaround_run(args, url)
+    else:
+        report |= growth_run(args, url) if args.growth else main_run(args, url)
     print_table(report)
     out = BASE_DIR / "bench-results"
     out.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    kind = "growth" if args.growth else "pages"
+    kind = "turnaround" if args.turnaround else "growth" if args.growth else "pages"
     for path in (out / f"{kind}-{stamp}.json", out / f"{kind}-latest.json"):
         path.write_text(json.dumps(report, indent=2))
     say(f"wrote {out / f'{kind}-latest.json'}")
