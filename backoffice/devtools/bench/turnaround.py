@@ -88,7 +88,7 @@ def _generate(
         "+ interval '8 hours' + make_interval(mins => (g * 37) % 540))"
     )
     # Handoffs first, their ids read back in order of g.
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS bench_tat_h (g bigint PRIMARY KEY, id bigint)")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS bench_tat_h (n bigint PRIMARY KEY, id bigint)")
     conn.execute("TRUNCATE bench_tat_h")
     _clone(
         conn,
@@ -110,7 +110,7 @@ def _generate(
         },
     )
     conn.execute(
-        "INSERT INTO bench_tat_h (g, id) SELECT row_number() OVER (ORDER BY id) + %s - 1, id FROM backoffice_handoff "
+        "INSERT INTO bench_tat_h (n, id) SELECT row_number() OVER (ORDER BY id) + %s - 1, id FROM backoffice_handoff "
         "WHERE id > (SELECT coalesce(max(id), 0) FROM backoffice_handoff) - %s",
         [h_first, h_last - h_first + 1],
     )
@@ -118,7 +118,7 @@ def _generate(
     # The handoff's time: its index is (g - 1) / PER_HANDOFF where the handoff's own was g.
     ordered = when.replace("g *", f"((g - 1) / {PER_HANDOFF}) *")
     test = f"(ARRAY{tests}::bigint[])[(g - 1) % {PER_HANDOFF} + 1]"
-    joined = f"generate_series({first}, {last}) g JOIN bench_tat_h h ON h.g = (g - 1) / {PER_HANDOFF}"
+    joined = f"generate_series({first}, {last}) g JOIN bench_tat_h h ON h.n = (g - 1) / {PER_HANDOFF}"
     source = f"SELECT g, h.id AS handoff, {ordered} AS ordered, {test} AS test, (hashtext(g::text) & 1023) AS r FROM {joined}"  # noqa: S608 - integers and constants
     collected = "s.ordered + make_interval(mins => 3 + s.r % 30)"
     received = f"CASE WHEN s.r % 20 = 0 THEN NULL ELSE {collected} + make_interval(mins => 2 + s.r % 9) END"
