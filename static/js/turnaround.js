@@ -12,6 +12,7 @@
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   Chart.defaults.color = "#343a40";
   Chart.defaults.animation = false;
+  var LEGEND = { position: "bottom", labels: { usePointStyle: true, boxHeight: 8 } };
 
   // Vertical dashed lines at the median and 90th percentile, in bars (bar i spans i to i + 1).
   var markers = {
@@ -43,7 +44,12 @@
         var label = marker[2];
         var width = ctx.measureText(label).width;
         var lx = px + 4 + width > area.right ? px - 4 - width : px + 4;
-        ctx.fillText(label, lx, area.top + 12 + i * 15);
+        var ly = area.top + 12 + i * 16;
+        // On a white box, so the bars behind don't hide it.
+        ctx.fillStyle = "rgba(255, 255, 255, 0.9)";
+        ctx.fillRect(lx - 2, ly - 11, width + 4, 15);
+        ctx.fillStyle = marker[1];
+        ctx.fillText(label, lx, ly);
         ctx.restore();
       });
     },
@@ -65,7 +71,7 @@
         maintainAspectRatio: false,
         categoryPercentage: 1,
         barPercentage: 0.95,
-        plugins: { legend: { position: "bottom" }, title: { display: true, text: data.segment + " (" + data.unit + ")" } },
+        plugins: { legend: LEGEND, title: { display: true, text: data.segment + " (" + data.unit + ")" } },
         scales: {
           x: { stacked: true, title: { display: true, text: data.unit }, ticks: { maxRotation: 60, autoSkip: true } },
           y: { stacked: true, beginAtZero: true, title: { display: true, text: "count" }, ticks: { precision: 0 } },
@@ -92,7 +98,7 @@
         responsive: true,
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
-        plugins: { legend: { position: "bottom" }, title: { display: true, text: "Trend (" + data.unit + ")" } },
+        plugins: { legend: LEGEND, title: { display: true, text: "Trend (" + data.unit + ")" } },
         scales: {
           x: { stacked: true, ticks: { maxRotation: 60, autoSkip: true } },
           y: { beginAtZero: true, position: "left", title: { display: true, text: data.unit } },
