@@ -61,6 +61,9 @@ def top_up(db_url: str, total: int, *, say: Callable[[str], None]) -> dict[str, 
             first = have + 1
             last = min(total, have + BATCH)
             say(f"turnaround: generating tests {first:,} to {last:,} (INSERT … SELECT generate_series)")
+            # Django's foreign keys are deferred: checked at commit, their events queue up, and each
+            # history trigger's own INSERT then rescans the queue (50k handoffs took minutes, not 5 s).
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
             _generate(conn, first, last, handoff=handoff[0], specimen=specimen[0], order=order[0], tests=tests)
             conn.commit()
             have = last

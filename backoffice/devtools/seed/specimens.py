@@ -39,6 +39,7 @@ from backoffice.services import (
     handoff_verify_identity,
     station_turnover,
 )
+from backoffice.workflow import Priority
 from lab.models import RecollectionCall, RecollectionCallEvent, TestDefinition, TestOrder, TestOrderEvent
 from lab.services import test_order_cancel, test_orders_add, tests_start_collection
 from lab.workflow import CancelReason
@@ -144,6 +145,7 @@ class DemoVisit:
     clinician: str = "clinician"
     worker: str = "ma"
     waited: int = 8  # minutes on the queue before the MA claimed the patient
+    priority: int = Priority.ROUTINE  # a STAT visit shows on the turnaround dashboard's STAT figures
     completed: bool = True  # False: still open, the patient still needed
     preferred_station: str = "phleb-1"
     needs: Needs = field(default_factory=Needs)
@@ -161,6 +163,7 @@ DEMO_VISITS = (
     DemoVisit(
         OrderTemplate("Type 1 diabetes, shaky and sweaty in the exam room. POC glucose now.", tests=("41653-7",)),
         minutes_ago=330,
+        priority=Priority.STAT,
         preferred_station="proc-3",
         rounds=(DemoRound((DemoDraw("capillary_blood", S.RECEIVED, body_site="finger_left"),)),),
     ),
@@ -479,6 +482,7 @@ def _play(
             patient=patient,
             ordering_clinician=clinician,
             exam_room=room,
+            priority=visit.priority,
             clinical_note=visit.template.note,
             diagnosis_codes=visit.template.diagnoses,
             needs=visit.needs,
