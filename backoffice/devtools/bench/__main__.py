@@ -999,7 +999,7 @@ def turnaround_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     rows = []
     for total in (args.turnaround_small, args.turnaround_large):
         started = time.monotonic()
-        counts = turnaround.top_up(db_url, total, say=say)
+        counts: dict[str, float] = {**turnaround.top_up(db_url, total, say=say)}
         counts["generate_seconds"] = round(time.monotonic() - started, 1)
         server = Server(db_url, args)
         try:
