@@ -389,7 +389,3 @@ def test_a_supervisor_sees_turnaround_in_the_menu(supervisor, lab_tech) -> None:
     url = reverse("lab:turnaround:dashboard")
     assert f'href="{url}"' in _signed_in(supervisor).get(reverse("queue")).content.decode()
     assert f'href="{url}"' not in _signed_in(lab_tech).get(reverse("queue")).content.decode()
-
-
-def test_a_handoff_exists_for_each_order(clinic) -> None:  # type: ignore[no-untyped-def]
-    assert Handoff.objects.count() == TestOrder.objects.count()
