@@ -1,7 +1,8 @@
 """`make bench`: load a separate database, serve it like production, measure it with wrk.
 
     python -m backoffice.devtools.bench                 # main table: /healthz, queue, detail, board,
-                                                        # specimen list, lab pages, claim, result entry;
+                                                        # specimen list, lab pages (turnaround too),
+                                                        # claim, result entry;
                                                         # then label rendering
     python -m backoffice.devtools.bench --growth        # queue p95 at 10k vs 1M historical handoffs
     python -m backoffice.devtools.bench --turnaround    # /lab/turnaround/ p95 at 10k vs 1M resulted tests
@@ -860,6 +861,8 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             ("results inbox (clinician)", "/lab/inbox/", doc_cookie, 200, {}),
             # The send-out desk: every tube waiting to be packed, the open shipments, the sent ones.
             ("send-out desk (lab tech)", "/lab/send-outs/", lab_cookie, 200, desk),
+            # The last 30 days' turnaround times over the scale history (--turnaround: at 10k vs 1M tests).
+            ("turnaround (supervisor)", "/lab/turnaround/", sup_cookie, 200, {}),
             # The FHIR read API, a token's (no session): a page of 50 patients, of 50 service requests.
             ("FHIR Patient search, 50 a page (API client)", "/fhir/Patient?_count=50", "", 200, {"fhir": True}),
             (
