@@ -19,7 +19,7 @@ UPDATE lab_testorder o SET resulted_at = r.first_entered
 class Migration(migrations.Migration):
     dependencies = [
         ("backoffice", "0021_drug_vocabulary_and_allergy_records"),
-        ("lab", "0018_admin_verbose_names"),
+        ("lab", "0021_referencelab_uuid_unique"),
         ("specimens", "0006_admin_verbose_names"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
