@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -259,6 +259,27 @@ def procedure_queue(*, user: User) -> ProcedureOrderQuerySet:
         # The handoff's priority and wait, as on the handoff queue (Priority.STAT is 1); then as ordered.
         .order_by("handoff__priority", "handoff__created_at", "handoff_id", "created_at", "id")
     )
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """The whole filtered procedure queue, whichever page is shown: open procedures by status, and the
+    one waiting longest in its current status."""
+
+    counts: dict[str, int]
+    oldest: int | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def procedure_queue_summary(orders: QuerySet[ProcedureOrder]) -> QueueSummary:
+    """Two queries, whatever the queue's length."""
+    bare = orders.order_by().select_related(None).prefetch_related(None)
+    counts = dict(bare.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    oldest = bare.order_by("status_changed_at", "pk").values_list("pk", flat=True).first()
+    return QueueSummary(counts=counts, oldest=oldest)
 
 
 def reviews_of_my_work(*, user: User, since: datetime, limit: int = 10) -> list[ProcedureEvent]:

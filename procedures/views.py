@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.audit.log import csv_safe, log_access, log_refusals, refusals_logged, render_logged
 from backoffice.models import AccessAction, Handoff, User
+from backoffice.paging import page_number
 from backoffice.workflow import HandoffStatus, StationState, TransitionNotAllowed, naming_patient
 from procedures import drugs, selectors, services
 from procedures.filters import ProcedureQueueFilter
@@ -511,7 +513,15 @@ def procedure_addendum(request: HttpRequest, uuid: str) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     queue_filter = ProcedureQueueFilter(request.GET, queryset=selectors.procedure_queue(user=user), user=user)
-    orders = list(queue_filter.qs)
+    # A page of the queue, not all of it (a large clinic has hundreds open): the counts by status and the
+    # longest wait are the whole filtered queue's.
+    summary = selectors.procedure_queue_summary(queue_filter.qs)
+    size = settings.QUEUE_PAGE_SIZE
+    pages = max(1, -(-summary.total // size))
+    page = min(page_number(request.GET.get("page")), pages)
+    orders = list(queue_filter.qs[(page - 1) * size : page * size])
+    without_page = request.GET.copy()
+    without_page.pop("page", None)
     now = timezone.now()
     # What supervisors did with this user's work today: co-signed (done) or returned (to correct).
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -522,9 +532,6 @@ def queue(request: HttpRequest) -> HttpResponse:
         what="procedure queue",
         patients=[o.handoff.patient_id for o in orders] + [e.order.handoff.patient_id for e in reviews],
     )
-    # STAT rows come first, so the longest wait is not necessarily the first row.
-    oldest = min(orders, key=lambda o: (o.status_changed_at, o.pk)).pk if orders else None
-    counts = Counter(o.status for o in orders)
     # Each row offers what its services accept; the user's credentials and sign-offs are read once.
     facts = services.StaffFacts(user)
     context = {
@@ -532,8 +539,14 @@ def queue(request: HttpRequest) -> HttpResponse:
         "orders": orders,
         "rows": [(order, selectors.procedure_actions(order, user, facts=facts)) for order in orders],
         "reviews": reviews,
-        "oldest": oldest,
-        "counts": [(s, counts.get(s, 0)) for s in ProcedureStatus if s in counts],
+        # STAT rows come first, so the longest wait is not necessarily the first row (nor on this page).
+        "oldest": summary.oldest,
+        "counts": [(s, summary.counts[s]) for s in ProcedureStatus if s in summary.counts],
+        "page": page,
+        "pages": pages,
+        "first_row": (page - 1) * size + 1,
+        "last_row": (page - 1) * size + len(orders),
+        "filter_query": without_page.urlencode(),
         "warning_minutes": QUEUE_WAIT_WARNING_MINUTES,
         "supervises": user.has_perm("procedures.supervise_procedure"),
         "now": now,

@@ -494,15 +494,44 @@ class TestQueue:
                 ready_handoff("69209", ma=new_ma())
         c = _as(client, sup)
         # 1 session, 2 user, 3 permissions and roles,
-        # 4 open procedures (STAT first, then the longest-waiting patient, as ordered: the handoff is joined) with
-        # patient, station, type, performer, supervisor, returner and documentation,
-        # 5 their medications, 6 today's co-signs and returns of the user's own work, with their
-        # procedures, patients and reviewers, 7 access log row with its patients,
-        # 8 the supervisor's credentials and 9 sign-offs (may they co-sign each row? read once for all),
-        # 10 station filter choices, 11 performer filter choices, 12 procedure type filter choices.
-        with django_assert_num_queries(12):
+        # 4 the whole filtered queue's counts by status, 5 its longest wait in the current status,
+        # 6 a page of open procedures (STAT first, then the longest-waiting patient, as ordered: the handoff is
+        # joined) with patient, station, type, performer, supervisor, returner and documentation,
+        # 7 their medications, 8 today's co-signs and returns of the user's own work, with their
+        # procedures, patients and reviewers, 9 access log row with its patients,
+        # 10 the supervisor's credentials and 11 sign-offs (may they co-sign each row? read once for all),
+        # 12 station filter choices, 13 performer filter choices, 14 procedure type filter choices.
+        with django_assert_num_queries(14):
             response = c.get(reverse("procedures:queue"))
         assert len(response.context["orders"]) == rows
+
+    def test_a_long_queue_comes_a_page_at_a_time_with_the_whole_queue_s_counts(
+        self, client: Client, sup: User, settings
+    ) -> None:  # type: ignore[no-untyped-def]
+        settings.QUEUE_PAGE_SIZE = 5
+        waiting = [ready_handoff("69209", ma=new_ma())[1]["69209"] for _ in range(7)]
+        started = start(waiting[6], waiting[6].handoff.claimed_by, cosign=True)
+        ProcedureOrder.objects.filter(pk=waiting[3].pk).update(status_changed_at=timezone.now() - dt.timedelta(hours=2))
+        c = _as(client, sup)
+
+        first = c.get(reverse("procedures:queue"))
+        assert [o.pk for o in first.context["orders"]] == [o.pk for o in waiting[:5]]
+        content = first.content.decode()
+        assert "<strong>6</strong> ordered" in content and "<strong>1</strong> in progress" in content
+        assert "showing 1\N{EN DASH}5" in content and "Page 1 of 2" in content
+        assert first.context["oldest"] == waiting[3].pk  # the whole queue's longest wait, wherever it is
+
+        second = c.get(reverse("procedures:queue"), {"page": "2", "status": ""})
+        assert [o.pk for o in second.context["orders"]] == [o.pk for o in waiting[5:]]
+        assert "showing 6\N{EN DASH}7" in second.content.decode()
+        assert 'href="?status=&amp;page=1"' in second.content.decode()  # the filters kept, the page changed
+        # Past the end: the last page. The access log names only the patients shown.
+        assert [o.pk for o in c.get(reverse("procedures:queue"), {"page": "9"}).context["orders"]] == [
+            o.pk for o in waiting[5:]
+        ]
+        shown = AccessLog.objects.filter(what="procedure queue").latest("pk")
+        assert set(shown.patients.values_list("pk", flat=True)) == {o.handoff.patient_id for o in waiting[5:]}
+        assert started.status == "in_progress"
 
 
 # --- Competency --------------------------------------------------------------------------------
