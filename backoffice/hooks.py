@@ -10,7 +10,8 @@ can refuse also answers, without locking or writing, why it would (the same rule
 says so instead of offering a cancel the service refuses. Apps whose work a
 person without the whole clinic's patients (a lab technician) searches register which patients
 are in that work. Apps whose items need equipment at the station say which, so the core offers and
-assigns only a station that has it.
+assigns only a station that has it. When the patient leaves the clinic, each app hands what it still
+had pending for them to the clinician's follow-ups, and says beforehand what that would be.
 """
 
 from collections.abc import Callable
@@ -138,3 +139,32 @@ def register_equipment_needed(app_label: str, reader: EquipmentNeeded) -> None:
 def equipment_needed(handoff: "Handoff") -> list[tuple[str, int, str]]:
     """What the station must have for every item still to be done, every app's (empty: any station)."""
     return [need for reader in _equipment_needed.values() for need in reader(handoff)]
+
+
+# The patient has left the clinic (backoffice.services.handoff_patient_left): each app hands what of the
+# handoff's it still had pending for them to whoever follows it up (lab: a result still running becomes a
+# "call the patient" for the ordering clinician, a recollection a call-back), in the event's transaction.
+PatientLeftHandler = Callable[["Handoff", "User"], None]
+
+# What that app's handler would hand over now, one phrase each ("Rapid strep result: call the patient"),
+# read without locks or writes; empty when it would hand over nothing. One query.
+PatientLeftPending = Callable[["Handoff"], list[str]]
+
+_patient_left_handlers: dict[str, PatientLeftHandler] = {}
+_patient_left_pending: dict[str, PatientLeftPending] = {}
+
+
+def register_patient_left(app_label: str, handler: PatientLeftHandler, *, pending: PatientLeftPending) -> None:
+    """`pending` must name exactly what `handler` hands over."""
+    _patient_left_handlers[app_label] = handler
+    _patient_left_pending[app_label] = pending
+
+
+def patient_left(handoff: "Handoff", by: "User") -> None:
+    for handler in _patient_left_handlers.values():
+        handler(handoff, by)
+
+
+def patient_left_pending(handoff: "Handoff") -> list[str]:
+    """What the apps would hand over if the patient left now (empty: nothing of theirs is pending)."""
+    return [item for pending in _patient_left_pending.values() for item in pending(handoff)]

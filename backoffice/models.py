@@ -529,6 +529,9 @@ class Handoff(models.Model):
     # Set by the background check (backoffice.tasks.flag_overdue_handoffs) to the moment a waiting handoff
     # passed its QUEUE_OVERDUE_MINUTES_* threshold; cleared once it is no longer waiting past it.
     overdue_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the patient was recorded as gone from the clinic (backoffice.services.handoff_patient_left):
+    # off the "in the clinic now" board; what was still pending went to the clinician's follow-ups.
+    patient_left_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -579,6 +582,8 @@ class Handoff(models.Model):
             ("cancel_handoff", "Can cancel a handoff"),
             ("view_board", "Can view the supervisor board"),
             ("manage_station", "Can turn over stations"),
+            ("view_clinic_now", "Can view the in-the-clinic-now board"),
+            ("record_patient_left", "Can record that a patient left the clinic"),
         ]
 
     def __str__(self) -> str:
@@ -654,6 +659,7 @@ class HandoffEvent(TransitionEvent):
         ITEMS_ORDERED = "items_ordered", "Items ordered"
         RECOLLECT = "recollect", "Specimen to collect again"
         ITEMS_CANCELLED = "items_cancelled", "Items cancelled"
+        PATIENT_LEFT = "patient_left", "Patient left the clinic"
 
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=30, choices=Action.choices)

@@ -32,6 +32,10 @@ _MA = {
     "backoffice.view_allergy",
     "backoffice.add_allergy",
     "backoffice.change_allergy",
+    # Who is still in the clinic, and that one has gone (backoffice.pages.clinic_now). There is no
+    # front-desk role: the MA (or a supervisor) records that the patient left.
+    "backoffice.view_clinic_now",
+    "backoffice.record_patient_left",
 }
 # Lab technicians receive at the bench and the send-out desk, and reject what can't be tested.
 _SPECIMEN_HANDLING = {
@@ -85,10 +89,14 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "backoffice.view_allergy",
         "backoffice.add_allergy",
         "backoffice.change_allergy",
+        # Their patients still in the clinic, and whether the results they wait for are back.
+        "backoffice.view_clinic_now",
         # Only a clinician lifts an allergy's hard stop on a drug (procedures.medication).
         "procedures.override_allergy",
     },
+    # The clinic-now board: which point-of-care tests patients in the clinic are waiting for.
     ROLE_LAB_TECH: {"backoffice.view_patient", "backoffice.view_handoff", "backoffice.view_station"}
+    | {"backoffice.view_clinic_now"}
     | _SPECIMEN_HANDLING
     | _BENCH
     | _SEND_OUT_DESK,
@@ -163,6 +171,8 @@ ADMIN_EXCLUDED = {
     "backoffice.claim_handoff",
     "backoffice.cancel_handoff",
     "backoffice.view_board",
+    "backoffice.view_clinic_now",
+    "backoffice.record_patient_left",
     "procedures.perform_procedure",
     "procedures.override_allergy",
     *_PROCEDURE_SUPERVISION,

@@ -412,6 +412,12 @@ class HandoffActions:
         return self._offer(services.check_resend)
 
     @cached_property
+    def patient_left(self) -> Offer:
+        """Record that the patient has gone: MAs and supervisors, while something is still theirs or
+        pending (one query per app: what is under way, still open, or would be handed over)."""
+        return offer(lambda: services.check_patient_left(self.handoff, self.user))
+
+    @cached_property
     def works(self) -> bool:
         """Whether the user works this open handoff (its claimer, or a supervisor stepping in)."""
         return self.handoff.is_open and services.works_handoff(self.handoff, self.user)
@@ -426,6 +432,7 @@ class HandoffActions:
         "cancel",
         "hand_back",
         "resend",
+        "patient_left",
     )
 
     def allowed(self) -> set[str]:

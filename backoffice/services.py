@@ -239,6 +239,62 @@ def check_resend(handoff: Handoff, by: User) -> None:
     HANDOFF.check(handoff.status, HandoffStatus.WAITING)
 
 
+@dataclass(frozen=True)
+class LeftFacts:
+    """What check_patient_left asks the apps (hooks.under_way, open_items, patient_left_pending), read by a
+    list page for many handoffs at once with the apps' own batched selectors, so each row's offer costs
+    no query. The service itself asks the hooks, under the lock."""
+
+    under_way: Sequence[str]
+    open_items: Sequence[str]
+    pending: Sequence[str]
+
+
+def check_patient_left(handoff: Handoff, by: User, *, facts: LeftFacts | None = None) -> str | None:
+    """Whether ``by`` may record that the patient has left the clinic now; the handoff's status it moves to.
+
+    MAs and supervisors record it (there is no front-desk role), whoever claimed the patient: it is a
+    fact seen at the door, not work on the patient. A patient being worked moves on: completed when
+    nothing ordered still needs them, otherwise handed back to the ordering clinician (as a hand-back
+    with "Patient left"), who decides. A patient already out of the back office's hands (completed,
+    or returned to the clinician) is recorded only while an app still has something pending for them.
+    None: no status move, the event alone.
+    """
+    require(by, "backoffice.record_patient_left", "record that a patient left")
+    name = handoff.patient.full_name
+    if handoff.patient_left_at is not None:
+        at = timezone.localtime(handoff.patient_left_at)
+        raise TransitionNotAllowed(f"{name} was already recorded as gone at {at:%H:%M}.")
+    if handoff.status == HandoffStatus.CANCELLED:
+        raise TransitionNotAllowed(f"This handoff is {HANDOFF.name(handoff.status)}.")
+    if handoff.status == HandoffStatus.WAITING:
+        # Nobody has seen them: the table has no waiting → returned move; the clinician's cancel is the way.
+        raise TransitionNotAllowed(
+            f"{name} is still waiting unclaimed on the queue; if they have gone, "
+            f"{handoff.ordering_clinician} or a supervisor cancels the handoff."
+        )
+    if handoff.is_open:
+        under_way: Sequence[str] = []
+        if handoff.status in IDENTIFIED_STATUSES:
+            under_way = facts.under_way if facts else hooks.under_way(handoff)
+        if under_way:
+            one = len(under_way) == 1
+            raise TransitionNotAllowed(
+                f"{', '.join(under_way)} {'is' if one else 'are'} being performed; finish {'it' if one else 'them'} "
+                f"or record {'it' if one else 'them'} as not done first."
+            )
+        if handoff.status != HandoffStatus.IN_PROGRESS:
+            done = False
+        else:
+            done = not (facts.open_items if facts else hooks.open_items(handoff))
+        target = HandoffStatus.COMPLETED if done else HandoffStatus.RETURNED
+        HANDOFF.check(handoff.status, target)
+        return target
+    if not (facts.pending if facts else hooks.patient_left_pending(handoff)):
+        raise TransitionNotAllowed(f"Nothing is pending for {name}: no result still running, nothing to collect again.")
+    return None
+
+
 def check_order_as(ordering_clinician: User, by: User) -> None:
     """A clinician orders as themselves; someone else (an MA at the exam room) enters on a named
     clinician's behalf, which the handoff's first event records."""
@@ -610,6 +666,39 @@ def handoff_hand_back(*, handoff: Handoff, by: User, reason: str) -> Handoff:
             note=f"{label}; returned to {handoff.ordering_clinician}" + (f" from {station}" if station else ""),
             fields=("hand_back_reason", "claimed_by", "claimed_at", "station"),
         )
+    return handoff
+
+
+def handoff_patient_left(*, handoff: Handoff, by: User) -> Handoff:
+    """Record that the patient has left the clinic; what was still pending for them goes to the clinician.
+
+    Each app hands over its pending items (hooks.patient_left: lab turns a point-of-care result still
+    running into a "call the patient" for the ordering clinician, and a recollection into a call-back),
+    then the handoff moves as check_patient_left says (completed, or returned to the clinician with
+    "Patient left", the claim and station let go) or, out of the back office's hands already, records
+    the event alone. One transaction; off the clinic-now board from then on.
+    """
+    require(by, "backoffice.record_patient_left", "record that a patient left")
+    with transaction.atomic():
+        lock(handoff, related=("patient", "ordering_clinician"))
+        target = check_patient_left(handoff, by)
+        handed_over = hooks.patient_left_pending(handoff)
+        hooks.patient_left(handoff, by)
+        handoff.patient_left_at = timezone.now()
+        note = "Patient left" + (f"; to {handoff.ordering_clinician}: {'; '.join(handed_over)}" if handed_over else "")
+        if target is None:
+            edit(handoff, by=by, action=Action.PATIENT_LEFT, note=note, fields=("patient_left_at",))
+            return handoff
+        station = _free_station(handoff, by=by)
+        if target == HandoffStatus.COMPLETED:
+            handoff.closed_at = handoff.patient_left_at
+            fields: tuple[str, ...] = ("patient_left_at", "closed_at")
+        else:
+            handoff.hand_back_reason = HandBackReason.PATIENT_LEFT
+            handoff.claimed_by, handoff.claimed_at, handoff.station = None, None, None
+            fields = ("patient_left_at", "hand_back_reason", "claimed_by", "claimed_at", "station")
+            note += f"; returned to {handoff.ordering_clinician}" + (f" from {station}" if station else "")
+        move(handoff, table=HANDOFF, to=target, by=by, action=Action.PATIENT_LEFT, note=note, fields=fields)
     return handoff
 
 

@@ -8,9 +8,14 @@ class LabConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.audit.subjects import register_subject
-        from backoffice.hooks import register_handoff_cancel_handler, register_open_items, register_patient_work
-        from lab.selectors import open_tests, patients_in_lab_work
-        from lab.services import SPECIMEN_LISTENER, tests_cancel_blockers, tests_close_for_cancel
+        from backoffice.hooks import (
+            register_handoff_cancel_handler,
+            register_open_items,
+            register_patient_left,
+            register_patient_work,
+        )
+        from lab.selectors import left_behind, open_tests, patients_in_lab_work
+        from lab.services import SPECIMEN_LISTENER, tests_cancel_blockers, tests_close_for_cancel, tests_patient_left
         from specimens.hooks import register_specimen_listener
 
         register_open_items(self.label, open_tests)
@@ -18,6 +23,8 @@ class LabConfig(AppConfig):
         register_specimen_listener(self.label, SPECIMEN_LISTENER)
         # A cancelled handoff's tests and send-outs are cancelled with it (after specimens' tubes).
         register_handoff_cancel_handler(self.label, tests_close_for_cancel, blockers=tests_cancel_blockers)
+        # A patient who leaves with a result still running, or a tube to draw again: the clinician calls them.
+        register_patient_left(self.label, tests_patient_left, pending=left_behind)
         # A lab technician's patient search finds the patients whose tests and send-outs the lab has.
         register_patient_work(self.label, patients_in_lab_work)
         register_subject("call", _patient_of_call)

@@ -11,8 +11,9 @@ from django.http import Http404
 from backoffice.models import Handoff, User
 from lab.inbox.selectors import released_results
 from lab.models import RecollectionCall, Result, TestDefinition, TestOrder
-from lab.workflow import TO_COLLECT_STATUSES, CallStatus, ResultStatus, TestOrderStatus
-from specimens.models import Container, SpecimenType
+from lab.workflow import TO_COLLECT_STATUSES, CallKind, CallStatus, ResultStatus, TestOrderStatus
+from specimens.models import Container, Specimen, SpecimenType
+from specimens.workflow import SpecimenStatus
 
 
 def open_tests(handoff: Handoff) -> list[str]:
@@ -175,3 +176,86 @@ def pending_bench_orders(specimen_id: int) -> QuerySet[TestOrder]:
     return TestOrder.objects.filter(specimen_id=specimen_id, test__performed=TestDefinition.Performed.IN_HOUSE).exclude(
         status__in=(TestOrderStatus.RESULTED, TestOrderStatus.CANCELLED)
     )
+
+
+# In-house tests whose specimen is drawn and whose result isn't released yet: what a patient waits for.
+RUNNING_STATUSES: tuple[str, ...] = (TestOrderStatus.COLLECTED, TestOrderStatus.IN_PROGRESS)
+
+
+def awaited_for_handoff() -> QuerySet[TestOrder]:
+    """For the outer query's handoff (``OuterRef("pk")``): its tests a patient who left would leave behind
+    (a point-of-care result still running, a recollection), for an EXISTS."""
+    return TestOrder.objects.filter(handoff=OuterRef("pk")).filter(
+        Q(test__performed=TestDefinition.Performed.IN_HOUSE, status__in=RUNNING_STATUSES)
+        | Q(needs_recollection=True, status=TestOrderStatus.ORDERED)
+    )
+
+
+@dataclass(frozen=True)
+class LeftBehind:
+    """What a patient who leaves now would leave behind, one call each: by specimen, the tests it serves."""
+
+    results: tuple[tuple[Specimen, tuple[TestOrder, ...]], ...]  # in-house tests still running on it
+    recollections: tuple[tuple[Specimen, tuple[TestOrder, ...]], ...]  # the rejected tube, the tests to draw again
+
+    def phrases(self) -> list[str]:
+        """As the handoff's event and the page say them, results first."""
+        named = [TESTS_SEPARATOR.join(o.test.short_name for o in orders) for _, orders in self.results]
+        again = [TESTS_SEPARATOR.join(o.test.short_name for o in orders) for _, orders in self.recollections]
+        return [f"{n}: call the patient with the result" for n in named] + [
+            f"{n}: call the patient back to collect again" for n in again
+        ]
+
+
+NOTHING_LEFT_BEHIND = LeftBehind(results=(), recollections=())
+
+
+def left_behind_by_handoff(handoff_ids: Iterable[int]) -> dict[int, LeftBehind]:
+    """For each handoff, what its patient would leave behind (awaited_for_handoff), less what already has
+    its call (a tube rejected after the handoff closed has its call-back already). Three queries."""
+    ids = list(handoff_ids)
+    orders = list(
+        TestOrder.objects.filter(handoff_id__in=ids)
+        .filter(
+            Q(test__performed=TestDefinition.Performed.IN_HOUSE, status__in=RUNNING_STATUSES, specimen__isnull=False)
+            | Q(needs_recollection=True, status=TestOrderStatus.ORDERED)
+        )
+        .select_related("test", "specimen__container")
+        .order_by("id")
+    )
+    if not orders:
+        return {}
+    called = set(RecollectionCall.objects.filter(handoff_id__in=ids).values_list("specimen_id", "kind"))
+    # The tube a recollection replaces: the latest rejected of its kind on the handoff (as the draw finds it).
+    rejected: dict[tuple[int, int, int], Specimen] = {}
+    for tube in (
+        Specimen.objects.filter(handoff_id__in=ids, status=SpecimenStatus.REJECTED)
+        .select_related("container", "rejection_reason")
+        .order_by("rejected_at", "id")
+    ):
+        rejected[(tube.handoff_id, tube.specimen_type_id, tube.container_id)] = tube
+    results: dict[int, dict[int, list[TestOrder]]] = defaultdict(dict)
+    again: dict[int, dict[int, list[TestOrder]]] = defaultdict(dict)
+    tubes: dict[int, Specimen] = {}
+    for order in orders:
+        if order.needs_recollection:
+            replaced = rejected.get((order.handoff_id, order.test.specimen_type_id, order.test.container_id))
+            if replaced is None or (replaced.pk, CallKind.RECOLLECT) in called:
+                continue
+            tubes[replaced.pk] = replaced
+            again[order.handoff_id].setdefault(replaced.pk, []).append(order)
+        elif order.specimen is not None and (order.specimen_id, CallKind.RESULT) not in called:
+            tubes[order.specimen.pk] = order.specimen
+            results[order.handoff_id].setdefault(order.specimen.pk, []).append(order)
+    return {
+        pk: LeftBehind(
+            results=tuple((tubes[s], tuple(o)) for s, o in results.get(pk, {}).items()),
+            recollections=tuple((tubes[s], tuple(o)) for s, o in again.get(pk, {}).items()),
+        )
+        for pk in {*results, *again}
+    }
+
+
+def left_behind(handoff: Handoff) -> list[str]:
+    """What the handoff's patient would leave behind (hooks.patient_left_pending)."""
+    return left_behind_by_handoff([handoff.pk]).get(handoff.pk, NOTHING_LEFT_BEHIND).phrases()

@@ -16,9 +16,9 @@ from backoffice.services import handoff_lock_for_items, require_works_handoff
 from backoffice.transitions import edit, lock, move, record, record_all, require
 from backoffice.workflow import PermissionRefused, TransitionNotAllowed
 from lab.models import RecollectionCall, RecollectionCallEvent, SendOut, TestDefinition, TestOrder, TestOrderEvent
-from lab.selectors import DrawItem, draws_for_handoff, pending_bench_orders
+from lab.selectors import TESTS_SEPARATOR, DrawItem, draws_for_handoff, left_behind_by_handoff, pending_bench_orders
 from lab.sendouts.services import send_out_cancel_with_handoff, send_out_open
-from lab.workflow import CALL, OPEN_SEND_OUT_STATUSES, TEST_ORDER, CallStatus, CancelReason, TestOrderStatus
+from lab.workflow import CALL, OPEN_SEND_OUT_STATUSES, TEST_ORDER, CallKind, CallStatus, CancelReason, TestOrderStatus
 from specimens.hooks import SpecimenListener
 from specimens.models import Specimen
 from specimens.services import Draw, specimens_start_collection
@@ -308,6 +308,47 @@ def _rejected(specimen: Specimen, by: User) -> None:
         fields = ("needs_recollection", "specimen")
         note = f"Specimen {specimen.accession} rejected: {reason}"
         move(order, table=TEST_ORDER, to=S.ORDERED, by=by, action=Action.RECOLLECT, note=note, fields=fields)
+
+
+def tests_patient_left(handoff: Handoff, by: User) -> None:
+    """The patient has left (hooks.patient_left, in the handoff's transaction, under its lock): each tube
+    whose in-house tests are still running becomes a "call the patient with the result", each rejected
+    tube still to be drawn again a call-back, both on the ordering clinician's follow-ups. The tests
+    themselves go on as they were: the bench still results them, a recollection is still to collect."""
+    behind = left_behind_by_handoff([handoff.pk]).get(handoff.pk)
+    if behind is None:
+        return
+    at = timezone.localtime()
+    calls = []
+    for tube, orders in behind.results:
+        names = TESTS_SEPARATOR.join(o.test.short_name for o in orders)
+        calls.append(
+            RecollectionCall(
+                handoff=handoff,
+                patient_id=handoff.patient_id,
+                specimen=tube,
+                kind=CallKind.RESULT,
+                clinician_id=handoff.ordering_clinician_id,
+                tests_label=names[:120],
+                reason=f"Left at {at:%H:%M} before the result ({tube.accession} {tube.container})",
+            )
+        )
+    for tube, orders in behind.recollections:
+        names = TESTS_SEPARATOR.join(o.test.short_name for o in orders)
+        calls.append(
+            RecollectionCall(
+                handoff=handoff,
+                patient_id=handoff.patient_id,
+                specimen=tube,
+                kind=CallKind.RECOLLECT,
+                clinician_id=handoff.ordering_clinician_id,
+                tests_label=names[:120],
+                reason=f"Left at {at:%H:%M} before the new draw; {tube.accession} {tube.container}: "
+                f"{tube.rejection_reason}"[:400],
+            )
+        )
+    RecollectionCall.objects.bulk_create(calls)
+    record_all(calls, by=by, action=RecollectionCallEvent.Action.OPENED, note=lambda c: c.reason, created=True)
 
 
 def check_close_call(call: RecollectionCall, by: User) -> None:

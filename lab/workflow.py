@@ -52,6 +52,13 @@ class CancelReason(models.TextChoices):
 TO_COLLECT_STATUSES: tuple[str, ...] = (S.ORDERED,)
 
 
+class CallKind(models.TextChoices):
+    """Why the clinician calls the patient who has left (RecollectionCall.kind)."""
+
+    RECOLLECT = "recollect", "Come back for a new draw"
+    RESULT = "result", "Tell them the result"
+
+
 class CallStatus(models.TextChoices):
     OPEN = "open", "To call"
     DONE = "done", "Called"

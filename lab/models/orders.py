@@ -10,7 +10,7 @@ from django.utils import timezone
 from backoffice.models import Handoff, Patient
 from backoffice.transitions import TransitionEvent
 from lab.models.catalog import TestDefinition
-from lab.workflow import TO_COLLECT_STATUSES, CallStatus, CancelReason, TestOrderStatus
+from lab.workflow import TO_COLLECT_STATUSES, CallKind, CallStatus, CancelReason, TestOrderStatus
 from specimens.models import Specimen
 
 
@@ -130,14 +130,20 @@ class TestOrderEvent(TransitionEvent):
 
 
 class RecollectionCall(models.Model):
-    """A specimen rejected after the patient left: the ordering clinician calls the patient back."""
+    """A patient who has left, to be called by the ordering clinician about one specimen: rejected after
+    they left (come back for a new draw), or its in-house tests still running when they left (tell them
+    the result once it is released)."""
 
     Status = CallStatus
+    Kind = CallKind
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     handoff = models.ForeignKey(Handoff, on_delete=models.PROTECT, related_name="recollection_calls")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
-    specimen = models.OneToOneField(Specimen, on_delete=models.PROTECT, related_name="recollection_call")
+    # Indexed by recollectioncall_once_per_kind, which leads with it. A tube whose result call is open
+    # may still be rejected: then it has a recollection call as well.
+    specimen = models.ForeignKey(Specimen, on_delete=models.PROTECT, related_name="call_backs", db_index=False)
+    kind = models.CharField(max_length=10, choices=CallKind.choices, default=CallKind.RECOLLECT, editable=False)
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     tests_label = models.CharField(max_length=120)
     reason = models.CharField(max_length=400)
@@ -154,9 +160,12 @@ class RecollectionCall(models.Model):
                 fields=["clinician", "created_at"], name="recollectioncall_open_idx", condition=Q(status="open")
             )
         ]
+        constraints = [models.UniqueConstraint(fields=["specimen", "kind"], name="recollectioncall_once_per_kind")]
         permissions = [("close_recollectioncall", "Can record that a patient was called back")]
 
     def __str__(self) -> str:
+        if self.kind == CallKind.RESULT:
+            return f"Call {self.patient} with the result: {self.tests_label}"
         return f"Call {self.patient} back: {self.tests_label}"
 
 

@@ -116,6 +116,7 @@ def attempts(user: User, spare_station: Station) -> dict[str, Callable[[Handoff]
         "cancel": lambda h: services.handoff_cancel(handoff=h, by=user, reason="Patient left"),
         "hand_back": lambda h: services.handoff_hand_back(handoff=h, by=user, reason=HandBackReason.PATIENT_LEFT),
         "resend": lambda h: services.handoff_resend(handoff=h, by=user),
+        "patient_left": lambda h: services.handoff_patient_left(handoff=h, by=user),
     }
 
 
