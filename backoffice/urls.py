@@ -6,6 +6,7 @@ from backoffice.accounts import views as account_views
 from backoffice.audit import views as audit_views
 from backoffice.pages import allergies as allergy_views
 from backoffice.pages import break_glass as break_glass_views
+from backoffice.pages import clinic_now as clinic_now_views
 from backoffice.pages import views
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("session/status/", account_views.session_status, name="session_status"),
     path("queue/", views.queue, name="queue"),
     path("board/", views.board, name="board"),
+    path("clinic-now/", clinic_now_views.clinic_now, name="clinic_now"),
     path("handoffs/new/", views.handoff_new, name="handoff_new"),
     path("handoffs/new/needs/", views.handoff_needs, name="handoff_needs"),
     path("patients/search/", views.patient_search, name="patient_search"),
@@ -40,6 +42,7 @@ urlpatterns = [
     path("handoffs/<uuid:uuid>/cancel/", views.handoff_cancel, name="handoff_cancel"),
     path("handoffs/<uuid:uuid>/hand-back/", views.handoff_hand_back, name="handoff_hand_back"),
     path("handoffs/<uuid:uuid>/resend/", views.handoff_resend, name="handoff_resend"),
+    path("handoffs/<uuid:uuid>/patient-left/", clinic_now_views.handoff_patient_left, name="handoff_patient_left"),
     path("handoffs/<uuid:uuid>/allergies/", allergy_views.allergy_list, name="allergies"),
     path("handoffs/<uuid:uuid>/allergies/add/", allergy_views.allergy_add, name="allergy_add"),
     path("handoffs/<uuid:uuid>/allergies/<int:pk>/remove/", allergy_views.allergy_remove, name="allergy_remove"),

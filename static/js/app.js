@@ -123,4 +123,12 @@
       first.focus();
     }
   });
+  // A live list that refreshes itself (hx-trigger every 15s) waits while one of its "Patient left"
+  // panels is open, so the morph doesn't close it under the hand about to confirm.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt instanceof HTMLElement && elt.hasAttribute("data-hold-while-open") && elt.querySelector("details[open]")) {
+      event.preventDefault();
+    }
+  });
 })();

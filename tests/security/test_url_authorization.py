@@ -73,6 +73,9 @@ BACKOFFICE: dict[str, dict[str, str]] = {
     # The Admin role sees no patient's data (minimum necessary): no clinical page.
     "queue": only(*CLINICAL),
     "board": only("supervisor"),
+    # Who is still in the clinic and what they wait for: every clinical role (tests/backoffice/test_clinic_now.py).
+    "clinic_now": only(*CLINICAL),
+    "handoff_patient_left": POST_ONLY,  # MAs and supervisors: tests/backoffice/test_clinic_now.py
     "handoff_new": only("medical_assistant", "supervisor", "clinician"),
     "patient_search": POST_ONLY,
     "handoff_needs": POST_ONLY,
