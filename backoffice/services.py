@@ -686,19 +686,36 @@ def handoff_patient_left(*, handoff: Handoff, by: User) -> Handoff:
         hooks.patient_left(handoff, by)
         handoff.patient_left_at = timezone.now()
         note = "Patient left" + (f"; to {handoff.ordering_clinician}: {'; '.join(handed_over)}" if handed_over else "")
+        # The fact first, as its own event; then what it does to the handoff, as that move is always
+        # recorded (completed, or handed back), so whoever reads those events finds every one.
+        edit(handoff, by=by, action=Action.PATIENT_LEFT, note=note, fields=("patient_left_at",))
         if target is None:
-            edit(handoff, by=by, action=Action.PATIENT_LEFT, note=note, fields=("patient_left_at",))
             return handoff
         station = _free_station(handoff, by=by)
         if target == HandoffStatus.COMPLETED:
             handoff.closed_at = handoff.patient_left_at
-            fields: tuple[str, ...] = ("patient_left_at", "closed_at")
-        else:
-            handoff.hand_back_reason = HandBackReason.PATIENT_LEFT
-            handoff.claimed_by, handoff.claimed_at, handoff.station = None, None, None
-            fields = ("patient_left_at", "hand_back_reason", "claimed_by", "claimed_at", "station")
-            note += f"; returned to {handoff.ordering_clinician}" + (f" from {station}" if station else "")
-        move(handoff, table=HANDOFF, to=target, by=by, action=Action.PATIENT_LEFT, note=note, fields=fields)
+            move(
+                handoff,
+                table=HANDOFF,
+                to=target,
+                by=by,
+                action=Action.COMPLETED,
+                note="Patient left; nothing else needed them",
+                fields=("closed_at",),
+            )
+            return handoff
+        handoff.hand_back_reason = HandBackReason.PATIENT_LEFT
+        handoff.claimed_by, handoff.claimed_at, handoff.station = None, None, None
+        move(
+            handoff,
+            table=HANDOFF,
+            to=target,
+            by=by,
+            action=Action.HANDED_BACK,
+            note=f"{HandBackReason.PATIENT_LEFT.label}; returned to {handoff.ordering_clinician}"
+            + (f" from {station}" if station else ""),
+            fields=("hand_back_reason", "claimed_by", "claimed_at", "station"),
+        )
     return handoff
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from backoffice.models import Handoff, User
@@ -185,9 +185,17 @@ RUNNING_STATUSES: tuple[str, ...] = (TestOrderStatus.COLLECTED, TestOrderStatus.
 def awaited_for_handoff() -> QuerySet[TestOrder]:
     """For the outer query's handoff (``OuterRef("pk")``): its tests a patient who left would leave behind
     (a point-of-care result still running, a recollection), for an EXISTS."""
+    # A recollection whose rejected tube already has its call-back (rejected after the handoff closed) is
+    # the clinician's already: matched by the tube's kind, as left_behind_by_handoff matches it.
+    called = RecollectionCall.objects.filter(
+        handoff=OuterRef("handoff"),
+        kind=CallKind.RECOLLECT,
+        specimen__specimen_type=OuterRef("test__specimen_type"),
+        specimen__container=OuterRef("test__container"),
+    )
     return TestOrder.objects.filter(handoff=OuterRef("pk")).filter(
         Q(test__performed=TestDefinition.Performed.IN_HOUSE, status__in=RUNNING_STATUSES)
-        | Q(needs_recollection=True, status=TestOrderStatus.ORDERED)
+        | (Q(needs_recollection=True, status=TestOrderStatus.ORDERED) & ~Exists(called))
     )
 
 

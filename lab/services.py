@@ -318,7 +318,6 @@ def tests_patient_left(handoff: Handoff, by: User) -> None:
     behind = left_behind_by_handoff([handoff.pk]).get(handoff.pk)
     if behind is None:
         return
-    at = timezone.localtime()
     calls = []
     for tube, orders in behind.results:
         names = TESTS_SEPARATOR.join(o.test.short_name for o in orders)
@@ -330,7 +329,7 @@ def tests_patient_left(handoff: Handoff, by: User) -> None:
                 kind=CallKind.RESULT,
                 clinician_id=handoff.ordering_clinician_id,
                 tests_label=names[:120],
-                reason=f"Left at {at:%H:%M} before the result ({tube.accession} {tube.container})",
+                reason=f"Left before the result ({tube.accession} {tube.container})",
             )
         )
     for tube, orders in behind.recollections:
@@ -343,8 +342,7 @@ def tests_patient_left(handoff: Handoff, by: User) -> None:
                 kind=CallKind.RECOLLECT,
                 clinician_id=handoff.ordering_clinician_id,
                 tests_label=names[:120],
-                reason=f"Left at {at:%H:%M} before the new draw; {tube.accession} {tube.container}: "
-                f"{tube.rejection_reason}"[:400],
+                reason=f"Left before the new draw; {tube.accession} {tube.container}: {tube.rejection_reason}"[:400],
             )
         )
     RecollectionCall.objects.bulk_create(calls)

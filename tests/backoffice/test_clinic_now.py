@@ -240,10 +240,21 @@ class TestPatientLeft:
             "Rapid strep",
         )
         assert call.events.get().action == "opened"
-        event = stored.events.get(action=Action.PATIENT_LEFT)
-        assert (event.actor, event.from_status, event.to_status) == (medical_assistant, "in_progress", "completed")
-        assert event.note == (
+        # The fact, then what it did to the handoff, each its own event (whoever reads completions finds it).
+        left, completed = stored.events.filter(action__in=[Action.PATIENT_LEFT, Action.COMPLETED])
+        assert (left.action, left.actor, left.from_status, left.to_status) == (
+            Action.PATIENT_LEFT,
+            medical_assistant,
+            "in_progress",
+            "in_progress",
+        )
+        assert left.note == (
             f"Patient left; to {handoff.ordering_clinician}: Rapid strep: call the patient with the result"
+        )
+        assert (completed.action, completed.from_status, completed.to_status) == (
+            Action.COMPLETED,
+            "in_progress",
+            "completed",
         )
         station.refresh_from_db()
         assert station.state == StationState.NEEDS_TURNOVER
@@ -260,6 +271,8 @@ class TestPatientLeft:
         stored = fresh(handoff)
         assert (stored.status, stored.hand_back_reason) == (HandoffStatus.RETURNED, HandBackReason.PATIENT_LEFT)
         assert (stored.claimed_by, stored.station) == (None, None)
+        # Handed back as the MA's hand-back is, so the clinician's pages read who and why the same way.
+        assert stored.events.get(action=Action.HANDED_BACK).note.startswith("Patient left; returned to")
         call = RecollectionCall.objects.get(handoff=handoff)
         assert (call.kind, call.specimen, call.clinician) == (CallKind.RECOLLECT, tube, handoff.ordering_clinician)
         assert "before the new draw" in call.reason

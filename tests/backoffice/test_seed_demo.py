@@ -19,6 +19,7 @@ from pytest_django import Settings
 
 from backoffice import roles
 from backoffice.devtools.seed.catalogs import DEMO_PASSWORD, DEMO_USERS, PATIENT_STATION_KINDS
+from backoffice.devtools.seed.clinic_now import NOW_VISIT_KEYS
 from backoffice.devtools.seed.specimens import DEMO_VISIT_KEYS
 from backoffice.models import (
     Credential,
@@ -195,7 +196,8 @@ def test_handoffs_exist_in_every_status_with_real_events(demo_output: str) -> No
         # Handed back to the demo clinician (the patient refused the draw).
         HandoffStatus.RETURNED: 1,
         # Also the trainee's two ECGs, done for the patient: one awaits its co-sign, one is returned.
-        HandoffStatus.COMPLETED: 20 + 2 + 9 + 14,
+        # And the clinic-now board's two: one waiting for a urine hCG, one who left before a COVID-19 antigen.
+        HandoffStatus.COMPLETED: 20 + 2 + 9 + 14 + 2,
         HandoffStatus.CANCELLED: 3,
     }
     returned = Handoff.objects.get(status=HandoffStatus.RETURNED)
@@ -254,8 +256,9 @@ def test_specimens_exist_in_every_state_with_real_events(demo_output: str) -> No
         S.LABELLED: 1,
         S.COLLECTED: 1,
         S.IN_TRANSIT: 2,
-        S.RECEIVED: 1 + 5,  # and the send-out desk's: 3 waiting there, 2 packed in the open shipment
-        S.IN_TESTING: 1,
+        # And the send-out desk's: 3 waiting there, 2 packed in the open shipment (with the clinic-now TSH).
+        S.RECEIVED: 1 + 5 + 1,
+        S.IN_TESTING: 1 + 2,  # and the clinic-now board's urine hCG and COVID-19 antigen, still running
         S.DONE: 3,  # tested at the bench: results released
         S.STORED: 1,
         S.DISPOSED: 1,
@@ -332,7 +335,7 @@ def test_specimen_visits_leave_no_test_waiting_on_a_closed_handoff(demo_output: 
     waiting = TestOrder.objects.filter(handoff__status__in=closed, status=TestOrder.Status.ORDERED)
     assert sorted(waiting.values_list("test__short_name", flat=True)) == ["Urine culture", "Urine dipstick"]
     assert all(o.needs_recollection for o in waiting)
-    [call] = RecollectionCall.objects.all()
+    [call] = RecollectionCall.objects.filter(kind=RecollectionCall.Kind.RECOLLECT)
     assert call.handoff_id == waiting[0].handoff_id and call.status == RecollectionCall.Status.OPEN
     assert call.clinician == call.handoff.ordering_clinician and "LOC-LEAK" in call.reason
     # Every demo patient is on one handoff at most: the visits took patients nobody else had.
@@ -384,3 +387,26 @@ def test_the_bench_has_specimens_past_receipt_and_a_clinician_a_cancelled_test_t
     [cancelled] = TestOrder.objects.filter(status=TestOrder.Status.CANCELLED, handoff__uuid__in=DEMO_VISIT_KEYS)
     assert (cancelled.test.short_name, cancelled.cancel_reason, cancelled.acknowledged_at) == ("PSA", "refused", None)
     assert cancelled.handoff.specimens.get().failed_draw_reason == "refused"
+
+
+def test_the_clinic_now_board_has_a_patient_waiting_for_a_result_and_one_who_left_before_theirs(
+    demo_output: str,
+) -> None:
+    from backoffice.models import User
+    from backoffice.pages.clinic_now import clinic_now_handoffs, clinic_rows
+
+    waiting, left = (Handoff.objects.get(uuid=key) for key in NOW_VISIT_KEYS)
+    supervisor = User.objects.get(username="supervisor")
+    rows = {r.handoff.pk: r for r in clinic_rows(clinic_now_handoffs(user=supervisor), user=supervisor)[0]}
+    row = rows[waiting.pk]
+    assert [(i.name, i.state) for i in row.poc] == [("Urine hCG", "running")]
+    assert [(i.name, i.state) for i in row.send_outs] == [("TSH", "packaged")]
+    assert row.results_back is False and row.left
+    # The one who left: off the board, completed, and a call with the result on the clinician's list.
+    assert left.pk not in rows
+    assert left.status == HandoffStatus.COMPLETED and left.patient_left_at is not None
+    call = RecollectionCall.objects.get(handoff=left)
+    assert (call.kind, call.tests_label, call.clinician) == ("result", "COVID-19 Ag", left.ordering_clinician)
+    assert left.events.filter(action=HandoffEvent.Action.PATIENT_LEFT).exists()
+    # STAT and routine, open and done in the back office: a realistic mix on the first screen.
+    assert any(r.handoff.is_stat for r in rows.values()) and len(rows) >= 15

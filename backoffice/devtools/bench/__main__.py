@@ -847,6 +847,8 @@ def main_run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             ("stations (MA)", "/stations/", ma_cookie, 200, {}),
             ("procedure queue (supervisor)", "/procedures/queue/", sup_cookie, 200, {}),
             ("supervisor board", "/board/", sup_cookie, 200, {}),
+            # Every patient still in the clinic, each item's state: the MA's view beside the board.
+            ("in the clinic now (MA)", "/clinic-now/", ma_cookie, 200, {}),
             # The tracking list, unfiltered: every specimen still moving (GETs change none of them).
             (
                 "specimen list (lab tech)",

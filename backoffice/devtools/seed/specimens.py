@@ -353,7 +353,7 @@ class _Timeline:
     """
 
     STAMPED: tuple[tuple[type[models.Model], tuple[str, ...]], ...] = (
-        (Handoff, ("created_at", "claimed_at", "identity_verified_at", "closed_at")),
+        (Handoff, ("created_at", "claimed_at", "identity_verified_at", "closed_at", "patient_left_at")),
         (HandoffEvent, ("at",)),
         (Station, ("state_changed_at",)),
         (StationEvent, ("at",)),

@@ -28,6 +28,7 @@ from backoffice.devtools.seed.catalogs import (
     seed_staff,
 )
 from backoffice.devtools.seed.clinic_day import seed_handoffs, seed_patients
+from backoffice.devtools.seed.clinic_now import seed_clinic_now
 from backoffice.devtools.seed.lab_criticals import seed_lab_criticals
 from backoffice.devtools.seed.lab_qc import seed_lab_qc
 from backoffice.devtools.seed.lab_results import seed_lab_results
@@ -88,6 +89,8 @@ class Command(BaseCommand):
                 # What the reference labs send back for yesterday's send-outs, through the HL7 intake: last,
                 # once the call-back ladder is there for the critical one (and the in-house calls are worked).
                 seed_sendout_results(self.stdout, users=users)
+                # "In the clinic now": a patient waiting for a point-of-care result, one who left before theirs.
+                seed_clinic_now(self.stdout, users=users)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
         self._print_logins(users)
 
