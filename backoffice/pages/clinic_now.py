@@ -347,6 +347,13 @@ def handoff_patient_left(request: HttpRequest, uuid: str) -> HttpResponse:
         messages.error(request, naming_patient(name, str(exc)))
     else:
         event = handoff.events.filter(action=HandoffEvent.Action.PATIENT_LEFT).latest("at", "id")
-        messages.success(request, f"{name} has left. {event.note}.")
+        # The event's note names what went to whom ("Patient left; to Dr Shah: Rapid strep: call …").
+        said = f"{name} has left{event.note.removeprefix('Patient left')}."
+        if event.from_status != handoff.status:
+            said += {
+                HandoffStatus.COMPLETED: " Nothing else needed them: the handoff is completed.",
+                HandoffStatus.RETURNED: f" Handed back to {handoff.ordering_clinician}.",
+            }.get(HandoffStatus(handoff.status), "")
+        messages.success(request, said)
     query = _filter_query(request.POST)
     return redirect(reverse("clinic_now") + (f"?{query}" if query else ""))

@@ -385,8 +385,11 @@ class TestPatientLeftPage:
 
         assert response.redirect_chain == [("/clinic-now/?station=bench-chair", 302)]
         page = response.content.decode()
-        assert f"{handoff.patient.full_name} has left." in page
-        assert "Rapid strep: call the patient with the result" in page
+        said = (
+            f"{handoff.patient.full_name} has left; to {handoff.ordering_clinician}: Rapid strep: call the patient "
+            "with the result. Nothing else needed them: the handoff is completed."
+        )
+        assert said in page
         assert fresh(handoff).patient_left_at is not None
 
     def test_the_call_is_on_the_ordering_clinicians_follow_ups(

@@ -35,8 +35,8 @@ from backoffice.workflow import StationState
 from lab.models import SendOut, Shipment, TestDefinition
 from lab.sendouts import shipments
 from lab.services import test_orders_add, tests_start_collection
-from lab.workflow import ShipmentStatus
-from specimens.models import LabelPrinter
+from lab.workflow import SendOutStatus, ShipmentStatus
+from specimens.models import LabelPrinter, Specimen
 from specimens.services import (
     specimen_confirm,
     specimen_hand_over,
@@ -141,7 +141,7 @@ def seed_clinic_now(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
                 if tube.location == Location.IN_HOUSE_BENCH:
                     specimen_start_testing(specimen=tube, by=tech)
                 else:
-                    _pack(tube_id=tube.pk, by=tech)
+                    _pack(tube=tube, by=tech)
         with timeline.step(1):
             handoff.refresh_from_db()
             if visit.left:
@@ -159,10 +159,10 @@ def seed_clinic_now(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
     )
 
 
-def _pack(*, tube_id: int, by: User) -> None:
+def _pack(*, tube: Specimen, by: User) -> None:
     """Into the open shipment to the send-out's reference lab, if the desk has one; else it waits at the desk."""
-    for send_out in SendOut.objects.filter(order__specimen_id=tube_id).select_related("order__specimen"):
+    for send_out in SendOut.objects.filter(order__specimen=tube, status=SendOutStatus.WAITING):
         box = Shipment.objects.filter(reference_lab=send_out.reference_lab, status=ShipmentStatus.OPEN).first()
-        if box is not None and send_out.status == SendOut._meta.get_field("status").default:
-            shipments.shipment_pack(shipment=box, specimen=send_out.order.specimen, by=by)
+        if box is not None:
+            shipments.shipment_pack(shipment=box, specimen=tube, by=by)
             return

@@ -39,9 +39,9 @@ def seed_lab_results(stdout: OutputWrapper, *, users: dict[str, User]) -> None:
     tech, verifier = users["labtech"], users["supervisor"]
     todo: list[TestOrder] = []
     # The clinic-now visits' tests stay on the bench: their patients wait for them (a second run too).
-    waiting = set(Handoff.objects.filter(uuid__in=NOW_VISIT_KEYS).values_list("pk", flat=True))
+    kept_on_bench = set(Handoff.objects.filter(uuid__in=NOW_VISIT_KEYS).values_list("pk", flat=True))
     for row in selectors.bench_list(user=tech):
-        if row.specimen.handoff_id in waiting:
+        if row.specimen.handoff_id in kept_on_bench:
             continue
         for order in row.pending:
             order.specimen = row.specimen
