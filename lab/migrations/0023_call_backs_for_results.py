@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("backoffice", "0025_handoff_patient_left"),
-        ("lab", "0021_referencelab_uuid_unique"),
+        ("lab", "0022_turnaround_times"),
         ("specimens", "0006_admin_verbose_names"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
