@@ -318,33 +318,30 @@ def tests_patient_left(handoff: Handoff, by: User) -> None:
     behind = left_behind_by_handoff([handoff.pk]).get(handoff.pk)
     if behind is None:
         return
-    calls = []
-    for tube, orders in behind.results:
-        names = TESTS_SEPARATOR.join(o.test.short_name for o in orders)
-        calls.append(
-            RecollectionCall(
-                handoff=handoff,
-                patient_id=handoff.patient_id,
-                specimen=tube,
-                kind=CallKind.RESULT,
-                clinician_id=handoff.ordering_clinician_id,
-                tests_label=names[:120],
-                reason=f"Left before the result ({tube.accession} {tube.container})",
-            )
+    left = [
+        (tube, orders, CallKind.RESULT, f"Left before the result ({tube.accession} {tube.container})")
+        for tube, orders in behind.results
+    ] + [
+        (
+            tube,
+            orders,
+            CallKind.RECOLLECT,
+            f"Left before the new draw; {tube.accession} {tube.container}: {tube.rejection_reason}",
         )
-    for tube, orders in behind.recollections:
-        names = TESTS_SEPARATOR.join(o.test.short_name for o in orders)
-        calls.append(
-            RecollectionCall(
-                handoff=handoff,
-                patient_id=handoff.patient_id,
-                specimen=tube,
-                kind=CallKind.RECOLLECT,
-                clinician_id=handoff.ordering_clinician_id,
-                tests_label=names[:120],
-                reason=f"Left before the new draw; {tube.accession} {tube.container}: {tube.rejection_reason}"[:400],
-            )
+        for tube, orders in behind.recollections
+    ]
+    calls = [
+        RecollectionCall(
+            handoff=handoff,
+            patient_id=handoff.patient_id,
+            specimen=tube,
+            kind=kind,
+            clinician_id=handoff.ordering_clinician_id,
+            tests_label=TESTS_SEPARATOR.join(o.test.short_name for o in orders)[:120],
+            reason=reason[:400],
         )
+        for tube, orders, kind, reason in left
+    ]
     RecollectionCall.objects.bulk_create(calls)
     record_all(calls, by=by, action=RecollectionCallEvent.Action.OPENED, note=lambda c: c.reason, created=True)
 
