@@ -55,6 +55,11 @@ def whole_minutes(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds() // 60))
 
 
+def minutes_label(minutes: int) -> str:
+    """A wait as the pages print it: "45 min", or "2 h 05 min" from an hour on."""
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
 def validate_npi(value: str) -> None:
     """A National Provider Identifier: ten digits, the last a Luhn check over 80840 and the first nine."""
     if not (len(value) == 10 and value.isdigit() and luhn.is_valid(f"80840{value}")):
@@ -602,8 +607,7 @@ class Handoff(models.Model):
 
     @property
     def waiting_label(self) -> str:
-        minutes = self.waiting_minutes()
-        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+        return minutes_label(self.waiting_minutes())
 
     @property
     def overdue_minutes(self) -> int:

@@ -20,7 +20,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 from stdnum import ean
 
-from backoffice.models import Equipment, Handoff, Ingredient, Patient, Station, tracked_history, whole_minutes
+from backoffice.models import (
+    Equipment,
+    Handoff,
+    Ingredient,
+    Patient,
+    Station,
+    minutes_label,
+    tracked_history,
+    whole_minutes,
+)
 from backoffice.transitions import APPEND_ONLY, TransitionEvent
 from procedures.workflow import DONE_STATUSES, OPEN_STATUSES, NotDoneReason, ProcedureStatus, Supervision
 
@@ -396,8 +405,7 @@ class ProcedureOrder(models.Model):
 
     @property
     def waiting_label(self) -> str:
-        minutes = self.waiting_minutes()
-        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+        return minutes_label(self.waiting_minutes())
 
 
 class ProcedureEvent(TransitionEvent):

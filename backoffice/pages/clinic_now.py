@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors, services
 from backoffice.audit.log import log_access, log_refusals, refusals_logged
-from backoffice.models import AccessAction, Handoff, HandoffEvent, Station, User, whole_minutes
+from backoffice.models import AccessAction, Handoff, HandoffEvent, Station, User, minutes_label, whole_minutes
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.transitions import Offer
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed, naming_patient
@@ -131,8 +131,7 @@ class Row:
 
     @property
     def minutes_label(self) -> str:
-        m = self.minutes
-        return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+        return minutes_label(self.minutes)
 
 
 _PROCEDURE_STATES = {

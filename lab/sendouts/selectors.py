@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Win
 from django.http import Http404
 from django.utils import timezone
 
-from backoffice.models import Patient, User
+from backoffice.models import Patient, User, minutes_label, whole_minutes
 from backoffice.transitions import Offer, offer
 from backoffice.workflow import Priority
 from lab.models import AskAtOrderEntry, OutboundMessage, ReferenceLab, SendOut, SendOutEvent, Shipment, ShipmentEvent
@@ -30,10 +30,6 @@ TROUBLED_MESSAGE_STATUSES: tuple[str, ...] = (MessageStatus.RETRYING, MessageSta
 def _require(user: User) -> None:
     if not user.has_perm(DESK_PERM):
         raise Http404
-
-
-def whole_minutes(since: datetime, now: datetime) -> int:
-    return max(0, int((now - since).total_seconds() // 60))
 
 
 # --- Rows -----------------------------------------------------------------------------------------
@@ -113,8 +109,7 @@ class Tube:
 
     @property
     def waiting_label(self) -> str:
-        minutes = self.waiting_minutes
-        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+        return minutes_label(self.waiting_minutes)
 
     @cached_property
     def questions(self) -> list[Question]:
