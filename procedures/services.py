@@ -717,19 +717,15 @@ def documentation_draft_save(
         doc = _lock_documentation(locked, version=version)
         valid_steps = set(locked.procedure_type.steps.values_list("pk", flat=True))
         now = timezone.now()
-        earlier = _draft_ticks(doc)
+        # The draft read once, under the documentation's lock: its earlier ticks, then the row to write.
+        draft = DocumentationDraft.objects.filter(documentation=doc).first() or DocumentationDraft(documentation=doc)
+        earlier = draft.ticked_at() if draft.pk and draft.base_version == doc.version else {}
         saved = dict(doc.steps_done.values_list("step_id", "done_at"))
         ticked = {pk: saved.get(pk) or earlier.get(pk) or now for pk in sorted(set(steps) & valid_steps)}
-        draft, _ = DocumentationDraft.objects.update_or_create(
-            documentation=doc,
-            defaults={
-                "base_version": doc.version,
-                "values": dict(values),
-                "steps_ticked": {str(pk): at.isoformat() for pk, at in ticked.items()},
-                "saved_at": now,
-                "saved_by": by,
-            },
-        )
+        draft.base_version, draft.values = doc.version, dict(values)
+        draft.steps_ticked = {str(pk): at.isoformat() for pk, at in ticked.items()}
+        draft.saved_at, draft.saved_by = now, by
+        draft.save()
     return draft
 
 
