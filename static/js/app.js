@@ -54,13 +54,11 @@
   function draftForm() {
     return document.querySelector("form[data-draft-form]");
   }
-  document.addEventListener("input", function (event) {
-    var form = draftForm();
-    if (form && form.contains(event.target)) form.dataset.dirty = "1";
-  });
-  document.addEventListener("change", function (event) {
-    var form = draftForm();
-    if (form && form.contains(event.target)) form.dataset.dirty = "1";
+  ["input", "change"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var form = draftForm();
+      if (form && form.contains(event.target)) form.dataset.dirty = "1";
+    });
   });
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = draftForm();
