@@ -211,6 +211,9 @@ BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
 # keys change with the handoff and patient rows; this bounds how long other names they print
 # (exam room, staff, station, catalog items) can lag behind a rename.
 FRAGMENT_CACHE_SECONDS = env_int("FRAGMENT_CACHE_SECONDS", 60, minimum=0)
+# The turnaround dashboard's figures (lab.turnaround.selectors), kept this long per range and choice
+# in the default cache; the page says as of when. 0: computed on every request (make bench --turnaround).
+TURNAROUND_CACHE_SECONDS = env_int("TURNAROUND_CACHE_SECONDS", 300, minimum=0)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "fragments": {

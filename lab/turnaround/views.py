@@ -8,6 +8,7 @@ import csv
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -90,6 +91,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "overview": overview,
         "group_label": selectors.GroupBy(figures.group).label,
         "chart": _chart_data(figures),
+        "cache_minutes": settings.TURNAROUND_CACHE_SECONDS // 60,
         "nav": "turnaround",
     }
     return render(request, "lab/turnaround/dashboard.html", context)

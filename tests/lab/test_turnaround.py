@@ -9,6 +9,7 @@ import statistics
 from collections import defaultdict
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +29,12 @@ from tests.lab.sendout_helpers import reference_lab
 pytestmark = pytest.mark.django_db
 
 _accessions = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def computed_each_time(settings):  # type: ignore[no-untyped-def]
+    """The figures' SQL is what these tests check: nothing kept between two calls (but in TestKept)."""
+    settings.TURNAROUND_CACHE_SECONDS = 0
 
 
 def percentile_cont(values: list[float], fraction: float) -> float:
@@ -389,3 +396,45 @@ def test_a_supervisor_sees_turnaround_in_the_menu(supervisor, lab_tech) -> None:
     url = reverse("lab:turnaround:dashboard")
     assert f'href="{url}"' in _signed_in(supervisor).get(reverse("queue")).content.decode()
     assert f'href="{url}"' not in _signed_in(lab_tech).get(reverse("queue")).content.decode()
+
+
+# --- Kept a few minutes ----------------------------------------------------------------------------
+
+
+class TestKept:
+    @pytest.fixture(autouse=True)
+    def kept(self, settings):  # type: ignore[no-untyped-def]
+        settings.TURNAROUND_CACHE_SECONDS = 300
+
+    def test_the_same_choice_again_costs_no_query_and_is_as_of_when_it_was_computed(  # type: ignore[no-untyped-def]
+        self, clinic, day, supervisor, lab_tech, django_assert_num_queries
+    ) -> None:
+        supervisor.has_perm(selectors.PERMISSION)
+        first = figures(supervisor, day, group=GroupBy.STATION)
+        ordered_test("Urine hCG", created=day, by=lab_tech, collected=3, received=4, resulted=5, released=6)
+        with django_assert_num_queries(0):
+            again = figures(supervisor, day, group=GroupBy.STATION)
+        assert again.as_of == first.as_of
+        assert again.segment is first.segment  # pickled by its key: the module's own Segment
+        assert again.total == first.total  # the order added shows when the figures are next computed
+        with django_assert_num_queries(7):
+            other = figures(supervisor, day, group=GroupBy.TEST)  # another choice is its own figures
+        assert other.total.count == first.total.count + 1
+
+    def test_a_role_that_may_not_is_refused_even_when_the_figures_are_kept(  # type: ignore[no-untyped-def]
+        self, clinic, day, supervisor, lab_tech
+    ) -> None:
+        figures(supervisor, day)
+        with pytest.raises(PermissionDenied):
+            figures(lab_tech, day)
+
+    def test_the_page_says_as_of_when_and_how_often_they_are_recomputed(  # type: ignore[no-untyped-def]
+        self, clinic, day, supervisor
+    ) -> None:
+        client = _signed_in(supervisor)
+        url = reverse("lab:turnaround:dashboard")
+        first = client.get(url, {"since": f"{day.date():%Y-%m-%d}"})
+        as_of = first.context["figures"].as_of
+        assert f"as of {timezone.localtime(as_of):%H:%M}, recomputed every 5 min" in first.content.decode()
+        again = client.get(url, {"since": f"{day.date():%Y-%m-%d}"})
+        assert again.context["figures"].as_of == as_of
