@@ -652,7 +652,12 @@ def handoff_hand_back(*, handoff: Handoff, by: User, reason: str) -> Handoff:
         lock(handoff, related=("patient", "ordering_clinician"))
         check_hand_back(handoff, by)  # the procedures under way are read under this lock: none can start
         handoff.hand_back_reason = reason
-        if settings.MA_HAND_BACK == HandBack.CANCEL:
+        cancel = settings.MA_HAND_BACK == HandBack.CANCEL
+        if reason == HandBackReason.PATIENT_LEFT and handoff.patient_left_at is None:
+            # The same fact as the door's "patient left": recorded, and (returned, the items kept) what is
+            # pending goes to the clinician as calls. A cancel closes those items, so it hands none over.
+            _record_patient_left(handoff, by, hand_over=not cancel)
+        if cancel:
             _cancel(handoff, by=by, reason=label, note=f"Handed back: {label}", fields=("hand_back_reason",))
             return handoff
         station = _free_station(handoff, by=by)
@@ -669,6 +674,17 @@ def handoff_hand_back(*, handoff: Handoff, by: User, reason: str) -> Handoff:
     return handoff
 
 
+def _record_patient_left(handoff: Handoff, by: User, *, hand_over: bool = True) -> None:
+    """The patient is gone (the caller holds the handoff's lock): each app hands what was pending for them
+    to the clinician (hooks.patient_left), and the time is recorded as the handoff's PATIENT_LEFT event."""
+    handed_over = hooks.patient_left_pending(handoff) if hand_over else []
+    if hand_over:
+        hooks.patient_left(handoff, by)
+    handoff.patient_left_at = timezone.now()
+    note = "Patient left" + (f"; to {handoff.ordering_clinician}: {'; '.join(handed_over)}" if handed_over else "")
+    edit(handoff, by=by, action=Action.PATIENT_LEFT, note=note, fields=("patient_left_at",))
+
+
 def handoff_patient_left(*, handoff: Handoff, by: User) -> Handoff:
     """Record that the patient has left the clinic; what was still pending for them goes to the clinician.
 
@@ -682,13 +698,9 @@ def handoff_patient_left(*, handoff: Handoff, by: User) -> Handoff:
     with transaction.atomic():
         lock(handoff, related=("patient", "ordering_clinician"))
         target = check_patient_left(handoff, by)
-        handed_over = hooks.patient_left_pending(handoff)
-        hooks.patient_left(handoff, by)
-        handoff.patient_left_at = timezone.now()
-        note = "Patient left" + (f"; to {handoff.ordering_clinician}: {'; '.join(handed_over)}" if handed_over else "")
         # The fact first, as its own event; then what it does to the handoff, as that move is always
         # recorded (completed, or handed back), so whoever reads those events finds every one.
-        edit(handoff, by=by, action=Action.PATIENT_LEFT, note=note, fields=("patient_left_at",))
+        _record_patient_left(handoff, by)
         if target is None:
             return handoff
         station = _free_station(handoff, by=by)
@@ -726,8 +738,15 @@ def handoff_resend(*, handoff: Handoff, by: User) -> Handoff:
         lock(handoff, related=("patient", "ordering_clinician"))
         check_resend(handoff, by)
         handoff.hand_back_reason = ""
+        # Sent back to the queue, the patient is here again (their PATIENT_LEFT event stays in the history).
+        handoff.patient_left_at = None
         move(
-            handoff, table=HANDOFF, to=HandoffStatus.WAITING, by=by, action=Action.RESENT, fields=("hand_back_reason",)
+            handoff,
+            table=HANDOFF,
+            to=HandoffStatus.WAITING,
+            by=by,
+            action=Action.RESENT,
+            fields=("hand_back_reason", "patient_left_at"),
         )
     return handoff
 

@@ -437,3 +437,69 @@ class TestPatientLeftPage:
         services.handoff_patient_left(handoff=handoff, by=medical_assistant)
         station.refresh_from_db()
         assert station.state == StationState.NEEDS_TURNOVER
+
+
+# --- The MA's hand-back with "Patient left" is the same fact ---------------------------------------
+
+
+class TestHandBackPatientLeft:
+    def test_returned_what_was_pending_goes_to_the_clinician_as_the_doors_patient_left_does(
+        self, settings: Any, medical_assistant: User, lab_tech: User, supervisor: User
+    ) -> None:
+        settings.MA_HAND_BACK = "return"
+        handoff, tube = to_recollect("POC glucose", ma=medical_assistant, lab_tech=lab_tech)
+
+        services.handoff_hand_back(handoff=handoff, by=medical_assistant, reason=HandBackReason.PATIENT_LEFT)
+
+        stored = fresh(handoff)
+        assert (stored.status, stored.hand_back_reason) == (HandoffStatus.RETURNED, HandBackReason.PATIENT_LEFT)
+        assert stored.patient_left_at is not None
+        call = RecollectionCall.objects.get(handoff=handoff)
+        assert (call.kind, call.specimen, call.clinician) == (CallKind.RECOLLECT, tube, handoff.ordering_clinician)
+        left, back = stored.events.filter(action__in=[Action.PATIENT_LEFT, Action.HANDED_BACK])
+        assert left.action == Action.PATIENT_LEFT
+        assert (
+            left.note
+            == f"Patient left; to {handoff.ordering_clinician}: POC glucose: call the patient back to collect again"
+        )
+        assert back.note.startswith("Patient left; returned to")
+        assert handoff.pk not in rows(supervisor)  # gone: off the board like a patient recorded at the door
+
+    def test_cancelled_the_fact_is_recorded_and_nothing_is_handed_over_that_the_cancel_closes(
+        self, settings: Any, medical_assistant: User, lab_tech: User
+    ) -> None:
+        settings.MA_HAND_BACK = "cancel"
+        handoff, _ = to_recollect("POC glucose", ma=medical_assistant, lab_tech=lab_tech)
+
+        services.handoff_hand_back(handoff=handoff, by=medical_assistant, reason=HandBackReason.PATIENT_LEFT)
+
+        stored = fresh(handoff)
+        assert stored.status == HandoffStatus.CANCELLED and stored.patient_left_at is not None
+        assert stored.events.get(action=Action.PATIENT_LEFT).note == "Patient left"
+        assert not RecollectionCall.objects.filter(handoff=handoff).exists()
+
+    def test_another_reason_records_no_departure(self, settings: Any, medical_assistant: User, lab_tech: User) -> None:
+        settings.MA_HAND_BACK = "return"
+        handoff, _ = to_recollect("POC glucose", ma=medical_assistant, lab_tech=lab_tech)
+
+        services.handoff_hand_back(handoff=handoff, by=medical_assistant, reason=HandBackReason.PATIENT_REFUSED)
+
+        stored = fresh(handoff)
+        assert stored.patient_left_at is None
+        assert not stored.events.filter(action=Action.PATIENT_LEFT).exists()
+        assert not RecollectionCall.objects.filter(handoff=handoff).exists()
+
+    def test_sent_back_to_the_queue_the_patient_is_here_again(
+        self, settings: Any, medical_assistant: User, lab_tech: User, supervisor: User
+    ) -> None:
+        settings.MA_HAND_BACK = "return"
+        handoff, _ = to_recollect("POC glucose", ma=medical_assistant, lab_tech=lab_tech)
+        services.handoff_patient_left(handoff=handoff, by=medical_assistant)
+        assert handoff.pk not in rows(supervisor)
+
+        services.handoff_resend(handoff=fresh(handoff), by=handoff.ordering_clinician)
+
+        stored = fresh(handoff)
+        assert (stored.status, stored.patient_left_at) == (HandoffStatus.WAITING, None)
+        assert stored.events.filter(action=Action.PATIENT_LEFT).exists()  # the history keeps the departure
+        assert handoff.pk in rows(supervisor)
