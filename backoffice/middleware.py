@@ -8,19 +8,23 @@ from django.urls import reverse
 
 
 class RejectNulInQueryMiddleware:
-    """A NUL character (``%00``) anywhere in the query string is a 400, before any view reads it.
+    """A NUL character (``%00``) anywhere in the query string or in a request header is a 400, before
+    any view reads it.
 
     PostgreSQL can't hold NUL in text, so a filter, search or lookup value carrying one would fail
-    in the database driver as a 500 (admin lists filter straight from the query string). No field of
-    ours can contain it; forms already refuse it in what is posted (Django's
-    ProhibitNullCharactersValidator), so this looks at the query string only.
+    in the database driver as a 500 (admin lists filter straight from the query string), and so would
+    a header the app stores (the User-Agent of a sign-in attempt, an access-log row). No field of ours
+    can contain it and no browser sends it; forms already refuse it in what is posted (Django's
+    ProhibitNullCharactersValidator), so this looks at the query string and the headers only.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
+        if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()) or any(
+            "\x00" in str(value) for key, value in request.META.items() if key.startswith("HTTP_")
+        ):
             return HttpResponseBadRequest(loader.get_template("400.html").render())
         return self.get_response(request)
 

@@ -83,3 +83,18 @@ def test_a_nul_in_any_query_string_is_a_400_that_says_so(client: Client, medical
     assert response.status_code == 400
     assert "That address can't be read" in response.content.decode()
     assert client.get(reverse("queue"), {"mine": "1"}).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["HTTP_USER_AGENT", "HTTP_REFERER", "HTTP_ACCEPT_LANGUAGE", "HTTP_X_FORWARDED_FOR"])
+def test_a_nul_in_a_header_is_a_400_before_anything_stores_it(client: Client, header: str) -> None:
+    """The sign-in page stores the browser's User-Agent (django-axes) and the access log its address."""
+    from axes.models import AccessAttempt
+
+    client.raise_request_exception = False
+    extra = {header: "Mozilla/5.0\x00<script>"}
+    signin = client.post(reverse("login"), {"username": "nobody", "password": "wrong"}, **extra)  # type: ignore[arg-type]
+    assert signin.status_code == 400
+    assert "That address can't be read" in signin.content.decode()
+    assert not AccessAttempt.objects.exists()
+    assert client.get(reverse("login"), **extra).status_code == 400  # type: ignore[arg-type]
+    assert client.get(reverse("login"), HTTP_USER_AGENT="Mozilla/5.0").status_code == 200
