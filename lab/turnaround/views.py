@@ -32,7 +32,8 @@ def _figures(request: HttpRequest) -> tuple[TurnaroundForm, Dashboard]:
     form = TurnaroundForm(request.GET or None)
     chosen = form.choices()
     figures = selectors.dashboard(user=_user(request), **chosen)  # type: ignore[arg-type]
-    if not form.is_bound:
+    if not form.is_bound or form.is_valid():
+        # The fields show what the figures are for: a blank date as its default, a range put right way round.
         form = TurnaroundForm(initial=chosen)
     return form, figures
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.test import Client, override_settings
 from django.utils import timezone
 from pytest_django import Settings
@@ -20,6 +20,7 @@ from pytest_django import Settings
 from backoffice import roles
 from backoffice.devtools.seed.catalogs import DEMO_PASSWORD, DEMO_USERS, PATIENT_STATION_KINDS
 from backoffice.devtools.seed.clinic_now import NOW_VISIT_KEYS
+from backoffice.devtools.seed.lab_history import history_keys
 from backoffice.devtools.seed.specimens import DEMO_VISIT_KEYS
 from backoffice.models import (
     Credential,
@@ -183,9 +184,14 @@ def test_patients_are_varied_and_consistent(demo_output: str) -> None:
     assert patients.values("family_name").distinct().count() > 100
 
 
+def today_only() -> Any:
+    """The demo's handoffs less the past four weeks' lab visits (test_the_past_weeks_lab_visits_...)."""
+    return Handoff.objects.exclude(uuid__in=history_keys())
+
+
 def test_handoffs_exist_in_every_status_with_real_events(demo_output: str) -> None:
 
-    by_status = dict(Handoff.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    by_status = dict(today_only().values_list("status").annotate(n=Count("pk")).order_by())
     assert by_status == {
         HandoffStatus.WAITING: 12,
         HandoffStatus.CLAIMED: 3,
@@ -251,7 +257,7 @@ def test_occupied_stations_are_the_ones_open_handoffs_sit_in(demo_output: str) -
 def test_specimens_exist_in_every_state_with_real_events(demo_output: str) -> None:
     output = demo_output
 
-    by_status = Counter(Specimen.objects.values_list("status", flat=True))
+    by_status = Counter(Specimen.objects.filter(handoff__in=today_only()).values_list("status", flat=True))
     assert by_status == {
         S.LABELLED: 1,
         S.COLLECTED: 1,
@@ -338,8 +344,9 @@ def test_specimen_visits_leave_no_test_waiting_on_a_closed_handoff(demo_output: 
     [call] = RecollectionCall.objects.filter(kind=RecollectionCall.Kind.RECOLLECT)
     assert call.handoff_id == waiting[0].handoff_id and call.status == RecollectionCall.Status.OPEN
     assert call.clinician == call.handoff.ordering_clinician and "LOC-LEAK" in call.reason
-    # Every demo patient is on one handoff at most: the visits took patients nobody else had.
-    assert not Patient.objects.annotate(n=Count("handoffs")).filter(n__gt=1).exists()
+    # Every demo patient is on one of today's handoffs at most: the visits took patients nobody else had.
+    today = Count("handoffs", filter=~Q(handoffs__uuid__in=history_keys()))
+    assert not Patient.objects.annotate(n=today).filter(n__gt=1).exists()
     for order in TestOrder.objects.filter(handoff__in=visits):
         events = list(order.events.all())
         assert events[0].action == TestOrderEvent.Action.ORDERED and events[0].at == order.created_at
@@ -362,7 +369,7 @@ def test_label_printers_per_patient_station_and_a_zebra_to_configure(demo_output
     seed()
     zebra.refresh_from_db()
     assert (zebra.host, zebra.is_active) == ("10.0.4.21", True)
-    assert LabelPrinter.objects.count() == 7
+    assert LabelPrinter.objects.count() == 8  # seven patient stations and the bench's Zebra
 
 
 def test_the_bench_has_specimens_past_receipt_and_a_clinician_a_cancelled_test_to_see(demo_output: str) -> None:
@@ -373,7 +380,7 @@ def test_the_bench_has_specimens_past_receipt_and_a_clinician_a_cancelled_test_t
     )
     assert "Critical calls: the ladder, 1 open (1 overdue), 0 read back." in output
     # The bench's own (a reference lab's critical and correction are tests/lab/sendouts/test_seed.py's).
-    in_house = Result.objects.filter(reference_lab__isnull=True)
+    in_house = Result.objects.filter(reference_lab__isnull=True).exclude(order__handoff__uuid__in=history_keys())
     critical = in_house.get(is_critical=True)
     assert (critical.flag, critical.status, critical.critical_call.status) == ("LL", "released", "open")
     assert in_house.filter(status="superseded", amended_by__isnull=False).count() == 1
@@ -410,3 +417,42 @@ def test_the_clinic_now_board_has_a_patient_waiting_for_a_result_and_one_who_lef
     assert left.events.filter(action=HandoffEvent.Action.PATIENT_LEFT).exists()
     # STAT and routine, open and done in the back office: a realistic mix on the first screen.
     assert any(r.handoff.is_stat for r in rows.values()) and len(rows) >= 15
+
+
+def test_the_past_weeks_lab_visits_give_the_turnaround_dashboard_a_month(demo_output: str) -> None:
+    from lab.models import CriticalCall
+    from lab.turnaround.selectors import BY_KEY, dashboard
+
+    visits = Handoff.objects.filter(uuid__in=history_keys())
+    assert "Lab history: 88 visits over the past 4 weeks" in demo_output
+    assert visits.count() == 88 and not visits.exclude(status=HandoffStatus.COMPLETED).exists()
+    today = timezone.localdate()
+    days = {timezone.localtime(h.created_at).date() for h in visits}
+    assert min(days) >= today - timedelta(days=28) and max(days) < today
+    assert all(d.weekday() != 6 for d in days)  # closed on Sundays
+    assert visits.filter(priority=1).exists()  # some STAT
+    # Each went the whole way, every time in the order the work happened.
+    for order in TestOrder.objects.filter(handoff__in=visits).select_related("specimen"):
+        tube = order.specimen
+        assert tube is not None and tube.status == S.DISPOSED
+        assert order.status == TestOrder.Status.RESULTED
+        assert order.created_at < tube.collected_at < tube.received_at < order.resulted_at <= order.released_at
+        signed = max(order.results.values_list("acknowledged_at", flat=True))  # by the ordering clinician
+        assert order.released_at < signed < tube.disposed_at < timezone.now()
+        events = [e.at for e in order.events.all()]
+        assert events == sorted(events) and events[0] == order.created_at
+    assert not Result.objects.filter(order__handoff__in=visits, acknowledged_at__isnull=True).exists()
+    # Its critical values were called and read back, within minutes, the due time from the demo opening.
+    calls = CriticalCall.objects.filter(result__order__handoff__in=visits)
+    assert calls.exists() and not calls.exclude(closed_how="read back").exists()
+    for call in calls:
+        assert call.opened_at < call.closed_at < call.opened_at + timedelta(minutes=30) < call.due_at + timedelta(1)
+        assert call.attempts.filter(outcome="read_back").get().at == call.closed_at
+    # The walk-in chair they used is ready for the next.
+    assert Station.objects.get(code="walk-in-1").state == StationState.READY
+    supervisor = User.objects.get(username="supervisor")
+    month = dashboard(user=supervisor, since=today - timedelta(days=29), until=today, bucket="day")
+    overview = dict(month.overview)
+    assert overview[BY_KEY["order_release"]].count >= 100
+    assert overview[BY_KEY["critical_read_back"]].count >= calls.count()
+    assert sum(1 for row in month.by_bucket if row.stats.count) >= 20  # a trend over the weeks, not a day

@@ -141,7 +141,11 @@ STATIONS = (
         ("exam-table", "nebulizer", "vaccine-fridge", "pulse-oximeter", "vision-chart"),
     ),
     StationSpec("bench-1", "Lab bench 1", Station.Kind.LAB_BENCH, ()),
+    # Walk-in lab visits (tests only, no procedure): the past weeks' point-of-care work (seed.lab_history).
+    StationSpec("walk-in-1", "Walk-in lab draw chair", Station.Kind.PHLEBOTOMY, ("phlebotomy-chair",)),
 )
+# Kept for the walk-in lab visits: today's demo handoffs are given the other stations.
+WALK_IN_STATION = "walk-in-1"
 # Patients are seated in these; the lab bench only takes specimens.
 PATIENT_STATION_KINDS = (Station.Kind.PROCEDURE_ROOM, Station.Kind.PHLEBOTOMY, Station.Kind.TREATMENT_BAY)
 

@@ -16,7 +16,13 @@ from django.core.management.base import CommandError, OutputWrapper
 from django.db import models
 from django.utils import timezone
 
-from backoffice.devtools.seed.catalogs import PATIENT_STATION_KINDS, STATIONS, TEMPLATES, OrderTemplate
+from backoffice.devtools.seed.catalogs import (
+    PATIENT_STATION_KINDS,
+    STATIONS,
+    TEMPLATES,
+    WALK_IN_STATION,
+    OrderTemplate,
+)
 from backoffice.devtools.seed.common import IP, IV, Action, C, W, patient_fields, seeded_rng
 from backoffice.devtools.seed.medications import ORDERED_WITH
 from backoffice.models import (
@@ -273,7 +279,11 @@ def _demo_plan() -> list[DemoHandoff]:
     """Closed ones first, oldest first, so event ids run with time; then today's open work."""
     templates = [k for k in TEMPLATES if k not in {"catheter", "fna", "ecg"}]
     workers = ("ma", "ma2", "ma", "ma2", "supervisor")
-    patient_stations = [s.code for s in STATIONS if s.kind in PATIENT_STATION_KINDS and s.code != TURNOVER_STATION]
+    patient_stations = [
+        s.code
+        for s in STATIONS
+        if s.kind in PATIENT_STATION_KINDS and s.code not in (TURNOVER_STATION, WALK_IN_STATION)
+    ]
     completed = [
         DemoHandoff(
             templates[n % len(templates)],
@@ -383,9 +393,14 @@ class PatientPicker:
 
 def ready_station(*, stations: dict[str, Station], preferred: str, handoff: Handoff | None = None) -> Station:
     """The preferred station, or any ready patient station if someone is using it already; for a handoff,
-    one with the equipment its procedures need (as the page offers them), the preferred one if it has it."""
+    one with the equipment its procedures need (as the page offers them), the preferred one if it has it.
+    Never the walk-in lab draw chair: it is kept for the past weeks' lab visits (seed.lab_history)."""
     if handoff is not None:
-        fitting = [c.station for c in station_picker(handoff).fitting if c.station.kind in PATIENT_STATION_KINDS]
+        fitting = [
+            c.station
+            for c in station_picker(handoff).fitting
+            if c.station.kind in PATIENT_STATION_KINDS and c.station.code != WALK_IN_STATION
+        ]
         if not fitting:
             raise CommandError("No ready station has what the demo handoff needs; turn some over and run again.")
         return next((s for s in fitting if s.pk == stations[preferred].pk), fitting[0])
@@ -394,6 +409,7 @@ def ready_station(*, stations: dict[str, Station], preferred: str, handoff: Hand
         return choice
     fallback = (
         Station.objects.filter(state=StationState.READY, is_active=True, kind__in=PATIENT_STATION_KINDS)
+        .exclude(code=WALK_IN_STATION)
         .order_by("code")
         .first()
     )

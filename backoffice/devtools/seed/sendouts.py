@@ -388,7 +388,7 @@ class _DeskTimeline(_Timeline):
         (ShipmentEvent, ("at",)),
         (OutboundMessage, ("created_at", "last_attempt_at", "acked_at")),
     )
-    APPEND_ONLY: tuple[str, ...] = (  # type: ignore[assignment]  # the base names its six in its type
+    APPEND_ONLY = (
         *_Timeline.APPEND_ONLY,
         "lab.SendOutEvent:append_only",
         "lab.ShipmentEvent:append_only",

@@ -17,8 +17,7 @@ from decimal import Decimal
 
 import pgtrigger
 from django.core.management.base import CommandError, OutputWrapper
-from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, models
 from django.utils import timezone
 
 from backoffice.devtools.seed.catalogs import PATIENT_STATION_KINDS, STATIONS, OrderTemplate
@@ -377,7 +376,7 @@ class _Timeline:
         (RecollectionCall, ("created_at", "status_changed_at")),
         (RecollectionCallEvent, ("at",)),
     )
-    APPEND_ONLY = (
+    APPEND_ONLY: tuple[str, ...] = (
         "backoffice.HandoffEvent:append_only",
         "backoffice.StationEvent:append_only",
         "lab.TestOrderEvent:append_only",
@@ -404,23 +403,45 @@ class _Timeline:
         self._steps.append((started, timezone.now(), self.now))
 
     def apply(self) -> None:
+        """One UPDATE per table: each timestamp written inside a step's real interval becomes that step's
+        time. The steps go to a temporary table first: each value finds its step by an index probe (the
+        latest step begun by then, if it had not ended), where a CASE of every step grew with the steps."""
         if not self._steps:
             return
         first = self._steps[0][0]
-        with pgtrigger.ignore(*self.APPEND_ONLY):
+        began, ended, shown = (list(column) for column in zip(*self._steps, strict=True))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seed_timeline (began timestamptz, ended timestamptz, shown timestamptz)"
+                " ON COMMIT DROP"
+            )
+            cursor.execute("TRUNCATE seed_timeline")
+            cursor.execute(
+                "INSERT INTO seed_timeline SELECT * FROM unnest(%s::timestamptz[], %s::timestamptz[], %s::timestamptz[])",
+                [began, ended, shown],
+            )
+            cursor.execute("CREATE INDEX IF NOT EXISTS seed_timeline_began ON seed_timeline (began)")
+            cursor.execute("ANALYZE seed_timeline")
+        with connection.cursor() as cursor, pgtrigger.ignore(*self.APPEND_ONLY):
             for model, names in self.STAMPED:
-                restamped = {
-                    name: Case(
-                        *(When(**{f"{name}__range": (a, b)}, then=Value(when)) for a, b, when in self._steps),
-                        default=F(name),
-                        output_field=models.DateTimeField(),
-                    )
-                    for name in names
-                }
-                written = Q()
-                for name in names:
-                    written |= Q(**{f"{name}__gte": first})
-                model._base_manager.filter(written).update(**restamped)
+                table = connection.ops.quote_name(model._meta.db_table)
+                fields = [model._meta.get_field(n) for n in names]
+                columns = [
+                    connection.ops.quote_name(f.get_attname_column()[1] or f.name)
+                    for f in fields
+                    if isinstance(f, models.Field)
+                ]
+                # Names from the models' own metadata, quoted; the times are parameters.
+                moved = ", ".join(f"{c} = coalesce(({_shown(f'{table}.{c}')}), {c})" for c in columns)
+                written = " OR ".join(f"{c} >= %s" for c in columns)
+                cursor.execute(f"UPDATE {table} SET {moved} WHERE {written}", [first] * len(columns))  # noqa: S608
+
+
+def _shown(value: str) -> str:
+    """The demo time of the step ``value`` (a quoted column) was written in: the latest step begun by then,
+    if it had not ended yet; no row when it was written outside every step."""
+    latest = f"SELECT * FROM seed_timeline WHERE began <= {value} ORDER BY began DESC LIMIT 1"  # noqa: S608
+    return f"SELECT s.shown FROM ({latest}) s WHERE s.ended >= {value}"  # noqa: S608
 
 
 def seed_specimens(stdout: OutputWrapper, *, users: dict[str, User]) -> None:

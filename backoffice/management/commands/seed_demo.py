@@ -30,6 +30,7 @@ from backoffice.devtools.seed.catalogs import (
 from backoffice.devtools.seed.clinic_day import seed_handoffs, seed_patients
 from backoffice.devtools.seed.clinic_now import seed_clinic_now
 from backoffice.devtools.seed.lab_criticals import seed_lab_criticals
+from backoffice.devtools.seed.lab_history import seed_lab_history
 from backoffice.devtools.seed.lab_qc import seed_lab_qc
 from backoffice.devtools.seed.lab_results import seed_lab_results
 from backoffice.devtools.seed.medications import seed_allergy_records, seed_medications
@@ -91,6 +92,8 @@ class Command(BaseCommand):
                 seed_sendout_results(self.stdout, users=users)
                 # "In the clinic now": a patient waiting for a point-of-care result, one who left before theirs.
                 seed_clinic_now(self.stdout, users=users)
+                # Four weeks of finished point-of-care work for the turnaround dashboard, on a ready station.
+                seed_lab_history(self.stdout, users=users)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
         self._print_logins(users)
 
