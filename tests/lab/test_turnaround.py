@@ -438,3 +438,16 @@ class TestKept:
         assert f"as of {timezone.localtime(as_of):%H:%M}, recomputed every 5 min" in first.content.decode()
         again = client.get(url, {"since": f"{day.date():%Y-%m-%d}"})
         assert again.context["figures"].as_of == as_of
+
+
+def test_the_fields_show_the_dates_the_figures_are_for(supervisor) -> None:  # type: ignore[no-untyped-def]
+    today = timezone.localdate()
+    client = _signed_in(supervisor)
+    url = reverse("lab:turnaround:dashboard")
+    html = client.get(url, {"segment": "critical_read_back"}).content.decode()  # no dates asked: the last 30 days
+    assert f'name="since" value="{today - dt.timedelta(days=29):%Y-%m-%d}"' in html
+    assert f'name="until" value="{today:%Y-%m-%d}"' in html
+    swapped = client.get(url, {"since": f"{today:%Y-%m-%d}", "until": f"{today - dt.timedelta(days=3):%Y-%m-%d}"})
+    assert f'name="since" value="{today - dt.timedelta(days=3):%Y-%m-%d}"' in swapped.content.decode()
+    wrong = client.get(url, {"since": "13/45/2026"}).content.decode()
+    assert 'name="since" value="13/45/2026"' in wrong and "Enter a valid date" in wrong  # kept, with its error
