@@ -8,11 +8,15 @@ seconds and morphed in place (idiomorph), so focus and scroll stay. "Patient lef
 patient has gone (backoffice.services.handoff_patient_left); each row offers it only where that
 service would accept it, asked of the same guard with the facts the page has already read.
 
-Rows are rendered afresh on every refresh, not cached as the queue's are: a row shows its tests',
-specimens' and send-outs' states, which the queue's row version (handoff, patient, released results)
-does not follow. The reads are a constant number of queries whatever the number of rows.
+The reads are a constant number of queries whatever the number of rows, done on every refresh: a row
+shows its tests', specimens' and send-outs' states, which the queue's row version (handoff, patient,
+released results) does not follow. Rendering a hundred rows of templates cost more than the reads,
+so each row's HTML is kept in the worker's "fragments" cache (backoffice.pages.fragments) under a
+signature of everything it shows, read afresh: that row version, each item's name, state and
+released results, the counts, the next step, the "Patient left" offer, the minutes and today's date.
 """
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -21,18 +25,21 @@ from typing import Any
 import django_filters
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db.models import Count, Exists, Prefetch, Q, QuerySet, Window
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import selectors, services
 from backoffice.audit.log import log_access, log_refusals, refusals_logged
 from backoffice.models import AccessAction, Handoff, HandoffEvent, Station, User, minutes_label, whole_minutes
+from backoffice.pages import fragments
 from backoffice.roles import ROLE_CLINICIAN
 from backoffice.transitions import Offer
 from backoffice.workflow import OPEN_STATUSES, HandoffStatus, TransitionNotAllowed, naming_patient
@@ -123,6 +130,30 @@ class Row:
     handed_over: list[str] = field(default_factory=list)  # what "Patient left" would hand the clinician
     left: Offer = field(default_factory=lambda: Offer(False))
     left_to: str | None = None  # the status "Patient left" moves the handoff to (None: it stays)
+    html: SafeString = field(default_factory=lambda: mark_safe(""))  # its <tr>, from rendered_rows
+
+    def signature(self) -> str:
+        """Everything the row prints, as a digest: the same signature is the same HTML (but for names
+        of staff, rooms, stations and catalog items, which the cache's timeout bounds)."""
+        handoff = self.handoff
+        items = [
+            [(i.name, i.state, i.tone, tuple((r.pk, r.version) for r in i.results)) for i in kind]
+            for kind in (self.procedures, self.to_collect, self.poc, self.send_outs)
+        ]
+        shown = (
+            getattr(handoff, "row_version", handoff.version),
+            handoff.is_overdue,
+            self.minutes,
+            items,
+            self.awaited,
+            self.back,
+            self.next_step,
+            self.handed_over,
+            self.left.ok,
+            self.left_to,
+            timezone.localdate().isoformat(),
+        )
+        return hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
 
     @property
     def results_back(self) -> bool | None:
@@ -252,7 +283,11 @@ def clinic_rows(handoffs: "QuerySet[Handoff]", *, user: User) -> tuple[list[Row]
     the handoffs with their total (1), procedures (1), tests and their released results (2), what each
     patient would leave behind (3, or 1 when no test of theirs is running or to draw again)."""
     now = timezone.now()
-    found = list(handoffs.select_related(*FOR_LISTS).annotate(total=Window(Count("pk")))[:ROWS])
+    found = list(
+        handoffs.select_related(*FOR_LISTS).annotate(total=Window(Count("pk")), row_version=fragments.ROW_VERSION)[
+            :ROWS
+        ]
+    )
     if not found:
         return [], 0
     ids = [h.pk for h in found]
@@ -293,6 +328,26 @@ def clinic_rows(handoffs: "QuerySet[Handoff]", *, user: User) -> tuple[list[Row]
     return rows, found[0].total
 
 
+ROW_TEMPLATE = "backoffice/pages/partials/clinic_now_row.html"
+
+
+def rendered_rows(rows: Sequence[Row]) -> None:
+    """Each row's HTML (``row.html``) from the fragments cache by its signature, rendering only the others."""
+    store = caches[fragments.CACHE_ALIAS]
+    keys = {id(row): f"{ROW_TEMPLATE}:{row.handoff.pk}:{row.signature()}" for row in rows}
+    found: dict[str, str] = store.get_many(list(keys.values())) if keys else {}
+    fresh: dict[str, str] = {}
+    template = get_template(ROW_TEMPLATE)
+    for row in rows:
+        key = keys[id(row)]
+        html = found.get(key)
+        if html is None:
+            html = fresh[key] = template.render({"row": row, "handoff": row.handoff})
+        row.html = mark_safe(html)  # noqa: S308 - rendered by our template, autoescaped
+    if fresh:
+        store.set_many(fresh)
+
+
 def _filter_query(data: Any) -> str:
     """The board's own filters from a request's data, and nothing else, as a query string."""
     return urlencode({k: data[k] for k in ("station", "clinician") if data.get(k)})
@@ -312,6 +367,7 @@ def clinic_now(request: HttpRequest) -> HttpResponse:
     )
     htmx = bool(getattr(request, "htmx", False))
     query = _filter_query(request.GET)
+    rendered_rows(rows)
     context = {
         "rows": rows,
         "total": total,

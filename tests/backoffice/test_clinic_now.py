@@ -216,6 +216,42 @@ class TestPage:
         assert len(response.context["rows"]) == count
 
 
+    def test_a_row_is_rendered_once_while_nothing_it_shows_changes(
+        self, client: Client, medical_assistant: User, lab_tech: User
+    ) -> None:
+        from django.test.signals import template_rendered
+
+        drawn, tube = running("Rapid strep", ma=medical_assistant, lab_tech=lab_tech)
+        waiting = verified_handoff("Urine hCG", ma=medical_assistant)
+        rendered: list[int] = []
+
+        def count(sender: Any, template: Any, context: Any, **kwargs: Any) -> None:
+            if template.name == "backoffice/pages/partials/clinic_now_row.html":
+                rendered.append(context["handoff"].pk)
+
+        template_rendered.connect(count)
+        try:
+            client.force_login(medical_assistant)
+            first = client.get(reverse("clinic_now")).content.decode()
+            assert sorted(rendered) == sorted([drawn.pk, waiting.pk])
+            rendered.clear()
+            again = client.get(reverse("clinic_now"), headers={"HX-Request": "true"}).content.decode()
+            assert rendered == []  # both from the cache
+            assert first.count('<tr id="now-') == again.count('<tr id="now-') == 2
+            # The bench results the strep test: only that row is rendered again, showing it.
+            results_released(tube, lab_tech=lab_tech)
+            after = client.get(reverse("clinic_now"), headers={"HX-Request": "true"}).content.decode()
+            assert rendered == [drawn.pk]
+            assert "result back" in after.split(f'id="now-{drawn.uuid}"')[1].split("</tr>")[0]
+            # Another minute waited is another row (its wait label moved on).
+            rendered.clear()
+            Handoff.objects.filter(pk=waiting.pk).update(created_at=waiting.created_at - timedelta(minutes=1))
+            client.get(reverse("clinic_now"), headers={"HX-Request": "true"})
+            assert rendered == [waiting.pk]
+        finally:
+            template_rendered.disconnect(count)
+
+
 # --- Patient left ------------------------------------------------------------------------------------
 
 
