@@ -215,7 +215,6 @@ class TestPage:
             response = client.get(reverse("clinic_now"))
         assert len(response.context["rows"]) == count
 
-
     def test_a_row_is_rendered_once_while_nothing_it_shows_changes(
         self, client: Client, medical_assistant: User, lab_tech: User
     ) -> None:
