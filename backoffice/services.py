@@ -677,8 +677,9 @@ def handoff_hand_back(*, handoff: Handoff, by: User, reason: str) -> Handoff:
 def _record_patient_left(handoff: Handoff, by: User, *, hand_over: bool = True) -> None:
     """The patient is gone (the caller holds the handoff's lock): each app hands what was pending for them
     to the clinician (hooks.patient_left), and the time is recorded as the handoff's PATIENT_LEFT event."""
-    handed_over = hooks.patient_left_pending(handoff) if hand_over else []
+    handed_over: list[str] = []
     if hand_over:
+        handed_over = hooks.patient_left_pending(handoff)
         hooks.patient_left(handoff, by)
     handoff.patient_left_at = timezone.now()
     note = "Patient left" + (f"; to {handoff.ordering_clinician}: {'; '.join(handed_over)}" if handed_over else "")

@@ -110,15 +110,16 @@ class _Visit:
     critical: bool
 
 
+def _visit_key(day: date, n: int) -> uuid.UUID:
+    """The uuid of the day's n-th history visit: the same on every run, so a second run finds it."""
+    return uuid.uuid5(DEMO_NAMESPACE, HISTORY_KEYS_NAME.format(day=day.isoformat(), n=n))
+
+
 def history_keys(today: date | None = None) -> list[uuid.UUID]:
     """Every uuid a history visit may have (the days' visit counts vary): what tests leave out or pick."""
     today = today or timezone.localdate()
     most = max(WEEKDAY_VISITS, *VISITS_A_DAY.values())
-    return [
-        uuid.uuid5(DEMO_NAMESPACE, HISTORY_KEYS_NAME.format(day=(today - timedelta(days=back)).isoformat(), n=n))
-        for back in range(1, WEEKS * 7 + 1)
-        for n in range(most)
-    ]
+    return [_visit_key(today - timedelta(days=back), n) for back in range(1, WEEKS * 7 + 1) for n in range(most)]
 
 
 def _plan(today: date, rng: random.Random, available: list[str]) -> list[_Visit]:
@@ -133,8 +134,7 @@ def _plan(today: date, rng: random.Random, available: list[str]) -> list[_Visit]
             tests = tuple(rng.sample(available, k=1 if rng.random() < 0.6 else 2))
             stat = rng.randrange(STAT_ONE_IN) == 0
             critical = any(t in CRITICAL for t in tests) and rng.randrange(CRITICAL_ONE_IN) == 0
-            key = uuid.uuid5(DEMO_NAMESPACE, HISTORY_KEYS_NAME.format(day=day.isoformat(), n=n))
-            visits.append(_Visit(key, opens + timedelta(minutes=offset), tests, stat, critical))
+            visits.append(_Visit(_visit_key(day, n), opens + timedelta(minutes=offset), tests, stat, critical))
     return visits
 
 

@@ -92,7 +92,7 @@ class Command(BaseCommand):
                 seed_sendout_results(self.stdout, users=users)
                 # "In the clinic now": a patient waiting for a point-of-care result, one who left before theirs.
                 seed_clinic_now(self.stdout, users=users)
-                # Four weeks of finished point-of-care work for the turnaround dashboard, on a ready station.
+                # Four weeks of finished point-of-care work for the turnaround dashboard, on the walk-in chair.
                 seed_lab_history(self.stdout, users=users)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
         self._print_logins(users)
